@@ -1,0 +1,3 @@
+import type { NativeCrypto } from "../../modules/wim/native.js";
+declare const native: NativeCrypto;
+export default native;

@@ -1,0 +1,26 @@
+// The C module's host functions on the ESP32, bound by Moddable's xsc `@` syntax.
+// The names are those of modules/wim/native.ts (NATIVE_NAMES); the functions live in
+// modules/wim/native/wim_xs.c, the same glue file the simulator links.
+function xs_wim_store_open() @ "xs_wim_store_open";
+function xs_wim_store_format() @ "xs_wim_store_format";
+function xs_wim_store_get() @ "xs_wim_store_get";
+function xs_wim_store_put() @ "xs_wim_store_put";
+function xs_wim_store_put_secret() @ "xs_wim_store_put_secret";
+function xs_wim_store_remove() @ "xs_wim_store_remove";
+function xs_wim_store_ids() @ "xs_wim_store_ids";
+function xs_wim_rsa_generate() @ "xs_wim_rsa_generate";
+function xs_wim_rsa_private() @ "xs_wim_rsa_private";
+function xs_wim_ec_secret() @ "xs_wim_ec_secret";
+
+export default {
+  storeOpen: xs_wim_store_open,
+  storeFormat: xs_wim_store_format,
+  storeGet: xs_wim_store_get,
+  storePut: xs_wim_store_put,
+  storePutSecret: xs_wim_store_put_secret,
+  storeRemove: xs_wim_store_remove,
+  storeIds: xs_wim_store_ids,
+  rsaGenerate: xs_wim_rsa_generate,
+  rsaPrivate: xs_wim_rsa_private,
+  ecSecret: xs_wim_ec_secret,
+};

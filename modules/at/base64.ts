@@ -1,0 +1,51 @@
+/**
+ * Base64 (RFC 4648, standard alphabet, padded) for binary payloads on the AT link.
+ * Written here because XS has no atob/btoa; both ends use this one codec.
+ */
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const DECODE = new Int16Array(128).fill(-1);
+for (let i = 0; i < 64; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
+
+/** Encodes bytes as padded base64 text. */
+export function toBase64(bytes: Uint8Array): string {
+  let out = "";
+  const n = bytes.length;
+  let i = 0;
+  for (; i + 2 < n; i += 3) {
+    const v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += ALPHABET[v >> 18] + ALPHABET[(v >> 12) & 63] + ALPHABET[(v >> 6) & 63] + ALPHABET[v & 63];
+  }
+  if (i < n) {
+    const v = (bytes[i] << 16) | (i + 1 < n ? bytes[i + 1] << 8 : 0);
+    out += ALPHABET[v >> 18] + ALPHABET[(v >> 12) & 63];
+    out += i + 1 < n ? ALPHABET[(v >> 6) & 63] + "=" : "==";
+  }
+  return out;
+}
+
+/** Decodes padded base64 text; returns undefined for anything that is not canonical base64. */
+export function fromBase64(text: string): Uint8Array | undefined {
+  const len = text.length;
+  if (len % 4 !== 0) return undefined;
+  let pad = 0;
+  if (len > 0 && text.charCodeAt(len - 1) === 61) pad = text.charCodeAt(len - 2) === 61 ? 2 : 1;
+  const out = new Uint8Array((len / 4) * 3 - pad);
+  let o = 0;
+  for (let i = 0; i < len; i += 4) {
+    let v = 0;
+    for (let j = 0; j < 4; j++) {
+      const c = text.charCodeAt(i + j);
+      let d: number;
+      if (c === 61 && i + 4 === len && j >= 4 - pad) d = 0;
+      else if (c < 128 && (d = DECODE[c]) >= 0) { /* a data character */ }
+      else return undefined;
+      v = (v << 6) | d;
+    }
+    if (o < out.length) out[o++] = v >> 16;
+    if (o < out.length) out[o++] = (v >> 8) & 255;
+    if (o < out.length) out[o++] = v & 255;
+  }
+  // canonical: the bits dropped by the padding must be zero
+  if (pad > 0 && toBase64(out.subarray(out.length - (3 - pad))) !== text.slice(len - 4)) return undefined;
+  return out;
+}

@@ -1,0 +1,187 @@
+/**
+ * The AT engine: bytes from the link in, responses out. Handles V.250 basics itself (E, Q, V, I, Z,
+ * S3/S4/S5, +GMI/+GMM/+GMR/+GSN/+GCAP, +CMEE) and dispatches the AT+PKCS commands of table.ts to
+ * handlers. It never throws out of receive(): every line gets a final result code.
+ */
+import { decodeParams, encodeResponse, type Value } from "./codec.js";
+import { CKR, PkcsError, ckrName } from "./pkcs11.js";
+import { LineAssembler, S3, S4, S5 } from "./lines.js";
+import { type AtCommand, parseLine } from "./syntax.js";
+import { COMMAND_BY_NAME, type CommandSpec } from "./table.js";
+
+/** Runs one AT+PKCS command: typed parameters in, the values of each response line out. */
+export type CommandHandler = (params: Value[]) => Value[][];
+
+/** What ATI, +GMI, +GMM, +GMR and +GSN report. */
+export interface Identity {
+  readonly manufacturer: string;
+  readonly model: string;
+  readonly revision: string;
+  readonly serial: string;
+}
+
+/** Longest command line accepted (characters between "AT" and S3 inclusive of both). */
+export const MAX_LINE = 4096;
+
+/** +CME ERROR codes of 3GPP TS 27.007 §9.2 that the engine uses. */
+export const CME = { PHONE_FAILURE: 0, NOT_ALLOWED: 3, NOT_SUPPORTED: 4, TEXT_TOO_LONG: 24, INCORRECT_PARAMETERS: 50, UNKNOWN: 100 } as const;
+const CME_TEXT: Record<number, string> = {
+  0: "phone failure", 3: "operation not allowed", 4: "operation not supported", 24: "text string too long",
+  50: "incorrect parameters", 100: "unknown",
+};
+
+class CmeError {
+  constructor(readonly code: number) {}
+}
+
+/** Options of an engine. */
+export interface EngineOptions {
+  /** Sends response bytes to the link. */
+  write(bytes: Uint8Array): void;
+  /** Handlers by command name ("+PKCSOPEN"); commands without a handler answer ERROR. */
+  handlers: ReadonlyMap<string, CommandHandler>;
+  identity: Identity;
+  /** Reports a handler's unexpected exception (never with parameters: they may hold PINs). */
+  log?(message: string): void;
+}
+
+/** V.250 settings of the link (reset by ATZ). */
+interface Settings {
+  echo: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  cmee: 0 | 1 | 2;
+}
+const DEFAULTS: Settings = { echo: true, quiet: false, verbose: true, cmee: 0 };
+
+/** One AT engine per link. */
+export class AtEngine {
+  private readonly lines = new LineAssembler(MAX_LINE);
+  private settings: Settings = { ...DEFAULTS };
+  /** Lines processed since start (for tests and benchmarks). */
+  processed = 0;
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  /** Feeds bytes from the link. */
+  receive(bytes: Uint8Array): void {
+    const echo = this.settings.echo ? (b: Uint8Array) => this.opts.write(b) : undefined;
+    for (const line of this.lines.push(bytes, echo)) {
+      this.processed++;
+      let out: string;
+      try {
+        out = line.overflow ? this.final(new CmeError(CME.TEXT_TOO_LONG)) : this.runLine(line.text);
+      } catch (e) {
+        this.opts.log?.("AT engine: " + String(e));
+        out = this.final("ERROR");
+      }
+      if (out) this.opts.write(ascii(out));
+    }
+  }
+
+  /** Executes one command line and returns all of its response text. */
+  runLine(text: string): string {
+    if (text.trim() === "") return ""; // V.250: an empty line is ignored
+    const parsed = parseLine(text);
+    if ("fault" in parsed) return this.final("ERROR");
+    let out = "";
+    for (const cmd of parsed) {
+      const r = this.runCommand(cmd);
+      if (typeof r === "string") return out + this.final(r);
+      if (r instanceof CmeError || r instanceof PkcsError) return out + this.final(r);
+      for (const info of r) out += this.info(info);
+    }
+    return out + this.final("OK");
+  }
+
+  private runCommand(cmd: AtCommand): string[] | string | CmeError | PkcsError {
+    const s = this.settings;
+    const flag = (set: (v: boolean) => void): string[] | string => {
+      const v = cmd.args.length ? cmd.args[0] : 0;
+      if (v !== 0 && v !== 1) return "ERROR";
+      set(v === 1);
+      return [];
+    };
+    switch (cmd.name) {
+      case "E": return flag((v) => (s.echo = v));
+      case "Q": return flag((v) => (s.quiet = v));
+      case "V": return flag((v) => (s.verbose = v));
+      case "Z": case "&F":
+        if (cmd.args.length && cmd.args[0] !== 0) return "ERROR";
+        this.settings = { ...DEFAULTS };
+        return [];
+      case "I": {
+        const id = this.opts.identity;
+        return cmd.args.length && cmd.args[0] !== 0 ? "ERROR" : [`${id.manufacturer} ${id.model}`, `revision ${id.revision}`];
+      }
+      case "S3": case "S4": case "S5": {
+        const value = cmd.name === "S3" ? S3 : cmd.name === "S4" ? S4 : S5;
+        if (cmd.form === "read") return [pad3(value)];
+        if (cmd.form === "set" && cmd.args[0] === value) return [];
+        return "ERROR";
+      }
+    }
+    if (cmd.name.startsWith("S") && cmd.name.length > 1 && cmd.name[1] >= "0" && cmd.name[1] <= "9") return "ERROR";
+    const id = this.opts.identity;
+    const ident: Record<string, string> = { "+GMI": id.manufacturer, "+GMM": id.model, "+GMR": id.revision, "+GSN": id.serial, "+GCAP": "+GCAP: +PKCS" };
+    if (cmd.name in ident) return cmd.form === "exec" ? [ident[cmd.name]] : cmd.form === "test" ? [] : "ERROR";
+    if (cmd.name === "+CMEE") {
+      if (cmd.form === "read") return ["+CMEE: " + s.cmee];
+      if (cmd.form === "test") return ["+CMEE: (0-2)"];
+      const v = cmd.form === "set" ? cmd.args[0] ?? 0 : 0;
+      if (cmd.args.length > 1 || (v !== 0 && v !== 1 && v !== 2)) return new CmeError(CME.INCORRECT_PARAMETERS);
+      s.cmee = v;
+      return [];
+    }
+    const spec = COMMAND_BY_NAME.get(cmd.name);
+    const handler = this.opts.handlers.get(cmd.name);
+    if (!spec || !handler) return "ERROR";
+    if (cmd.form === "test") return [testResponse(spec)];
+    if (cmd.form !== spec.form) return new CmeError(CME.INCORRECT_PARAMETERS);
+    const params = decodeParams(spec, cmd.args);
+    if ("fault" in params) return new CmeError(CME.INCORRECT_PARAMETERS);
+    let lines: Value[][];
+    try {
+      lines = handler(params);
+    } catch (e) {
+      if (e instanceof PkcsError) return e;
+      this.opts.log?.(`${spec.name} failed: ${e instanceof Error ? e.message : String(e)}`);
+      return new PkcsError(CKR.GENERAL_ERROR);
+    }
+    return lines.map((values) => encodeResponse(spec, values));
+  }
+
+  private info(text: string): string {
+    return this.settings.verbose ? "\r\n" + text + "\r\n" : text + "\r\n";
+  }
+
+  private final(result: string | CmeError | PkcsError): string {
+    const s = this.settings;
+    let verbose: string, numeric: string;
+    if (result instanceof CmeError) {
+      if (s.cmee === 0) return this.final("ERROR");
+      verbose = numeric = "+CME ERROR: " + (s.cmee === 1 ? result.code : CME_TEXT[result.code]);
+    } else if (result instanceof PkcsError) {
+      if (s.cmee === 0) return this.final("ERROR");
+      verbose = numeric = "+PKCS ERROR: " + (s.cmee === 1 ? result.rv : ckrName(result.rv));
+    } else {
+      verbose = result;
+      numeric = result === "OK" ? "0" : "4";
+    }
+    if (s.quiet) return "";
+    return s.verbose ? "\r\n" + verbose + "\r\n" : numeric + "\r";
+  }
+}
+
+function testResponse(spec: CommandSpec): string {
+  const ranges = spec.params.map((p) => (p.type === "uint" ? "(0-4294967295)" : `(${p.max ?? 0})`));
+  return spec.name + ": " + ranges.join(",");
+}
+
+const pad3 = (n: number) => (n < 10 ? "00" : n < 100 ? "0" : "") + n;
+
+function ascii(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}

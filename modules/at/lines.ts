@@ -1,0 +1,60 @@
+/**
+ * Line assembly per ITU-T V.250 §5.2: bytes in, command lines out.
+ * S3 (CR) ends a line, S5 (backspace) deletes, control characters are dropped, and a line longer
+ * than the limit is reported as overflowed (its content is discarded, the terminator still ends it).
+ */
+export const S3 = 13; // command line termination character
+export const S4 = 10; // response formatting character
+export const S5 = 8;  // command line editing character
+
+/** What the assembler hands over for each terminated line. */
+export interface AssembledLine {
+  readonly text: string;
+  readonly overflow: boolean;
+}
+
+/** Collects bytes into command lines of at most `maxLength` characters. */
+export class LineAssembler {
+  private buf: Uint8Array;
+  private len = 0;
+  private overflow = false;
+
+  constructor(readonly maxLength: number) {
+    this.buf = new Uint8Array(maxLength);
+  }
+
+  /** Feeds bytes; returns the lines they complete, in order. `echo` receives what V.250 echoes. */
+  push(bytes: Uint8Array, echo?: (b: Uint8Array) => void): AssembledLine[] {
+    const lines: AssembledLine[] = [];
+    let echoFrom = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i];
+      if (c === S3) {
+        lines.push({ text: this.overflow ? "" : latin1(this.buf, this.len), overflow: this.overflow });
+        this.len = 0;
+        this.overflow = false;
+      } else if (c === S5 || c === 127) {
+        if (this.len > 0) this.len--;
+      } else if (c < 32) {
+        // LF after CR and every other control character (NUL included) is ignored
+      } else if (this.len < this.maxLength) {
+        this.buf[this.len++] = c;
+      } else {
+        this.overflow = true;
+      }
+    }
+    if (echo && bytes.length > echoFrom) echo(bytes.subarray(echoFrom));
+    return lines;
+  }
+
+  /** Bytes held for the line being typed (for memory bounds in tests). */
+  get pending(): number {
+    return this.len;
+  }
+}
+
+function latin1(buf: Uint8Array, len: number): string {
+  let s = "";
+  for (let i = 0; i < len; i++) s += String.fromCharCode(buf[i]);
+  return s;
+}

@@ -1,0 +1,132 @@
+/**
+ * The AT+PKCS command table: the protocol between the PC agent and the device, written once.
+ * The firmware parses requests and formats responses with it; the agent formats requests and
+ * parses responses with it; docs/at-pkcs.md describes it for people (a test keeps them in step).
+ *
+ * Binary values travel as base64 inside quoted strings (4/3 of the raw size; hex would be 2×).
+ * CK_ULONG values travel as decimal numbers (they fit 32 bits on the wire).
+ */
+
+/** The kind of a parameter or response field. */
+export type FieldType = "uint" | "string" | "bytes";
+
+/** One parameter of a command, or one field of its information response. */
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: FieldType;
+  /** For strings: most characters; for bytes: most decoded bytes. */
+  readonly max?: number;
+  /** An optional trailing parameter may be omitted. */
+  readonly optional?: boolean;
+}
+
+/** One AT+PKCS command. */
+export interface CommandSpec {
+  /** The command name with its "+", e.g. "+PKCSOPEN". */
+  readonly name: string;
+  /** The PKCS#11 function(s) it carries. */
+  readonly pkcs11: string;
+  /** What it does, for docs/at-pkcs.md. */
+  readonly summary: string;
+  /** "set" commands take parameters (AT+X=...); "read" commands take none (AT+X?). */
+  readonly form: "set" | "read";
+  readonly params: readonly FieldSpec[];
+  /** The fields of each "+NAME: ..." information response line. */
+  readonly response: readonly FieldSpec[];
+  /** True when the response has zero or more lines (one per item) instead of exactly one. */
+  readonly multiline?: boolean;
+}
+
+const u = (name: string, optional?: boolean): FieldSpec => ({ name, type: "uint", optional });
+const s = (name: string, max: number): FieldSpec => ({ name, type: "string", max });
+const b = (name: string, max: number): FieldSpec => ({ name, type: "bytes", max });
+
+/** Largest decoded binary parameter: a 4096-bit RSA block plus headroom, or a template. */
+export const MAX_BYTES = 1536;
+
+/** Every AT+PKCS command, in the order the specification lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "+PKCSTOKEN", pkcs11: "C_GetTokenInfo", form: "read",
+    summary: "Token information: label, flags (CKF_TOKEN_INITIALIZED, CKF_USER_PIN_LOCKED, …), PIN length limits, open session counts.",
+    params: [],
+    response: [s("label", 32), u("flags"), u("minPin"), u("maxPin"), u("sessions"), u("rwSessions")],
+  },
+  {
+    name: "+PKCSMECH", pkcs11: "C_GetMechanismList, C_GetMechanismInfo", form: "read",
+    summary: "The mechanisms the device performs itself, one line each.",
+    params: [],
+    response: [u("mechanism"), u("minKeySize"), u("maxKeySize"), u("flags")],
+    multiline: true,
+  },
+  {
+    name: "+PKCSINIT", pkcs11: "C_InitToken", form: "set",
+    summary: "Initializes the token: erases every object, sets the SO PIN and the label. The user PIN is then uninitialized.",
+    params: [s("soPin", 64), s("label", 32)],
+    response: [],
+  },
+  {
+    name: "+PKCSOPEN", pkcs11: "C_OpenSession", form: "set",
+    summary: "Opens a session (flags: CKF_SERIAL_SESSION, CKF_RW_SESSION) and returns its handle.",
+    params: [u("flags")],
+    response: [u("session")],
+  },
+  {
+    name: "+PKCSCLOSE", pkcs11: "C_CloseSession", form: "set",
+    summary: "Closes a session; closing the last one logs the token out.",
+    params: [u("session")],
+    response: [],
+  },
+  {
+    name: "+PKCSLOGIN", pkcs11: "C_Login", form: "set",
+    summary: "Logs the user (1), the SO (0) or a context-specific user (2) in.",
+    params: [u("session"), u("userType"), s("pin", 64)],
+    response: [],
+  },
+  {
+    name: "+PKCSLOGOUT", pkcs11: "C_Logout", form: "set",
+    summary: "Logs out.",
+    params: [u("session")],
+    response: [],
+  },
+  {
+    name: "+PKCSINITPIN", pkcs11: "C_InitPIN", form: "set",
+    summary: "The logged-in SO sets the user PIN (and resets its retry counter).",
+    params: [u("session"), s("pin", 64)],
+    response: [],
+  },
+  {
+    name: "+PKCSFIND", pkcs11: "C_FindObjectsInit, C_FindObjects, C_FindObjectsFinal", form: "set",
+    summary: "Every object visible to the session that matches the template; one handle a line.",
+    params: [u("session"), b("template", MAX_BYTES)],
+    response: [u("object")],
+    multiline: true,
+  },
+  {
+    name: "+PKCSATTR", pkcs11: "C_GetAttributeValue", form: "set",
+    summary: "Values of the requested attribute types (a list of 32-bit types); per type the value, or its absence or sensitivity.",
+    params: [u("session"), u("object"), b("types", 256)],
+    response: [b("values", 4 * MAX_BYTES)],
+  },
+  {
+    name: "+PKCSGENKP", pkcs11: "C_GenerateKeyPair", form: "set",
+    summary: "Generates a key pair on the device from the public and private templates; returns both handles.",
+    params: [u("session"), u("mechanism"), b("publicTemplate", MAX_BYTES), b("privateTemplate", MAX_BYTES)],
+    response: [u("publicKey"), u("privateKey")],
+  },
+  {
+    name: "+PKCSSIGN", pkcs11: "C_SignInit + C_Sign", form: "set",
+    summary: "Signs data (a digest or DigestInfo prepared on the PC) with a private key in one round trip.",
+    params: [u("session"), u("key"), u("mechanism"), b("parameter", 64), b("data", MAX_BYTES)],
+    response: [b("signature", 512)],
+  },
+  {
+    name: "+PKCSRAND", pkcs11: "C_GenerateRandom", form: "set",
+    summary: "Random bytes from the device's generator (at most 1024 a call).",
+    params: [u("session"), u("length")],
+    response: [b("random", 1024)],
+  },
+];
+
+/** The command table by name. */
+export const COMMAND_BY_NAME: ReadonlyMap<string, CommandSpec> = new Map(COMMANDS.map((c) => [c.name, c]));

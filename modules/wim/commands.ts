@@ -1,0 +1,43 @@
+/**
+ * The AT+PKCS command handlers of the device: each decodes its typed parameters, calls the
+ * security manager, and returns the values of its response lines (per modules/at/table.ts).
+ */
+import type { CommandHandler } from "../at/engine.js";
+import { CKR, PkcsError } from "../at/pkcs11.js";
+import { type Attribute, decodeTemplate, decodeTypes, encodeTemplate } from "../at/template.js";
+import type { Wim } from "./wim.js";
+
+function template(bytes: unknown): Attribute[] {
+  const t = decodeTemplate(bytes as Uint8Array);
+  if (!t) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "malformed template");
+  return t;
+}
+
+/** Handlers by command name, bound to one security manager. */
+export function commandHandlers(wim: Wim): Map<string, CommandHandler> {
+  const n = (v: unknown) => v as number;
+  const str = (v: unknown) => v as string;
+  const bytes = (v: unknown) => v as Uint8Array;
+  return new Map<string, CommandHandler>([
+    ["+PKCSTOKEN", () => {
+      const t = wim.tokenInfo();
+      return [[t.label, t.flags, t.minPin, t.maxPin, t.sessions, t.rwSessions]];
+    }],
+    ["+PKCSMECH", () => wim.mechanisms().map((m) => [m.type, m.minKeySize, m.maxKeySize, m.flags])],
+    ["+PKCSINIT", ([so, label]) => (wim.initToken(str(so), str(label)), [])],
+    ["+PKCSOPEN", ([flags]) => [[wim.openSession(n(flags))]]],
+    ["+PKCSCLOSE", ([h]) => (wim.closeSession(n(h)), [])],
+    ["+PKCSLOGIN", ([h, type, pin]) => (wim.logIn(n(h), n(type), str(pin)), [])],
+    ["+PKCSLOGOUT", ([h]) => (wim.logOut(n(h)), [])],
+    ["+PKCSINITPIN", ([h, pin]) => (wim.initPin(n(h), str(pin)), [])],
+    ["+PKCSFIND", ([h, t]) => wim.find(n(h), template(t)).map((o) => [o])],
+    ["+PKCSATTR", ([h, o, types]) => {
+      const list = decodeTypes(bytes(types));
+      if (!list) throw new PkcsError(CKR.ARGUMENTS_BAD, "malformed type list");
+      return [[encodeTemplate(wim.attributes(n(h), n(o), list))]];
+    }],
+    ["+PKCSGENKP", ([h, mech, pub, priv]) => [wim.generateKeyPair(n(h), n(mech), template(pub), template(priv))]],
+    ["+PKCSSIGN", ([h, key, mech, param, data]) => [[wim.sign(n(h), n(key), n(mech), bytes(param), bytes(data))]]],
+    ["+PKCSRAND", ([h, len]) => [[wim.random(n(h), n(len))]]],
+  ]);
+}

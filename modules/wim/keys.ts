@@ -1,0 +1,166 @@
+/**
+ * On-device key-pair generation: RSA in the C module, P-256 with @noble/curves. Builds the
+ * attribute sets of both objects from the application's templates over the token's defaults.
+ */
+import { p256 } from "@noble/curves/nist.js";
+import { CKA, CKK, CKM, CKO, CKR, PkcsError } from "../at/pkcs11.js";
+import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../at/template.js";
+import type { NativeCrypto } from "./native.js";
+import type { AttributeMap } from "./objects.js";
+
+/** DER of the P-256 (prime256v1) OID, the CKA_EC_PARAMS value. */
+export const P256_PARAMS = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
+/** RSA sizes the C module generates. */
+export const RSA_BITS = [2048, 3072, 4096];
+const E65537 = Uint8Array.of(1, 0, 1);
+
+/** Attributes an application may set in a generation template, and their kind. */
+const BOOL_ATTRS = new Set<number>([
+  CKA.TOKEN, CKA.PRIVATE, CKA.MODIFIABLE, CKA.SENSITIVE, CKA.EXTRACTABLE, CKA.ENCRYPT, CKA.DECRYPT, CKA.WRAP,
+  CKA.UNWRAP, CKA.SIGN, CKA.SIGN_RECOVER, CKA.VERIFY, CKA.VERIFY_RECOVER, CKA.DERIVE, CKA.ALWAYS_AUTHENTICATE,
+  CKA.TRUSTED, CKA.COPYABLE, CKA.DESTROYABLE,
+]);
+const BYTES_ATTRS = new Set<number>([CKA.LABEL, CKA.ID, CKA.SUBJECT, CKA.START_DATE, CKA.END_DATE]);
+
+function common(cls: number, keyType: number, mech: number): AttributeMap {
+  return new Map<number, Uint8Array>([
+    [CKA.CLASS, ulongValue(cls)], [CKA.KEY_TYPE, ulongValue(keyType)], [CKA.TOKEN, boolValue(true)],
+    [CKA.MODIFIABLE, boolValue(true)], [CKA.COPYABLE, boolValue(false)], [CKA.DESTROYABLE, boolValue(true)],
+    [CKA.LABEL, new Uint8Array(0)], [CKA.ID, new Uint8Array(0)], [CKA.START_DATE, new Uint8Array(0)],
+    [CKA.END_DATE, new Uint8Array(0)], [CKA.DERIVE, boolValue(false)], [CKA.LOCAL, boolValue(true)],
+    [CKA.KEY_GEN_MECHANISM, ulongValue(mech)], [CKA.SUBJECT, new Uint8Array(0)],
+  ]);
+}
+
+function publicDefaults(keyType: number, mech: number): AttributeMap {
+  const m = common(CKO.PUBLIC_KEY, keyType, mech);
+  m.set(CKA.PRIVATE, boolValue(false));
+  m.set(CKA.ENCRYPT, boolValue(keyType === CKK.RSA));
+  m.set(CKA.VERIFY, boolValue(true));
+  m.set(CKA.VERIFY_RECOVER, boolValue(false));
+  m.set(CKA.WRAP, boolValue(false));
+  m.set(CKA.TRUSTED, boolValue(false));
+  return m;
+}
+
+function privateDefaults(keyType: number, mech: number): AttributeMap {
+  const m = common(CKO.PRIVATE_KEY, keyType, mech);
+  m.set(CKA.PRIVATE, boolValue(true));
+  m.set(CKA.SENSITIVE, boolValue(true));
+  m.set(CKA.ALWAYS_SENSITIVE, boolValue(true));
+  m.set(CKA.EXTRACTABLE, boolValue(false));
+  m.set(CKA.NEVER_EXTRACTABLE, boolValue(true));
+  m.set(CKA.SIGN, boolValue(true));
+  m.set(CKA.SIGN_RECOVER, boolValue(false));
+  m.set(CKA.DECRYPT, boolValue(keyType === CKK.RSA));
+  m.set(CKA.UNWRAP, boolValue(false));
+  m.set(CKA.ALWAYS_AUTHENTICATE, boolValue(false));
+  return m;
+}
+
+/**
+ * Applies a generation template to defaults. `special` handles the mechanism's own attributes
+ * (CKA_MODULUS_BITS, CKA_EC_PARAMS, …) and returns false for types it does not know.
+ */
+function applyTemplate(into: AttributeMap, template: readonly Attribute[], cls: number, keyType: number,
+  special: (a: Attribute) => boolean): void {
+  for (const a of template) {
+    if (a.type === CKA.CLASS || a.type === CKA.KEY_TYPE) {
+      const want = a.type === CKA.CLASS ? cls : keyType;
+      if (readUlong(a.value) !== want) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT);
+    } else if (BOOL_ATTRS.has(a.type)) {
+      if (readBool(a.value) === undefined) throw new PkcsError(CKR.ATTRIBUTE_VALUE_INVALID);
+      into.set(a.type, a.value);
+    } else if (BYTES_ATTRS.has(a.type)) {
+      into.set(a.type, a.value);
+    } else if (!special(a)) {
+      throw new PkcsError(CKR.ATTRIBUTE_TYPE_INVALID);
+    }
+  }
+  if (cls === CKO.PRIVATE_KEY) {
+    // a private key never leaves the device
+    if (readBool(into.get(CKA.EXTRACTABLE)!) || !readBool(into.get(CKA.SENSITIVE)!)) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT);
+  }
+}
+
+/** The two objects of a generated pair; the private key's secret is already in the store. */
+export interface GeneratedPair {
+  readonly publicKey: AttributeMap;
+  readonly privateKey: AttributeMap;
+}
+
+/** Generates a pair with `mechanism` whose private part becomes SECRET record `privateHandle`. */
+export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) => void, mechanism: number, pubT: readonly Attribute[],
+  privT: readonly Attribute[], privateHandle: number): GeneratedPair {
+  if (mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN) {
+    const pub = publicDefaults(CKK.RSA, mechanism);
+    const priv = privateDefaults(CKK.RSA, mechanism);
+    let bits: number | undefined;
+    applyTemplate(pub, pubT, CKO.PUBLIC_KEY, CKK.RSA, (a) => {
+      if (a.type === CKA.MODULUS_BITS) bits = readUlong(a.value);
+      else if (a.type === CKA.PUBLIC_EXPONENT) {
+        if (!sameInteger(a.value, E65537)) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "public exponent must be 65537");
+      } else return false;
+      return true;
+    });
+    applyTemplate(priv, privT, CKO.PRIVATE_KEY, CKK.RSA, () => false);
+    if (bits === undefined) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
+    if (!RSA_BITS.includes(bits)) throw new PkcsError(CKR.KEY_SIZE_RANGE);
+    const modulus = new Uint8Array(native.rsaGenerate(privateHandle, bits));
+    for (const m of [pub, priv]) {
+      m.set(CKA.MODULUS, modulus);
+      m.set(CKA.PUBLIC_EXPONENT, E65537);
+    }
+    pub.set(CKA.MODULUS_BITS, ulongValue(bits));
+    return { publicKey: pub, privateKey: priv };
+  }
+  if (mechanism === CKM.EC_KEY_PAIR_GEN) {
+    const pub = publicDefaults(CKK.EC, mechanism);
+    const priv = privateDefaults(CKK.EC, mechanism);
+    let params: Uint8Array | undefined;
+    applyTemplate(pub, pubT, CKO.PUBLIC_KEY, CKK.EC, (a) => {
+      if (a.type !== CKA.EC_PARAMS) return false;
+      params = a.value;
+      return true;
+    });
+    applyTemplate(priv, privT, CKO.PRIVATE_KEY, CKK.EC, () => false);
+    if (!params) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
+    if (!sameBytes(params, P256_PARAMS)) throw new PkcsError(CKR.CURVE_NOT_SUPPORTED);
+    const seed = new Uint8Array(48); // ≥ 1.5× the order's size: the reduction is unbiased
+    random(seed);
+    const secret = p256.utils.randomSecretKey(seed);
+    seed.fill(0);
+    const point = p256.getPublicKey(secret, false);
+    native.storePutSecret(privateHandle, secret.buffer as ArrayBuffer);
+    secret.fill(0);
+    pub.set(CKA.EC_PARAMS, params);
+    priv.set(CKA.EC_PARAMS, params);
+    pub.set(CKA.EC_POINT, derOctetString(point));
+    return { publicKey: pub, privateKey: priv };
+  }
+  throw new PkcsError(CKR.MECHANISM_INVALID);
+}
+
+/** Attribute types a private key has but never reveals. */
+export const SENSITIVE_TYPES = new Set<number>([
+  CKA.PRIVATE_EXPONENT, CKA.PRIME_1, CKA.PRIME_2, CKA.EXPONENT_1, CKA.EXPONENT_2, CKA.COEFFICIENT, CKA.VALUE,
+]);
+
+function derOctetString(v: Uint8Array): Uint8Array {
+  if (v.length > 127) throw new RangeError("long octet string");
+  const out = new Uint8Array(2 + v.length);
+  out[0] = 0x04;
+  out[1] = v.length;
+  out.set(v, 2);
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameInteger(a: Uint8Array, b: Uint8Array): boolean {
+  let i = 0;
+  while (i < a.length - 1 && a[i] === 0) i++;
+  return sameBytes(a.subarray(i), b);
+}

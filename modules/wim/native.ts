@@ -1,0 +1,45 @@
+/**
+ * The JavaScript face of the C module (modules/wim/native): key store and RSA.
+ *
+ * Each method is one xsmc host function of modules/wim/native/wim_xs.c, named in NATIVE_NAMES.
+ * On the ESP32 they are bound with Moddable's `@ "name"` syntax (hosts/esp32/native.js); in the
+ * simulator the host binds them by name at start-up (`globalThis.__native(name)`). The same glue C
+ * file serves both. Errors are thrown as `Error` whose message is the C code's name (e.g.
+ * "WIM_E_NOTFOUND"); errors.ts maps them to CK_RV in one place.
+ */
+export interface NativeCrypto {
+  /** Mounts the key store; formats the partition first if it holds no store. True if it formatted. */
+  storeOpen(): boolean;
+  /** Erases the partition and writes an empty store. */
+  storeFormat(): void;
+  /** The PUBLIC record `id`, or undefined. */
+  storeGet(id: number): ArrayBuffer | undefined;
+  /** Writes (replaces) the PUBLIC record `id`. */
+  storePut(id: number, data: ArrayBuffer): void;
+  /** Writes (replaces) the SECRET record `id`: it can never be read back as such. */
+  storePutSecret(id: number, data: ArrayBuffer): void;
+  /** Removes both records of `id`; false if there were none. */
+  storeRemove(id: number): boolean;
+  /** Ids that have a PUBLIC record, ascending. */
+  storeIds(): number[];
+  /** Generates an RSA key (e = 65537) into SECRET record `id`; returns the modulus, big-endian. */
+  rsaGenerate(id: number, bits: number): ArrayBuffer;
+  /** Raw RSA private operation input^d mod n with the key in SECRET record `id` (CRT, blinded, fault-checked). */
+  rsaPrivate(id: number, input: ArrayBuffer): ArrayBuffer;
+  /** The one narrow exit of a secret: the EC private scalar of SECRET record `id`, for the JS EC code. */
+  ecSecret(id: number): ArrayBuffer;
+}
+
+/** Host-function name of each NativeCrypto method (xsmc glue names). */
+export const NATIVE_NAMES: { readonly [K in keyof NativeCrypto]: string } = {
+  storeOpen: "xs_wim_store_open",
+  storeFormat: "xs_wim_store_format",
+  storeGet: "xs_wim_store_get",
+  storePut: "xs_wim_store_put",
+  storePutSecret: "xs_wim_store_put_secret",
+  storeRemove: "xs_wim_store_remove",
+  storeIds: "xs_wim_store_ids",
+  rsaGenerate: "xs_wim_rsa_generate",
+  rsaPrivate: "xs_wim_rsa_private",
+  ecSecret: "xs_wim_ec_secret",
+};

@@ -1,0 +1,48 @@
+/*
+ * wim_store.h — the key store: records on a flash partition.
+ *
+ * A record is (id, kind) → bytes. kind WIM_KIND_PUBLIC holds what the security manager may read
+ * back (object attributes); kind WIM_KIND_SECRET holds key material that is never returned to
+ * JavaScript: only the C crypto uses it, and EC scalars leave through wim_store_secret_for_ec only.
+ * Writing a record replaces the previous one with the same (id, kind).
+ */
+#ifndef WIM_STORE_H
+#define WIM_STORE_H
+
+#include "wim_env.h"
+
+#define WIM_KIND_PUBLIC 0
+#define WIM_KIND_SECRET 1
+#define WIM_STORE_MAX_RECORDS 256
+#define WIM_STORE_MAX_VALUE 3072
+
+typedef struct wim_store_entry {
+	uint32_t id;
+	uint32_t offset; /* where the record's header starts on flash */
+	uint16_t len;
+	uint8_t kind;
+	uint8_t live;
+} wim_store_entry;
+
+typedef struct wim_store {
+	const wim_flash *flash;
+	uint32_t head;      /* next free byte */
+	uint32_t seq;       /* next record sequence number */
+	uint32_t count;
+	wim_store_entry index[WIM_STORE_MAX_RECORDS];
+	uint32_t sector_seq_base; /* implementation detail, may change */
+} wim_store;
+
+int wim_store_format(wim_store *st, const wim_flash *flash);
+int wim_store_mount(wim_store *st, const wim_flash *flash); /* WIM_E_CORRUPT if unformatted */
+int wim_store_put(wim_store *st, uint32_t id, uint8_t kind, const uint8_t *data, uint32_t len);
+/* Reads a PUBLIC record. SECRET records give WIM_E_SECRET. *len is set to the record's length. */
+int wim_store_get(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap, uint32_t *len);
+/* Removes both kinds of record with this id. WIM_E_NOTFOUND if neither existed. */
+int wim_store_remove(wim_store *st, uint32_t id);
+/* Lists ids that have a PUBLIC record, in ascending order. */
+int wim_store_ids(wim_store *st, uint32_t *ids, uint32_t cap, uint32_t *count);
+/* For the C crypto only: reads a SECRET record. Never exposed to JavaScript as such. */
+int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap, uint32_t *len);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * wim_xs.h — the host functions of wim_xs.c (the xsmc glue between JavaScript and the C core).
+ *
+ * Their names are the values of NATIVE_NAMES in modules/wim/native.ts. On the ESP32 Moddable's
+ * xsc binds them from hosts/esp32/native.js; the simulator lists them in its table (sim/natives.c).
+ * The engine type is forward-declared so this header needs neither xs.h nor xsmc.h.
+ */
+#ifndef WIM_XS_H
+#define WIM_XS_H
+
+struct sxMachine;
+
+void xs_wim_store_open(struct sxMachine *the);       /* () → boolean: true if it had to format */
+void xs_wim_store_format(struct sxMachine *the);     /* () → undefined */
+void xs_wim_store_get(struct sxMachine *the);        /* (id) → ArrayBuffer | undefined */
+void xs_wim_store_put(struct sxMachine *the);        /* (id, bytes) → undefined */
+void xs_wim_store_put_secret(struct sxMachine *the); /* (id, bytes) → undefined */
+void xs_wim_store_remove(struct sxMachine *the);     /* (id) → boolean */
+void xs_wim_store_ids(struct sxMachine *the);        /* () → number[] */
+void xs_wim_rsa_generate(struct sxMachine *the);     /* (id, bits) → ArrayBuffer (modulus) */
+void xs_wim_rsa_private(struct sxMachine *the);      /* (id, input) → ArrayBuffer */
+void xs_wim_ec_secret(struct sxMachine *the);        /* (id) → ArrayBuffer (the EC scalar) */
+
+#endif

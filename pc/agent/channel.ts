@@ -1,0 +1,319 @@
+/**
+ * One client application's view of the token (one module connection): its sessions, their
+ * active operations (find, sign), and the PKCS#11 rules the agent enforces before the device is
+ * asked. The split of the patent: the agent keeps operation state and prepares data; the device
+ * holds the keys and does the private-key work in one round trip per operation.
+ */
+import { CKA, CKF, CKK, CKM, CKO, CKR, CKS, PkcsError } from "../../modules/at/pkcs11.js";
+import { ATTR_INVALID, ATTR_SENSITIVE, decodeTemplate, encodeTemplate, encodeTypes, readBool, readUlong } from "../../modules/at/template.js";
+import type { Device } from "./device.js";
+import { UNAVAILABLE, type RpcAttribute, type RpcMechanism, type RpcOutput, type RpcQuery, Writer } from "./wire.js";
+
+/** The one slot of the agent. */
+export const SLOT_ID = 0;
+const MAX_SESSIONS = 16;
+
+interface SignOperation {
+  mechanism: number;
+  key: number;
+  parameter: Uint8Array;
+  size: number;
+}
+
+interface Session {
+  flags: number;
+  find?: number[];
+  sign?: SignOperation;
+}
+
+/** Mechanisms for signing with the key type they need. */
+const SIGN_MECHANISMS = new Map<number, number>([[CKM.RSA_PKCS, CKK.RSA], [CKM.ECDSA, CKK.EC]]);
+
+function latin1(b: Uint8Array | null): string {
+  if (!b) throw new PkcsError(CKR.ARGUMENTS_BAD);
+  let s = "";
+  for (const c of b) s += String.fromCharCode(c);
+  return s;
+}
+
+function wireTemplate(t: readonly RpcAttribute[]): Uint8Array {
+  return encodeTemplate(t.map((a) => {
+    if (!a.value) throw new PkcsError(CKR.ARGUMENTS_BAD);
+    return { type: a.type, value: a.value };
+  }));
+}
+
+function checkSlot(slot: number): void {
+  if (slot !== SLOT_ID) throw new PkcsError(CKR.SLOT_ID_INVALID);
+}
+
+/** Delivers `data` to an output buffer per the size-query convention; returns the CK_RV. */
+function deliver(w: Writer, out: RpcOutput, data: Uint8Array): number {
+  if (!out.hasBuffer) {
+    w.output(data.length, new Uint8Array(0));
+    return CKR.OK;
+  }
+  if (out.capacity < data.length) {
+    w.output(data.length, new Uint8Array(0));
+    return CKR.BUFFER_TOO_SMALL;
+  }
+  w.output(data.length, data);
+  return CKR.OK;
+}
+
+/** One client connection. */
+export class Channel {
+  private readonly sessions = new Map<number, Session>();
+
+  constructor(private readonly device: Device) {}
+
+  /** Closes every session of this connection (the client went away). */
+  async closeAll(): Promise<void> {
+    for (const h of [...this.sessions.keys()]) await this.closeSession(h).catch(() => undefined);
+  }
+
+  private session(h: number): Session {
+    const s = this.sessions.get(h);
+    if (!s) throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
+    return s;
+  }
+
+  async getSlotList(_present: number, out: RpcOutput, w: Writer): Promise<number> {
+    const slots = [SLOT_ID];
+    if (out.hasBuffer && out.capacity < slots.length) {
+      w.handles(slots.length, []);
+      return CKR.BUFFER_TOO_SMALL;
+    }
+    w.handles(slots.length, out.hasBuffer ? slots : []);
+    return CKR.OK;
+  }
+
+  async getSlotInfo(slot: number, w: Writer): Promise<number> {
+    checkSlot(slot);
+    const id = this.device.identity;
+    const [major, minor] = version(id.revision);
+    w.bytes(text(`${id.model} ${id.serial}`)).bytes(text(id.manufacturer));
+    w.u64(0x1 | 0x4 /* CKF_TOKEN_PRESENT | CKF_HW_SLOT */).u64(major).u64(minor).u64(major).u64(minor);
+    return CKR.OK;
+  }
+
+  async getTokenInfo(slot: number, w: Writer): Promise<number> {
+    checkSlot(slot);
+    const [[label, flags, minPin, maxPin, sessions, rwSessions]] = await this.device.run("+PKCSTOKEN");
+    const id = this.device.identity;
+    const [major, minor] = version(id.revision);
+    w.bytes(text(label as string)).bytes(text(id.manufacturer)).bytes(text(id.model)).bytes(text(id.serial));
+    w.u64(flags as number).u64(MAX_SESSIONS).u64(sessions as number).u64(MAX_SESSIONS).u64(rwSessions as number);
+    w.u64(maxPin as number).u64(minPin as number);
+    for (let i = 0; i < 4; i++) w.u64(UNAVAILABLE); // public/private memory totals and free
+    w.u64(major).u64(minor).u64(major).u64(minor).bytes(new Uint8Array(0));
+    return CKR.OK;
+  }
+
+  async getMechanismList(slot: number, out: RpcOutput, w: Writer): Promise<number> {
+    checkSlot(slot);
+    const list = this.device.mechanisms.map((m) => m.type);
+    if (out.hasBuffer && out.capacity < list.length) {
+      w.handles(list.length, []);
+      return CKR.BUFFER_TOO_SMALL;
+    }
+    w.handles(list.length, out.hasBuffer ? list : []);
+    return CKR.OK;
+  }
+
+  async getMechanismInfo(slot: number, type: number, w: Writer): Promise<number> {
+    checkSlot(slot);
+    const m = this.device.mechanisms.find((x) => x.type === type);
+    if (!m) return CKR.MECHANISM_INVALID;
+    w.u64(m.min).u64(m.max).u64(m.flags);
+    return CKR.OK;
+  }
+
+  async initToken(slot: number, pin: Uint8Array | null, label: Uint8Array | null): Promise<number> {
+    checkSlot(slot);
+    if (this.sessions.size) return CKR.SESSION_EXISTS;
+    await this.device.run("+PKCSINIT", [latin1(pin), latin1(label).replace(/ +$/, "")]);
+    return CKR.OK;
+  }
+
+  async initPin(h: number, pin: Uint8Array | null): Promise<number> {
+    this.session(h);
+    await this.device.run("+PKCSINITPIN", [h, latin1(pin)]);
+    return CKR.OK;
+  }
+
+  async openSession(slot: number, flags: number, w: Writer): Promise<number> {
+    checkSlot(slot);
+    const [[h]] = await this.device.run("+PKCSOPEN", [flags & (CKF.RW_SESSION | CKF.SERIAL_SESSION)]);
+    this.sessions.set(h as number, { flags });
+    w.u64(h as number);
+    return CKR.OK;
+  }
+
+  async closeSession(h: number): Promise<number> {
+    this.session(h);
+    this.sessions.delete(h);
+    await this.device.run("+PKCSCLOSE", [h]);
+    if ((await this.device.run("+PKCSTOKEN"))[0][4] === 0) this.device.login = undefined;
+    return CKR.OK;
+  }
+
+  async closeAllSessions(slot: number): Promise<number> {
+    checkSlot(slot);
+    await this.closeAll();
+    return CKR.OK;
+  }
+
+  async getSessionInfo(h: number, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const rw = (s.flags & CKF.RW_SESSION) !== 0;
+    const login = this.device.login;
+    const state = login === "so" ? CKS.RW_SO : login === "user" ? (rw ? CKS.RW_USER : CKS.RO_USER) : rw ? CKS.RW_PUBLIC : CKS.RO_PUBLIC;
+    w.u64(SLOT_ID).u64(state).u64(s.flags & (CKF.RW_SESSION | CKF.SERIAL_SESSION)).u64(0);
+    return CKR.OK;
+  }
+
+  async login(h: number, userType: number, pin: Uint8Array | null): Promise<number> {
+    this.session(h);
+    await this.device.run("+PKCSLOGIN", [h, userType, latin1(pin)]);
+    if (userType === 0) this.device.login = "so";
+    else if (userType === 1) this.device.login = "user";
+    return CKR.OK;
+  }
+
+  async logout(h: number): Promise<number> {
+    this.session(h);
+    await this.device.run("+PKCSLOGOUT", [h]);
+    this.device.login = undefined;
+    return CKR.OK;
+  }
+
+  async getAttributeValue(h: number, object: number, query: RpcQuery[], w: Writer): Promise<number> {
+    this.session(h);
+    let answers;
+    try {
+      const [[values]] = await this.device.run("+PKCSATTR", [h, object, encodeTypes(query.map((q) => q.type))]);
+      answers = decodeTemplate(values as Uint8Array, true);
+    } catch (e) {
+      if (e instanceof PkcsError && e.rv === CKR.SESSION_HANDLE_INVALID) throw e;
+      if (e instanceof PkcsError) return e.rv;
+      throw e;
+    }
+    if (!answers || answers.length !== query.length) return CKR.DEVICE_ERROR;
+    let rv: number = CKR.OK;
+    w.u32(query.length);
+    query.forEach((q, i) => {
+      const v = answers[i].value;
+      if (v === ATTR_SENSITIVE || v === ATTR_INVALID) {
+        if (rv !== CKR.ATTRIBUTE_SENSITIVE) rv = v === ATTR_SENSITIVE ? CKR.ATTRIBUTE_SENSITIVE : CKR.ATTRIBUTE_TYPE_INVALID;
+        w.u64(UNAVAILABLE).bytes(new Uint8Array(0));
+      } else if (!q.hasBuffer) {
+        w.u64(v.length).bytes(new Uint8Array(0));
+      } else if (q.capacity < v.length) {
+        if (rv === CKR.OK) rv = CKR.BUFFER_TOO_SMALL;
+        w.u64(UNAVAILABLE).bytes(new Uint8Array(0));
+      } else {
+        w.u64(v.length).bytes(v);
+      }
+    });
+    return rv;
+  }
+
+  async findObjectsInit(h: number, template: RpcAttribute[]): Promise<number> {
+    const s = this.session(h);
+    if (s.find) return CKR.OPERATION_ACTIVE;
+    const rows = await this.device.run("+PKCSFIND", [h, wireTemplate(template)]);
+    s.find = rows.map(([o]) => o as number);
+    return CKR.OK;
+  }
+
+  async findObjects(h: number, max: number, w: Writer): Promise<number> {
+    const s = this.session(h);
+    if (!s.find) return CKR.OPERATION_NOT_INITIALIZED;
+    const batch = s.find.splice(0, max);
+    w.handles(batch.length, batch);
+    return CKR.OK;
+  }
+
+  async findObjectsFinal(h: number): Promise<number> {
+    const s = this.session(h);
+    if (!s.find) return CKR.OPERATION_NOT_INITIALIZED;
+    s.find = undefined;
+    return CKR.OK;
+  }
+
+  async generateKeyPair(h: number, m: RpcMechanism, pub: RpcAttribute[], priv: RpcAttribute[], w: Writer): Promise<number> {
+    this.session(h);
+    const [[pubH, privH]] = await this.device.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);
+    w.u64(pubH as number).u64(privH as number);
+    return CKR.OK;
+  }
+
+  async signInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    const s = this.session(h);
+    if (s.sign) return CKR.OPERATION_ACTIVE;
+    const keyType = SIGN_MECHANISMS.get(m.type);
+    if (keyType === undefined || !this.device.mechanisms.some((x) => x.type === m.type)) return CKR.MECHANISM_INVALID;
+    if (m.parameter.length) return CKR.MECHANISM_PARAM_INVALID;
+    const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, CKA.SIGN, CKA.MODULUS, CKA.EC_PARAMS]);
+    if (readUlong(attrs.get(CKA.CLASS)!) !== CKO.PRIVATE_KEY) return CKR.KEY_TYPE_INCONSISTENT;
+    if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== keyType) return CKR.KEY_TYPE_INCONSISTENT;
+    if (readBool(attrs.get(CKA.SIGN) ?? new Uint8Array(0)) !== true) return CKR.KEY_FUNCTION_NOT_PERMITTED;
+    const size = keyType === CKK.RSA ? attrs.get(CKA.MODULUS)!.length : 64;
+    s.sign = { mechanism: m.type, key, parameter: m.parameter, size };
+    return CKR.OK;
+  }
+
+  async sign(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const op = s.sign;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!data) {
+      s.sign = undefined;
+      return CKR.ARGUMENTS_BAD;
+    }
+    if (!out.hasBuffer || out.capacity < op.size) {
+      w.output(op.size, new Uint8Array(0));
+      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK; // the operation stays active
+    }
+    s.sign = undefined; // a sign call that gets this far ends the operation, whatever its result
+    const [[sig]] = await this.device.run("+PKCSSIGN", [h, op.key, op.mechanism, op.parameter, data]);
+    return deliver(w, out, sig as Uint8Array);
+  }
+
+  async generateRandom(h: number, length: number, w: Writer): Promise<number> {
+    this.session(h);
+    const out = new Uint8Array(length);
+    for (let o = 0; o < length; o += 1024) {
+      const n = Math.min(1024, length - o);
+      const [[r]] = await this.device.run("+PKCSRAND", [h, n]);
+      out.set(r as Uint8Array, o);
+    }
+    w.bytes(out);
+    return CKR.OK;
+  }
+
+  /** The given attributes of a key; CKR_KEY_HANDLE_INVALID if the object is not visible. */
+  private async keyAttributes(h: number, key: number, types: number[]): Promise<Map<number, Uint8Array>> {
+    let values;
+    try {
+      [[values]] = await this.device.run("+PKCSATTR", [h, key, encodeTypes(types)]);
+    } catch (e) {
+      if (e instanceof PkcsError && e.rv === CKR.OBJECT_HANDLE_INVALID) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
+      throw e;
+    }
+    const map = new Map<number, Uint8Array>();
+    for (const a of decodeTemplate(values as Uint8Array, true) ?? []) if (a.value instanceof Uint8Array) map.set(a.type, a.value);
+    if (!map.has(CKA.CLASS) || !map.has(CKA.KEY_TYPE)) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
+    return map;
+  }
+}
+
+function text(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+function version(revision: string): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(revision);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}

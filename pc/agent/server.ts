@@ -1,0 +1,126 @@
+/**
+ * The agent's unix-socket server: one Channel per module connection; requests are decoded with
+ * the call table (functions.ts), run in order, and answered (docs/agent-rpc.md).
+ */
+import { chmodSync, existsSync, unlinkSync } from "node:fs";
+import net from "node:net";
+import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
+import { Channel } from "./channel.js";
+import type { Device } from "./device.js";
+import { FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { Reader, WireError, Writer } from "./wire.js";
+
+type Handler = (c: Channel, args: any[], w: Writer) => Promise<number>;
+
+/** The functions the agent implements; the rest answer CKR_FUNCTION_NOT_SUPPORTED. */
+const HANDLERS: Partial<Record<FunctionName, Handler>> = {
+  C_GetSlotList: (c, [present, out], w) => c.getSlotList(present, out, w),
+  C_GetSlotInfo: (c, [slot], w) => c.getSlotInfo(slot, w),
+  C_GetTokenInfo: (c, [slot], w) => c.getTokenInfo(slot, w),
+  C_GetMechanismList: (c, [slot, out], w) => c.getMechanismList(slot, out, w),
+  C_GetMechanismInfo: (c, [slot, type], w) => c.getMechanismInfo(slot, type, w),
+  C_InitToken: (c, [slot, pin, label]) => c.initToken(slot, pin, label),
+  C_InitPIN: (c, [h, pin]) => c.initPin(h, pin),
+  C_OpenSession: (c, [slot, flags], w) => c.openSession(slot, flags, w),
+  C_CloseSession: (c, [h]) => c.closeSession(h),
+  C_CloseAllSessions: (c, [slot]) => c.closeAllSessions(slot),
+  C_GetSessionInfo: (c, [h], w) => c.getSessionInfo(h, w),
+  C_Login: (c, [h, type, pin]) => c.login(h, type, pin),
+  C_Logout: (c, [h]) => c.logout(h),
+  C_GetAttributeValue: (c, [h, o, q], w) => c.getAttributeValue(h, o, q, w),
+  C_FindObjectsInit: (c, [h, t]) => c.findObjectsInit(h, t),
+  C_FindObjects: (c, [h, max], w) => c.findObjects(h, max, w),
+  C_FindObjectsFinal: (c, [h]) => c.findObjectsFinal(h),
+  C_GenerateKeyPair: (c, [h, m, pub, priv], w) => c.generateKeyPair(h, m, pub, priv, w),
+  C_SignInit: (c, [h, m, key]) => c.signInit(h, m, key),
+  C_Sign: (c, [h, data, out], w) => c.sign(h, data, out, w),
+  C_GenerateRandom: (c, [h, len], w) => c.generateRandom(h, len, w),
+};
+
+/** Reply items are kept for these results besides CKR_OK. */
+const KEEP_ITEMS = new Set<number>([CKR.OK, CKR.BUFFER_TOO_SMALL, CKR.ATTRIBUTE_SENSITIVE, CKR.ATTRIBUTE_TYPE_INVALID]);
+
+function decodeArgs(items: string, r: Reader): unknown[] {
+  const out: unknown[] = [];
+  for (const code of items) {
+    switch (code) {
+      case "u": out.push(r.u64()); break;
+      case "b": out.push(r.bytes()); break;
+      case "t": out.push(r.template()); break;
+      case "q": out.push(r.query()); break;
+      case "m": out.push(r.mechanism()); break;
+      case "o": case "h": out.push(r.output()); break;
+      default: throw new Error(`bad item code ${code}`);
+    }
+  }
+  r.end();
+  return out;
+}
+
+/** Runs one request body; returns the reply body (rv + items). */
+export async function handleRequest(channel: Channel, body: Uint8Array): Promise<Uint8Array> {
+  const w = new Writer();
+  let rv: number;
+  try {
+    const r = new Reader(body);
+    const fn = r.u32();
+    if (fn === HELLO) {
+      r.end();
+      return new Writer().u64(CKR.OK).u64(RPC_VERSION).finish();
+    }
+    const name = FUNCTIONS[fn];
+    const items = name && REQUEST[name];
+    const handler = name && HANDLERS[name];
+    if (items === undefined || !handler) return new Writer().u64(CKR.FUNCTION_NOT_SUPPORTED).finish();
+    rv = await handler(channel, decodeArgs(items, r), w);
+  } catch (e) {
+    if (e instanceof PkcsError) rv = e.rv;
+    else if (e instanceof WireError) rv = CKR.ARGUMENTS_BAD;
+    else {
+      console.error(`agent: ${e instanceof Error ? e.message : String(e)}`);
+      rv = CKR.GENERAL_ERROR;
+    }
+    return new Writer().u64(rv).finish();
+  }
+  const head = new Writer().u64(rv).finish();
+  if (!KEEP_ITEMS.has(rv)) return head;
+  const tail = w.finish();
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head);
+  out.set(tail, head.length);
+  return out;
+}
+
+/** Serves PKCS#11 modules on `path` until closed. */
+export function serve(device: Device, path: string): net.Server {
+  if (existsSync(path)) unlinkSync(path);
+  const server = net.createServer((sock) => {
+    const channel = new Channel(device);
+    let buf = new Uint8Array(0);
+    let busy: Promise<void> = Promise.resolve();
+    sock.on("data", (chunk) => {
+      const joined = new Uint8Array(buf.length + chunk.length);
+      joined.set(buf);
+      joined.set(chunk, buf.length);
+      buf = joined;
+      while (buf.length >= 4) {
+        const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0, true);
+        if (len > 1 << 20) return sock.destroy();
+        if (buf.length < 4 + len) break;
+        const body = buf.slice(4, 4 + len);
+        buf = buf.slice(4 + len);
+        busy = busy.then(async () => {
+          const reply = await handleRequest(channel, body);
+          const frame = new Uint8Array(4 + reply.length);
+          new DataView(frame.buffer).setUint32(0, reply.length, true);
+          frame.set(reply, 4);
+          if (!sock.destroyed) sock.write(frame);
+        });
+      }
+    });
+    sock.on("close", () => void busy.then(() => channel.closeAll()));
+    sock.on("error", () => undefined);
+  });
+  server.listen(path, () => chmodSync(path, 0o600));
+  return server;
+}

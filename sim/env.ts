@@ -1,0 +1,35 @@
+/**
+ * The simulator's Env: the PTY as the serial link, the C module through the host's name table,
+ * randomness from the OS (the host installs crypto.getRandomValues from getrandom()).
+ * Runs on XS inside build/wim-sim — no Node API here.
+ */
+import type { Env, Transport } from "../modules/wim/env.js";
+import { NATIVE_NAMES, type NativeCrypto } from "../modules/wim/native.js";
+
+declare const __native: (name: string) => (...args: unknown[]) => unknown;
+declare const crypto: { getRandomValues(b: Uint8Array): Uint8Array };
+
+/** The NativeCrypto of the simulator: the glue's host functions, looked up by name. */
+export function bindNative(lookup: (name: string) => (...args: unknown[]) => unknown): NativeCrypto {
+  const native = {} as Record<string, unknown>;
+  for (const [method, name] of Object.entries(NATIVE_NAMES)) native[method] = lookup(name);
+  return native as unknown as NativeCrypto;
+}
+
+/** Builds the simulator Env. */
+export function createEnv(): Env {
+  const write = __native("sim_serial_write");
+  const onReceive = __native("sim_serial_on_receive");
+  const serial: Transport = {
+    write: (bytes) => void write(bytes),
+    onReceive: (receiver) => void onReceive((buf: ArrayBuffer) => receiver(new Uint8Array(buf))),
+  };
+  return {
+    transports: [serial],
+    native: bindNative(__native),
+    random: (bytes) => void crypto.getRandomValues(bytes),
+    now: () => Date.now(),
+    log: (message) => console.log(message),
+    serial: "SIM00000001",
+  };
+}
