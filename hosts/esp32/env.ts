@@ -7,14 +7,13 @@
  * docs/esp32.md gives the steps. The BLE transport (a GATT serial service) is a later issue.
  */
 import type { Env, Transport } from "../../modules/wim/env.js";
-import native from "./native.js";
+import native, { hardwareRandom } from "./native.js";
 
 declare const device: {
   io: { Serial: new (options: Record<string, unknown>) => { read(): ArrayBuffer | undefined; write(b: ArrayBuffer): number } };
   serial?: { transmit: number; receive: number; port: number };
 };
 declare const trace: (s: string) => void;
-declare function wim_host_random(b: ArrayBuffer): void;
 
 function uart(): Transport {
   let receiver: (b: Uint8Array) => void = () => {};
@@ -40,7 +39,7 @@ export function createEnv(): Env {
     native,
     random: (bytes) => {
       const buf = new ArrayBuffer(bytes.length);
-      wim_host_random(buf);
+      hardwareRandom(buf);
       bytes.set(new Uint8Array(buf));
     },
     now: () => Date.now(),

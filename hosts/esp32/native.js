@@ -11,6 +11,10 @@ function xs_wim_store_ids() @ "xs_wim_store_ids";
 function xs_wim_rsa_generate() @ "xs_wim_rsa_generate";
 function xs_wim_rsa_private() @ "xs_wim_rsa_private";
 function xs_wim_ec_secret() @ "xs_wim_ec_secret";
+function wim_host_random() @ "wim_host_random";
+
+/** Fills an ArrayBuffer from the ESP32 hardware RNG (hosts/esp32/wim_host.c). */
+export { wim_host_random as hardwareRandom };
 
 export default {
   storeOpen: xs_wim_store_open,

@@ -1,0 +1,67 @@
+# WIM token — build, run, test, bench. Every target installs what it needs on a fresh Debian machine.
+#   make run    build, start a simulated token and its agent in the background, print how to use it
+#   make test   everything CI checks (unit, C, cross-compiled, end-to-end with real clients)
+#   make bench  the figures
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# Debian packages: command → package. Installed only when a command is missing.
+APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
+             riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc
+APT_EXTRA := picolibc-riscv64-unknown-elf
+
+build/.apt:
+	@mkdir -p build
+	@missing=""; for pair in $(APT_NEEDS); do c=$${pair%%:*}; p=$${pair##*:}; command -v $$c >/dev/null || missing="$$missing $$p"; done; \
+	[ -d /usr/lib/picolibc/riscv64-unknown-elf ] || missing="$$missing $(APT_EXTRA)"; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: build/.apt node_modules/.installed
+
+include mk/native.mk
+include mk/sim.mk
+include mk/pkcs11.mk
+
+# The firmware: one JS bundle for XS (es2020: XS 13.3 trips over native class fields in noble).
+FIRMWARE_TS := $(shell find firmware modules sim hosts -name '*.ts' 2>/dev/null)
+build/firmware.js: $(FIRMWARE_TS) node_modules/.installed
+	@mkdir -p build
+	npx esbuild firmware/main.ts --bundle --format=iife --target=es2020 --alias:wim-env=./sim/env.ts \
+	  --outfile=$@ --log-level=warning
+
+# The engine objects need node_modules (XS sources) first.
+$(SIM_XS_SRCS): node_modules/.installed
+
+.PHONY: build
+build: deps build/firmware.js build/wim-sim build/libwim-pkcs11.so
+
+.PHONY: run
+run: build
+	@pc/cli/run-demo.sh
+
+.PHONY: typecheck unit e2e test
+typecheck: deps
+	npx tsc -p .
+
+unit: build
+	npx mocha test/at/**/*.test.ts
+
+e2e: build
+	npx mocha --timeout 180000 test/wim/**/*.test.ts test/e2e/**/*.test.ts
+
+test: build
+	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-riscv pkcs11-test
+	npx mocha --timeout 180000 'test/at/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
+.PHONY: clean
+clean:
+	rm -rf build

@@ -1,0 +1,65 @@
+/*
+ * wim_host.c — the ESP32's half of the C Env: the key store's flash partition ("wimstore",
+ * hosts/esp32/partitions.csv) and the hardware RNG. Built only with the Moddable SDK and ESP-IDF.
+ */
+#include "esp_partition.h"
+#include "esp_random.h"
+#include "xsmc.h"
+#include "wim_env.h"
+
+static const esp_partition_t *partition(void)
+{
+	static const esp_partition_t *p;
+	if (!p) p = esp_partition_find_first(ESP_PARTITION_TYPE_DATA, 0x40, "wimstore");
+	return p;
+}
+
+static int flash_read(void *ctx, uint32_t offset, void *buf, uint32_t len)
+{
+	(void)ctx;
+	return esp_partition_read(partition(), offset, buf, len) == ESP_OK ? WIM_OK : WIM_E_FLASH;
+}
+
+static int flash_write(void *ctx, uint32_t offset, const void *buf, uint32_t len)
+{
+	(void)ctx;
+	return esp_partition_write(partition(), offset, buf, len) == ESP_OK ? WIM_OK : WIM_E_FLASH;
+}
+
+static int flash_erase(void *ctx, uint32_t sector_offset)
+{
+	(void)ctx;
+	return esp_partition_erase_range(partition(), sector_offset, 4096) == ESP_OK ? WIM_OK : WIM_E_FLASH;
+}
+
+static wim_flash flash = { 0, 0, 4096, flash_read, flash_write, flash_erase };
+
+const wim_flash *wim_host_flash(void)
+{
+	if (!partition()) return 0;
+	flash.size = partition()->size;
+	return &flash;
+}
+
+static int rng_fill(void *ctx, uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	esp_fill_random(buf, len); /* the hardware RNG; RF or the bootloader entropy source must be on */
+	return WIM_OK;
+}
+
+static const wim_rng rng = { 0, rng_fill };
+
+const wim_rng *wim_host_rng(void)
+{
+	return &rng;
+}
+
+/* wim_host_random(buffer): fills an ArrayBuffer from the hardware RNG (the JS Env's random). */
+void wim_host_random(xsMachine *the)
+{
+	void *data;
+	xsUnsignedValue len;
+	xsmcGetArrayBufferData(xsArg(0), 0, &data, &len);
+	esp_fill_random(data, len);
+}

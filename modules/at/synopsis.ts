@@ -1,0 +1,17 @@
+/**
+ * The human-readable synopsis of a command ("AT+PKCSOPEN=<flags>" → "+PKCSOPEN: <session>"),
+ * as docs/at-pkcs.md writes it; the agreement test checks the document against the table with it.
+ */
+import type { CommandSpec, FieldSpec } from "./table.js";
+
+const field = (f: FieldSpec) => (f.type === "uint" ? `<${f.name}>` : `"<${f.name}>"`);
+
+/** "AT+NAME=<a>,\"<b>\"" or "AT+NAME?". */
+export function requestSynopsis(spec: CommandSpec): string {
+  return spec.form === "read" ? `AT${spec.name}?` : `AT${spec.name}=${spec.params.map(field).join(",")}`;
+}
+
+/** "+NAME: <a>,<b>", or "" when the command answers only OK. */
+export function responseSynopsis(spec: CommandSpec): string {
+  return spec.response.length ? `${spec.name}: ${spec.response.map(field).join(",")}` : "";
+}

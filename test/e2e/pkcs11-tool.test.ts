@@ -1,0 +1,122 @@
+/**
+ * The walking skeleton end to end: OpenSC's pkcs11-tool → libwim-pkcs11.so → agent → AT over the
+ * simulator's PTY → firmware on XS → C module; signatures verified by openssl.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { type SimToken, p11, run, startSim, tempDir } from "./harness.js";
+
+const PIN = "123456";
+const SHA256_DIGEST_INFO = Buffer.from("3031300d060960864801650304020105000420", "hex");
+
+describe("pkcs11-tool against the simulated token", function () {
+  this.timeout(180_000);
+  let sim: SimToken;
+  const state = tempDir("e2e");
+  const work = tempDir("e2e-work");
+  const file = (n: string) => path.join(work, n);
+  const message = Buffer.from("the patent's flow, step for step");
+  const hash = createHash("sha256").update(message).digest();
+
+  before(async () => {
+    sim = await startSim(state);
+    writeFileSync(file("hash"), hash);
+    writeFileSync(file("digestinfo"), Buffer.concat([SHA256_DIGEST_INFO, hash]));
+  });
+  after(async () => sim && (await sim.stop()));
+
+  it("provisions a new state directory and says so", () => {
+    assert.ok(sim.output.some((l) => /provisioned token "WIM".*user PIN 123456, SO PIN 12345678/.test(l)), sim.output.join("\n"));
+  });
+
+  it("--list-slots shows the initialized token", async () => {
+    const r = await p11(sim.socket, "--list-slots");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /token label\s*:\s*WIM\b/);
+    assert.match(r.stdout, /token flags\s*:.*login required.*token initialized/);
+  });
+
+  it("a wrong PIN is refused with CKR_PIN_INCORRECT", async () => {
+    const r = await p11(sim.socket, "--login", "--pin", "000000", "--list-objects");
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /CKR_PIN_INCORRECT/);
+  });
+
+  it("generates an RSA-2048 key pair on the device", async () => {
+    const r = await p11(sim.socket, "--login", "--pin", PIN, "--keypairgen", "--key-type", "rsa:2048", "--id", "01", "--label", "rsa-key");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Public Key Object; RSA 2048 bits/);
+  });
+
+  it("generates an EC P-256 key pair on the device", async () => {
+    const r = await p11(sim.socket, "--login", "--pin", PIN, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "02", "--label", "ec-key");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Public Key Object; EC/);
+  });
+
+  it("reads both public keys back as SubjectPublicKeyInfo that openssl accepts", async () => {
+    for (const [id, name] of [["01", "rsa"], ["02", "ec"]]) {
+      const r = await p11(sim.socket, "--read-object", "--type", "pubkey", "--id", id, "-o", file(`${name}.der`));
+      assert.equal(r.code, 0, r.stderr);
+      const k = await run("openssl", ["pkey", "-pubin", "-inform", "DER", "-in", file(`${name}.der`), "-noout", "-text"], "");
+      assert.equal(k.code, 0, k.stderr);
+      assert.match(k.stdout, name === "rsa" ? /Public-Key: \(2048 bit\)/ : /ASN1 OID: prime256v1/);
+    }
+  });
+
+  const signRsa = (out: string) =>
+    p11(sim.socket, "--login", "--pin", PIN, "--sign", "--id", "01", "-m", "RSA-PKCS", "-i", file("digestinfo"), "-o", file(out));
+  const signEc = (out: string) =>
+    p11(sim.socket, "--login", "--pin", PIN, "--sign", "--id", "02", "-m", "ECDSA", "--signature-format", "openssl", "-i", file("hash"), "-o", file(out));
+  const verifyRsa = (sig: string) =>
+    run("openssl", ["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", file("rsa.der"), "-pkeyopt", "digest:sha256", "-in", file("hash"), "-sigfile", file(sig)], "");
+  const verifyEc = (sig: string) =>
+    run("openssl", ["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", file("ec.der"), "-in", file("hash"), "-sigfile", file(sig)], "");
+
+  it("signs with CKM_RSA_PKCS and openssl verifies the signature", async () => {
+    const r = await signRsa("rsa.sig");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(readFileSync(file("rsa.sig")).length, 256);
+    const v = await verifyRsa("rsa.sig");
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /Signature Verified Successfully/);
+  });
+
+  it("signs with CKM_ECDSA and openssl verifies the signature", async () => {
+    const r = await signEc("ec.sig");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const v = await verifyEc("ec.sig");
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /Signature Verified Successfully/);
+  });
+
+  it("openssl rejects a signature over other data (the check can fail)", async () => {
+    writeFileSync(file("hash"), createHash("sha256").update("something else").digest());
+    const v = await verifyRsa("rsa.sig");
+    const w = await verifyEc("ec.sig");
+    writeFileSync(file("hash"), hash);
+    assert.notEqual(v.code, 0);
+    assert.notEqual(w.code, 0);
+  });
+
+  it("private keys are sensitive: their secret attributes cannot be read", async () => {
+    const r = await p11(sim.socket, "--login", "--pin", PIN, "--read-object", "--type", "privkey", "--id", "01", "-o", file("priv.der"));
+    assert.notEqual(r.code, 0);
+  });
+
+  it("keeps the keys across a restart of the simulator (persistence)", async () => {
+    await sim.stop();
+    sim = await startSim(state);
+    assert.ok(!sim.output.some((l) => l.startsWith("provisioned")), "a used state directory is not provisioned again");
+    const list = await p11(sim.socket, "--login", "--pin", PIN, "--list-objects", "--type", "privkey");
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /label:\s*rsa-key/);
+    assert.match(list.stdout, /label:\s*ec-key/);
+    assert.equal((await signRsa("rsa2.sig")).code, 0);
+    assert.equal((await verifyRsa("rsa2.sig")).code, 0);
+    assert.equal((await signEc("ec2.sig")).code, 0);
+    assert.equal((await verifyEc("ec2.sig")).code, 0);
+  });
+});

@@ -1,0 +1,395 @@
+/*
+ * fake_agent.c — see fake_agent.h. Its decoder is written from docs/agent-rpc.md on its
+ * own (it does not share the module's call table), so a mismatch between the module and
+ * the document shows up as a differing decoded line.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fake_agent.h"
+
+/* Request items per function number, typed from the table of docs/agent-rpc.md. */
+static const char *const request_items[68] = {
+  [4] = "uh", [5] = "u", [6] = "u", [7] = "uh", [8] = "uu", [9] = "ubb", [10] = "ub",
+  [11] = "ubb", [12] = "uu", [13] = "u", [14] = "u", [15] = "u", [16] = "uo", [17] = "ubuu",
+  [18] = "uub", [19] = "u", [20] = "ut", [21] = "uut", [22] = "uu", [23] = "uu", [24] = "uuq",
+  [25] = "uut", [26] = "ut", [27] = "uu", [28] = "u",
+  [29] = "umu", [30] = "ubo", [31] = "ubo", [32] = "uo",
+  [33] = "umu", [34] = "ubo", [35] = "ubo", [36] = "uo",
+  [37] = "um", [38] = "ubo", [39] = "ub", [40] = "uu", [41] = "uo",
+  [42] = "umu", [43] = "ubo", [44] = "ub", [45] = "uo", [46] = "umu", [47] = "ubo",
+  [48] = "umu", [49] = "ubb", [50] = "ub", [51] = "ub", [52] = "umu", [53] = "ubo",
+  [54] = "ubo", [55] = "ubo", [56] = "ubo", [57] = "ubo",
+  [58] = "umt", [59] = "umtt", [60] = "umuuo", [61] = "umubt", [62] = "umut", [63] = "ub",
+  [64] = "uu",
+};
+
+#define MAX_CLIENTS 8
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_t thread;
+  int listen_fd, wake[2];
+  int clients[MAX_CLIENTS], greeted[MAX_CLIENTS];
+  /* the script */
+  unsigned want_fn;
+  char want[4096];
+  uint64_t rv;
+  uint8_t reply[8192];
+  size_t reply_len;
+  int drop;
+  /* what happened */
+  int served, matched, requests, hellos, eofs, protocol_errors, echo, echo_errors;
+} fake = { .lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
+
+/* ── reply items ─────────────────────────────────────────────────────────────────────── */
+
+void ri_raw(reply_items *r, const void *p, size_t n)
+{
+  if (r->n + n > sizeof(r->d))
+    abort();
+  memcpy(r->d + r->n, p, n);
+  r->n += n;
+}
+
+static void le(uint8_t *out, uint64_t v, int width)
+{
+  for (int i = 0; i < width; i++)
+    out[i] = (uint8_t)(v >> (8 * i));
+}
+
+void ri_u64(reply_items *r, uint64_t v)
+{
+  uint8_t b[8];
+  le(b, v, 8);
+  ri_raw(r, b, 8);
+}
+
+void ri_u32(reply_items *r, uint32_t v)
+{
+  uint8_t b[4];
+  le(b, v, 4);
+  ri_raw(r, b, 4);
+}
+
+void ri_bytes(reply_items *r, const void *p, uint32_t n)
+{
+  ri_u32(r, n);
+  ri_raw(r, p, n);
+}
+
+void ri_text(reply_items *r, const char *s) { ri_bytes(r, s, (uint32_t)strlen(s)); }
+
+/* ── decoding a request ──────────────────────────────────────────────────────────────── */
+
+typedef struct cursor {
+  const uint8_t *p;
+  size_t left;
+  int bad;
+} cursor;
+
+static uint64_t take(cursor *c, int width)
+{
+  uint64_t v = 0;
+  if (c->bad || c->left < (size_t)width) {
+    c->bad = 1;
+    return 0;
+  }
+  for (int i = 0; i < width; i++)
+    v |= (uint64_t)c->p[i] << (8 * i);
+  c->p += width;
+  c->left -= (size_t)width;
+  return v;
+}
+
+static void out(char *s, size_t size, const char *fmt, unsigned long long v)
+{
+  size_t n = strlen(s);
+  snprintf(s + n, size - n, fmt, v);
+}
+
+static void hex(cursor *c, size_t n, char *s, size_t size)
+{
+  if (c->bad || c->left < n) {
+    c->bad = 1;
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    out(s, size, "%02x", c->p[i]);
+  c->p += n;
+  c->left -= n;
+}
+
+/* u32 length + bytes, 0xFFFFFFFF = NULL */
+static void bytes_item(cursor *c, char *s, size_t size)
+{
+  uint32_t n = (uint32_t)take(c, 4);
+  if (n == 0xFFFFFFFFu)
+    out(s, size, "NULL", 0);
+  else
+    hex(c, n, s, size);
+}
+
+static void decode_items(const char *items, cursor *c, char *s, size_t size)
+{
+  for (const char *it = items; *it && !c->bad; it++) {
+    if (it != items)
+      out(s, size, " ", 0);
+    switch (*it) {
+    case 'u':
+      out(s, size, "u:%llu", take(c, 8));
+      break;
+    case 'b':
+      out(s, size, "b:", 0);
+      bytes_item(c, s, size);
+      break;
+    case 't':
+    case 'q': {
+      uint32_t count = (uint32_t)take(c, 4);
+      out(s, size, *it == 't' ? "t[" : "q[", 0);
+      for (uint32_t i = 0; i < count && !c->bad; i++) {
+        out(s, size, i ? ",0x%llx" : "0x%llx", take(c, 8));
+        if (*it == 't') {
+          out(s, size, "=", 0);
+          bytes_item(c, s, size);
+        } else {
+          out(s, size, ":%llu", take(c, 1));
+          out(s, size, ":%llu", take(c, 8));
+        }
+      }
+      out(s, size, "]", 0);
+      break;
+    }
+    case 'm': {
+      out(s, size, "m:0x%llx:", take(c, 8));
+      uint32_t n = (uint32_t)take(c, 4);
+      hex(c, n, s, size);
+      break;
+    }
+    case 'o':
+    case 'h':
+      out(s, size, *it == 'o' ? "o:%llu" : "h:%llu", take(c, 1));
+      out(s, size, ":%llu", take(c, 8));
+      break;
+    default:
+      c->bad = 1;
+    }
+  }
+}
+
+/* ── serving ─────────────────────────────────────────────────────────────────────────── */
+
+static int read_full(int fd, uint8_t *p, size_t n)
+{
+  while (n) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return 0;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+static void send_reply(int fd, uint64_t rv, const uint8_t *items, size_t n)
+{
+  uint8_t *frame = malloc(12 + n);
+  le(frame, 8 + n, 4);
+  le(frame + 4, rv, 8);
+  if (n)
+    memcpy(frame + 12, items, n);
+  size_t off = 0;
+  while (off < 12 + n) {
+    ssize_t w = send(fd, frame + off, 12 + n - off, MSG_NOSIGNAL);
+    if (w <= 0)
+      break;
+    off += (size_t)w;
+  }
+  free(frame);
+}
+
+/* Serves one request from client i; returns 0 when the connection ends. */
+static int serve(int i)
+{
+  int fd = fake.clients[i];
+  uint8_t head[4];
+  if (!read_full(fd, head, 4))
+    return 0;
+  uint32_t len = (uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 |
+                 (uint32_t)head[3] << 24;
+  uint8_t *body = malloc(len ? len : 1);
+  if (len < 4 || !read_full(fd, body, len)) {
+    free(body);
+    return 0;
+  }
+  cursor c = { body + 4, len - 4, 0 };
+  unsigned fn = (unsigned)body[0] | (unsigned)body[1] << 8 | (unsigned)body[2] << 16 |
+                (unsigned)body[3] << 24;
+  int keep = 1;
+  pthread_mutex_lock(&fake.lock);
+  if (fn == 0xFFFF) {
+    fake.hellos++;
+    if (len != 4 || fake.greeted[i])
+      fake.protocol_errors++;
+    fake.greeted[i] = 1;
+    uint8_t version[8];
+    le(version, 1, 8);
+    send_reply(fd, 0, version, 8);
+  } else {
+    char got[4096] = "";
+    fake.requests++;
+    if (!fake.greeted[i] || fn >= 68 || !request_items[fn])
+      fake.protocol_errors++;
+    else
+      decode_items(request_items[fn], &c, got, sizeof(got));
+    if (c.bad || c.left)
+      fake.protocol_errors++;
+    if (fake.echo && fn == 15) {
+      cursor e = { body + 4, len - 4, 0 };
+      uint64_t h = take(&e, 8);
+      reply_items r = { .n = 0 };
+      ri_u64(&r, h);
+      ri_u64(&r, h + 1);
+      ri_u64(&r, 0);
+      ri_u64(&r, 0);
+      send_reply(fd, 0, r.d, r.n);
+    } else {
+      if (fake.echo)
+        fake.echo_errors++;
+      fake.served++;
+      fake.matched = fn == fake.want_fn && strcmp(got, fake.want) == 0;
+      if (!fake.matched)
+        fprintf(stderr, "fake agent: request %u \"%s\", expected %u \"%s\"\n", fn, got,
+                fake.want_fn, fake.want);
+      if (fake.drop)
+        keep = 0;
+      else
+        send_reply(fd, fake.rv, fake.reply, fake.reply_len);
+    }
+  }
+  pthread_mutex_unlock(&fake.lock);
+  free(body);
+  return keep;
+}
+
+static void *fake_main(void *unused)
+{
+  (void)unused;
+  for (;;) {
+    struct pollfd p[MAX_CLIENTS + 2];
+    int n = 0;
+    p[n++] = (struct pollfd){ fake.wake[0], POLLIN, 0 };
+    p[n++] = (struct pollfd){ fake.listen_fd, POLLIN, 0 };
+    for (int i = 0; i < MAX_CLIENTS; i++)
+      p[n++] = (struct pollfd){ fake.clients[i], POLLIN, 0 }; /* fd -1 is ignored */
+    if (poll(p, (nfds_t)n, -1) < 0)
+      continue;
+    if (p[0].revents)
+      break;
+    if (p[1].revents & POLLIN) {
+      int fd = accept(fake.listen_fd, NULL, NULL);
+      for (int i = 0; fd >= 0 && i < MAX_CLIENTS; i++)
+        if (fake.clients[i] < 0) {
+          fake.clients[i] = fd;
+          fake.greeted[i] = 0;
+          fd = -1;
+        }
+      if (fd >= 0)
+        close(fd);
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++)
+      if (p[i + 2].revents && !serve(i)) {
+        pthread_mutex_lock(&fake.lock);
+        if (!fake.drop)
+          fake.eofs++;
+        fake.drop = 0;
+        pthread_mutex_unlock(&fake.lock);
+        close(fake.clients[i]);
+        fake.clients[i] = -1;
+      }
+  }
+  return NULL;
+}
+
+int fake_start(const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+  unlink(path);
+  fake.listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fake.listen_fd < 0 || bind(fake.listen_fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+      listen(fake.listen_fd, 8) || pipe(fake.wake))
+    return 0;
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    fake.clients[i] = -1;
+  return pthread_create(&fake.thread, NULL, fake_main, NULL) == 0;
+}
+
+void fake_stop(void)
+{
+  if (write(fake.wake[1], "x", 1) != 1)
+    return;
+  pthread_join(fake.thread, NULL);
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (fake.clients[i] >= 0)
+      close(fake.clients[i]);
+  close(fake.listen_fd);
+}
+
+/* ── the script ──────────────────────────────────────────────────────────────────────── */
+
+static void script(unsigned fn, const char *decoded, uint64_t rv, const reply_items *items,
+                   int drop)
+{
+  pthread_mutex_lock(&fake.lock);
+  fake.want_fn = fn;
+  snprintf(fake.want, sizeof(fake.want), "%s", decoded);
+  fake.rv = rv;
+  fake.reply_len = 0;
+  if (items) {
+    memcpy(fake.reply, items->d, items->n);
+    fake.reply_len = items->n;
+  }
+  fake.drop = drop;
+  fake.served = fake.matched = 0;
+  pthread_mutex_unlock(&fake.lock);
+}
+
+void fake_expect(unsigned fn, const char *decoded, uint64_t rv, const reply_items *items)
+{
+  script(fn, decoded, rv, items, 0);
+}
+
+void fake_expect_drop(unsigned fn, const char *decoded) { script(fn, decoded, 0, NULL, 1); }
+
+#define GETTER(name, expr)                  \
+  int name                                  \
+  {                                         \
+    pthread_mutex_lock(&fake.lock);         \
+    int v = (expr);                         \
+    pthread_mutex_unlock(&fake.lock);       \
+    return v;                               \
+  }
+
+GETTER(fake_served_ok(void), fake.served == 1 && fake.matched)
+GETTER(fake_requests(void), fake.requests)
+GETTER(fake_hellos(void), fake.hellos)
+GETTER(fake_eofs(void), fake.eofs)
+GETTER(fake_protocol_errors(void), fake.protocol_errors)
+GETTER(fake_echo_errors(void), fake.echo_errors)
+
+void fake_set_echo(int on)
+{
+  pthread_mutex_lock(&fake.lock);
+  fake.echo = on;
+  pthread_mutex_unlock(&fake.lock);
+}
