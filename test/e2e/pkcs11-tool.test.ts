@@ -101,9 +101,18 @@ describe("pkcs11-tool against the simulated token", function () {
     assert.notEqual(w.code, 0);
   });
 
-  it("private keys are sensitive: their secret attributes cannot be read", async () => {
-    const r = await p11(sim.socket, "--login", "--pin", PIN, "--read-object", "--type", "privkey", "--id", "01", "-o", file("priv.der"));
-    assert.notEqual(r.code, 0);
+  it("lists the private keys as sensitive and never extractable", async () => {
+    const r = await p11(sim.socket, "--login", "--pin", PIN, "--list-objects", "--type", "privkey");
+    assert.equal(r.code, 0, r.stderr);
+    const keys = r.stdout.split("Private Key Object").slice(1);
+    assert.equal(keys.length, 2);
+    for (const k of keys) assert.match(k, /Access:\s*sensitive, always sensitive, never extractable, local/);
+  });
+
+  it("without login the private keys are invisible", async () => {
+    const r = await p11(sim.socket, "--list-objects", "--type", "privkey");
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /Private Key Object/);
   });
 
   it("keeps the keys across a restart of the simulator (persistence)", async () => {
