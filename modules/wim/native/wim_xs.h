@@ -3,22 +3,22 @@
  *
  * Their names are the values of NATIVE_NAMES in modules/wim/native.ts. On the ESP32 Moddable's
  * xsc binds them from hosts/esp32/native.js; the simulator lists them in its table (sim/natives.c).
- * The engine type is forward-declared so this header needs neither xs.h nor xsmc.h.
+ * The engine type is forward-declared (xs.h's tag for xsMachine) so this header needs no XS header.
  */
 #ifndef WIM_XS_H
 #define WIM_XS_H
 
-struct sxMachine;
+struct xsMachineRecord;
 
-void xs_wim_store_open(struct sxMachine *the);       /* () → boolean: true if it had to format */
-void xs_wim_store_format(struct sxMachine *the);     /* () → undefined */
-void xs_wim_store_get(struct sxMachine *the);        /* (id) → ArrayBuffer | undefined */
-void xs_wim_store_put(struct sxMachine *the);        /* (id, bytes) → undefined */
-void xs_wim_store_put_secret(struct sxMachine *the); /* (id, bytes) → undefined */
-void xs_wim_store_remove(struct sxMachine *the);     /* (id) → boolean */
-void xs_wim_store_ids(struct sxMachine *the);        /* () → number[] */
-void xs_wim_rsa_generate(struct sxMachine *the);     /* (id, bits) → ArrayBuffer (modulus) */
-void xs_wim_rsa_private(struct sxMachine *the);      /* (id, input) → ArrayBuffer */
-void xs_wim_ec_secret(struct sxMachine *the);        /* (id) → ArrayBuffer (the EC scalar) */
+void xs_wim_store_open(struct xsMachineRecord *the);       /* () → boolean: true if it had to format */
+void xs_wim_store_format(struct xsMachineRecord *the);     /* () → undefined */
+void xs_wim_store_get(struct xsMachineRecord *the);        /* (id) → ArrayBuffer | undefined */
+void xs_wim_store_put(struct xsMachineRecord *the);        /* (id, bytes) → undefined */
+void xs_wim_store_put_secret(struct xsMachineRecord *the); /* (id, bytes) → undefined */
+void xs_wim_store_remove(struct xsMachineRecord *the);     /* (id) → boolean */
+void xs_wim_store_ids(struct xsMachineRecord *the);        /* () → number[] */
+void xs_wim_rsa_generate(struct xsMachineRecord *the);     /* (id, bits) → ArrayBuffer (modulus) */
+void xs_wim_rsa_private(struct xsMachineRecord *the);      /* (id, input) → ArrayBuffer */
+void xs_wim_ec_secret(struct xsMachineRecord *the);        /* (id) → ArrayBuffer (the EC scalar) */
 
 #endif

@@ -1,0 +1,286 @@
+/*
+ * wim_xs.c — the xsmc glue between JavaScript (modules/wim/native.ts) and the C core (wim_store,
+ * wim_rsa). The same file is linked by the ESP32 build and by the simulator: only xsmc.h APIs here.
+ *
+ * Every host function checks its arguments before the core sees them: ids are integers in
+ * 0..2^32-1, byte arguments are an ArrayBuffer or a Uint8Array (any byte view xsmc accepts), sizes
+ * are bounded by static buffers. A core error is thrown as an Error whose message is the WIM_E_*
+ * name; errors.ts maps those names to CK_RV. Argument errors are TypeError / RangeError.
+ *
+ * Memory: one static wim_store, static I/O buffers and a static RSA scratch (no malloc). Bytes read
+ * from JavaScript are used before any allocation, so the engine cannot move them meanwhile. Buffers
+ * that held secrets (RSA scratch, the EC scalar) are wiped after each use.
+ */
+#include <string.h>
+
+#include "xsmc.h"
+#include "wim_env.h"
+#include "wim_store.h"
+#include "wim_rsa.h"
+#include "wim_xs.h"
+
+/* RSA scratch: at least wim_rsa_scratch_size(WIM_RSA_MAX_BITS); checked at run time. */
+#ifndef WIM_XS_RSA_SCRATCH
+#define WIM_XS_RSA_SCRATCH (16 * 1024) /* wim_rsa_scratch_size(4096) is 14880 today */
+#endif
+/* The largest secret ecSecret releases: EC scalars are 32..66 bytes; an RSA key is far larger. */
+#define WIM_XS_EC_SECRET_MAX 128
+#define WIM_XS_RSA_BYTES (WIM_RSA_MAX_BITS / 8)
+
+static wim_store store;
+static int mounted;
+static uint8_t io[WIM_STORE_MAX_VALUE];
+static uint8_t rsa_out[WIM_XS_RSA_BYTES];
+static uint32_t ids[WIM_STORE_MAX_RECORDS];
+static uint64_t scratch[WIM_XS_RSA_SCRATCH / sizeof(uint64_t)];
+
+static void wipe(void *p, size_t n)
+{
+	volatile uint8_t *v = p;
+	while (n--)
+		*v++ = 0;
+}
+
+static const char *error_name(int rc)
+{
+	switch (rc) {
+	case WIM_E_ARG: return "WIM_E_ARG";
+	case WIM_E_SCRATCH: return "WIM_E_SCRATCH";
+	case WIM_E_FLASH: return "WIM_E_FLASH";
+	case WIM_E_FULL: return "WIM_E_FULL";
+	case WIM_E_NOTFOUND: return "WIM_E_NOTFOUND";
+	case WIM_E_SECRET: return "WIM_E_SECRET";
+	case WIM_E_CORRUPT: return "WIM_E_CORRUPT";
+	case WIM_E_FAULT: return "WIM_E_FAULT";
+	case WIM_E_RNG: return "WIM_E_RNG";
+	case WIM_E_TOOBIG: return "WIM_E_TOOBIG";
+	default: return "WIM_E_UNKNOWN";
+	}
+}
+
+/* Throws new Error(name): built by hand so that debug builds add no prefix to the message. */
+static void throw_wim(xsMachine *the, int rc)
+{
+	xsmcSetString(xsResult, (char *)error_name(rc));
+	xsmcNew(xsResult, xsGlobal, xsID("Error"), &xsResult, NULL);
+	xsThrow(xsResult);
+}
+
+static void check(xsMachine *the, int rc)
+{
+	if (rc != WIM_OK)
+		throw_wim(the, rc);
+}
+
+static void need_args(xsMachine *the, int count)
+{
+	if (xsmcArgc < count)
+		xsTypeError("expected %d arguments", count);
+}
+
+/* An integer in [min, max] (both within 0..2^32-1). */
+static uint32_t arg_uint(xsMachine *the, int index, double min, double max, const char *what)
+{
+	double value;
+	xsType type = xsmcTypeOf(xsArg(index));
+	if (type != xsIntegerType && type != xsNumberType)
+		xsTypeError("%s is not a number", what);
+	value = xsmcToNumber(xsArg(index));
+	if (!(value >= min && value <= max) || value != (double)(uint32_t)value)
+		xsRangeError("%s is out of range", what);
+	return (uint32_t)value;
+}
+
+static uint32_t arg_id(xsMachine *the, int index)
+{
+	return arg_uint(the, index, 0, 4294967295.0, "id");
+}
+
+/* The bytes of an ArrayBuffer or a byte view. Valid until the next allocation in the engine. */
+static const uint8_t *arg_bytes(xsMachine *the, int index, uint32_t *length)
+{
+	void *data;
+	xsUnsignedValue count;
+	if (xsmcTypeOf(xsArg(index)) != xsReferenceType)
+		xsTypeError("expected an ArrayBuffer or a Uint8Array");
+	xsmcGetBufferReadable(xsArg(index), &data, &count);
+	*length = (uint32_t)count;
+	return data;
+}
+
+/* The mounted store; mounts it on first use (without formatting: storeOpen does that). */
+static wim_store *open_store(xsMachine *the)
+{
+	const wim_flash *flash;
+	if (mounted && store.mounted)
+		return &store; /* the core clears store.mounted after a flash error: mount again then */
+	flash = wim_host_flash();
+	if (!flash)
+		throw_wim(the, WIM_E_FLASH);
+	check(the, wim_store_mount(&store, flash));
+	mounted = 1;
+	return &store;
+}
+
+void xs_wim_store_open(xsMachine *the)
+{
+	const wim_flash *flash = wim_host_flash();
+	int rc, formatted = 0;
+	if (!flash)
+		throw_wim(the, WIM_E_FLASH);
+	mounted = 0;
+	rc = wim_store_mount(&store, flash);
+	if (rc == WIM_E_CORRUPT) {
+		rc = wim_store_format(&store, flash);
+		formatted = 1;
+	}
+	check(the, rc);
+	mounted = 1;
+	xsmcSetBoolean(xsResult, formatted);
+}
+
+void xs_wim_store_format(xsMachine *the)
+{
+	const wim_flash *flash = wim_host_flash();
+	if (!flash)
+		throw_wim(the, WIM_E_FLASH);
+	mounted = 0;
+	check(the, wim_store_format(&store, flash));
+	mounted = 1;
+}
+
+void xs_wim_store_get(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id, length = 0;
+	int rc;
+	need_args(the, 1);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	rc = wim_store_get(st, id, io, sizeof(io), &length);
+	if (rc == WIM_E_NOTFOUND) {
+		xsmcSetUndefined(xsResult);
+		return;
+	}
+	check(the, rc);
+	if (length > sizeof(io))
+		throw_wim(the, WIM_E_TOOBIG);
+	xsmcSetArrayBuffer(xsResult, io, (xsIntegerValue)length);
+}
+
+static void put(xsMachine *the, uint8_t kind)
+{
+	wim_store *st;
+	const uint8_t *data;
+	uint32_t id, length;
+	need_args(the, 2);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	data = arg_bytes(the, 1, &length);
+	if (length > WIM_STORE_MAX_VALUE)
+		xsRangeError("record larger than %d bytes", WIM_STORE_MAX_VALUE);
+	check(the, wim_store_put(st, id, kind, data, length));
+}
+
+void xs_wim_store_put(xsMachine *the)
+{
+	put(the, WIM_KIND_PUBLIC);
+}
+
+void xs_wim_store_put_secret(xsMachine *the)
+{
+	put(the, WIM_KIND_SECRET);
+}
+
+void xs_wim_store_remove(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id;
+	int rc;
+	need_args(the, 1);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	rc = wim_store_remove(st, id);
+	if (rc == WIM_E_NOTFOUND) {
+		xsmcSetFalse(xsResult);
+		return;
+	}
+	check(the, rc);
+	xsmcSetTrue(xsResult);
+}
+
+void xs_wim_store_ids(xsMachine *the)
+{
+	wim_store *st = open_store(the);
+	uint32_t count = 0, i;
+	int v;
+	check(the, wim_store_ids(st, ids, WIM_STORE_MAX_RECORDS, &count));
+	if (count > WIM_STORE_MAX_RECORDS)
+		throw_wim(the, WIM_E_TOOBIG);
+	v = xsmcVars(1);
+	xsmcSetNewArray(xsResult, (xsIntegerValue)count);
+	for (i = 0; i < count; i++) {
+		if (ids[i] <= 0x7FFFFFFFu)
+			xsmcSetInteger(xsVar(v), (xsIntegerValue)ids[i]);
+		else
+			xsmcSetNumber(xsVar(v), (xsNumberValue)ids[i]);
+		xsmcSetIndex(xsResult, i, xsVar(v));
+	}
+}
+
+void xs_wim_rsa_generate(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id, bits;
+	int rc;
+	need_args(the, 2);
+	id = arg_id(the, 0);
+	bits = arg_uint(the, 1, 512, WIM_RSA_MAX_BITS, "bits");
+	if (bits % 8 != 0)
+		xsRangeError("bits is not a multiple of 8");
+	if (wim_rsa_scratch_size(bits) > sizeof(scratch))
+		throw_wim(the, WIM_E_SCRATCH);
+	st = open_store(the);
+	rc = wim_rsa_generate(st, id, bits, wim_host_rng(), rsa_out, scratch, sizeof(scratch));
+	wipe(scratch, sizeof(scratch));
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, rsa_out, (xsIntegerValue)(bits / 8));
+}
+
+void xs_wim_rsa_private(xsMachine *the)
+{
+	wim_store *st;
+	const uint8_t *input;
+	uint32_t id, length;
+	int rc;
+	need_args(the, 2);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	input = arg_bytes(the, 1, &length);
+	if (length == 0 || length > WIM_XS_RSA_BYTES)
+		xsRangeError("input must be 1 to %d bytes", WIM_XS_RSA_BYTES);
+	/* the core reads flash and computes; it calls no JavaScript, so `input` stays put */
+	rc = wim_rsa_private(st, id, input, length, rsa_out, wim_host_rng(), scratch, sizeof(scratch));
+	wipe(scratch, sizeof(scratch));
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, rsa_out, (xsIntegerValue)length);
+}
+
+void xs_wim_ec_secret(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id, length = 0;
+	int rc;
+	need_args(the, 1);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
+	if (rc == WIM_OK && (length == 0 || length > WIM_XS_EC_SECRET_MAX))
+		rc = WIM_E_SECRET; /* not an EC scalar: an RSA key never leaves this way */
+	if (rc != WIM_OK) {
+		wipe(io, sizeof(io));
+		throw_wim(the, rc);
+	}
+	xsmcSetArrayBuffer(xsResult, io, (xsIntegerValue)length);
+	wipe(io, length);
+}

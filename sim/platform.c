@@ -1,0 +1,276 @@
+/*
+ * platform.c — the engine hooks of the simulator's XS platform (see wim_sim_platform.h) and the
+ * few services that need the engine's internals: loading the bundle, draining promise jobs,
+ * crypto.getRandomValues on any integer typed array.
+ *
+ * Policy for the engine's aborts: JavaScript exceptions that escape a job or a host call are
+ * printed and the device keeps running; running out of memory, stack or keys is fatal (printed,
+ * then exit SIM_EXIT_FATAL), as a reset would be on the device.
+ */
+#include "xsAll.h"
+#include "xsScript.h"
+#include "host.h"
+
+void fxCreateMachinePlatform(txMachine *the)
+{
+	the->host = C_NULL;
+	the->promiseJobs = 0;
+	the->abortStatus = 0;
+	the->waiterCondition = C_NULL;
+	the->waiterData = C_NULL;
+	the->waiterLink = C_NULL;
+}
+
+void fxDeleteMachinePlatform(txMachine *the)
+{
+	(void)the;
+}
+
+void fxQueuePromiseJobs(txMachine *the)
+{
+	the->promiseJobs = 1;
+}
+
+/*
+ * The engine's memory, capped: the device has far less, and an unbounded heap would let a leak
+ * run until the OS kills the simulator. Over the cap the engine aborts with "memory full".
+ * Blocks are only released when the machine is deleted, so the count only grows.
+ */
+#define SIM_HEAP_LIMIT ((size_t)64 * 1024 * 1024)
+static size_t sim_heap_used;
+
+static void *sim_heap_allocate(size_t size)
+{
+	void *p;
+	if (size > SIM_HEAP_LIMIT - sim_heap_used)
+		return C_NULL;
+	p = c_malloc(size);
+	if (p)
+		sim_heap_used += size;
+	return p;
+}
+
+void *fxAllocateChunks(txMachine *the, txSize size)
+{
+	(void)the;
+	return size > 0 ? sim_heap_allocate((size_t)size) : C_NULL;
+}
+
+void fxFreeChunks(txMachine *the, void *chunks)
+{
+	(void)the;
+	c_free(chunks);
+}
+
+txSlot *fxAllocateSlots(txMachine *the, txSize count)
+{
+	(void)the;
+	return count > 0 ? sim_heap_allocate((size_t)count * sizeof(txSlot)) : C_NULL;
+}
+
+void fxFreeSlots(txMachine *the, void *slots)
+{
+	(void)the;
+	c_free(slots);
+}
+
+/* Prints mxException without letting a throwing toString escape. */
+static void report_pending_exception(txMachine *the, const char *what)
+{
+	txSlot exception = mxException;
+	mxException = mxUndefined;
+	mxTry(the) {
+		mxPush(exception);
+		fprintf(stderr, "wim-sim: %s: %s\n", what, fxToString(the, the->stack));
+		mxPop();
+	}
+	mxCatch(the) {
+		fprintf(stderr, "wim-sim: %s (unprintable value)\n", what);
+	}
+	mxException = mxUndefined;
+}
+
+void fxAbort(txMachine *the, int status)
+{
+	const char *why;
+	switch (status) {
+	case XS_UNHANDLED_EXCEPTION_EXIT:
+		report_pending_exception(the, "uncaught exception");
+		return;
+	case XS_UNHANDLED_REJECTION_EXIT:
+		report_pending_exception(the, "unhandled promise rejection");
+		return;
+	case XS_STACK_OVERFLOW_EXIT: why = "stack overflow"; break;
+	case XS_NOT_ENOUGH_MEMORY_EXIT: why = "memory full"; break;
+	case XS_NO_MORE_KEYS_EXIT: why = "not enough keys"; break;
+	case XS_DEAD_STRIP_EXIT: why = "dead strip"; break;
+	case XS_FATAL_CHECK_EXIT: why = "fatal check failed"; break;
+	case XS_TOO_MUCH_COMPUTATION_EXIT: why = "too much computation"; break;
+	case XS_DEBUGGER_EXIT: why = "debugger exit"; break;
+	default: why = "unknown abort"; break;
+	}
+	the->abortStatus = status;
+	fprintf(stderr, "wim-sim: fatal: %s (XS abort %d)\n", why, status);
+	sim_finish(SIM_EXIT_FATAL);
+}
+
+/* ---- the bundle ---- */
+
+typedef struct {
+	const unsigned char *bytes;
+	size_t offset;
+	size_t size;
+} sim_source;
+
+/* Unsigned bytes: the engine's own C-string getter sign-extends, which turns 0xFF into EOF. */
+static int sim_source_getter(void *stream)
+{
+	sim_source *source = stream;
+	if (source->offset >= source->size)
+		return C_EOF;
+	return source->bytes[source->offset++];
+}
+
+static void sim_report_parser_error(void *console, txString path, txInteger line, txString format, c_va_list arguments)
+{
+	(void)console;
+	fprintf(stderr, "%s:%d: syntax error: ", path ? path : "?", (int)line);
+	vfprintf(stderr, format, arguments);
+	fputc('\n', stderr);
+}
+
+static unsigned char *read_file(const char *path, size_t *size)
+{
+	FILE *file = fopen(path, "rb");
+	unsigned char *bytes = NULL;
+	long length;
+	if (!file)
+		return NULL;
+	if (fseek(file, 0, SEEK_END) == 0 && (length = ftell(file)) >= 0 && fseek(file, 0, SEEK_SET) == 0) {
+		bytes = malloc((size_t)length + 1);
+		if (bytes && fread(bytes, 1, (size_t)length, file) == (size_t)length)
+			*size = (size_t)length;
+		else {
+			free(bytes);
+			bytes = NULL;
+		}
+	}
+	fclose(file);
+	return bytes;
+}
+
+static txScript *parse_program(txMachine *the, const char *path, const unsigned char *bytes, size_t size)
+{
+	txParser parser_record;
+	txParser *parser = &parser_record;
+	txParserJump jump;
+	txScript *volatile script = C_NULL;
+	sim_source source = { bytes, 0, size };
+	fxInitializeParser(parser, the, the->parserBufferSize, the->parserTableModulo);
+	parser->firstJump = &jump;
+	parser->reportError = sim_report_parser_error;
+	if (c_setjmp(jump.jmp_buf) == 0) {
+		parser->path = fxNewParserSymbol(parser, (txString)path);
+		fxParserTree(parser, &source, sim_source_getter, mxProgramFlag, C_NULL);
+		fxParserHoist(parser);
+		fxParserBind(parser);
+		script = fxParserCode(parser);
+	}
+	fxTerminateParser(parser);
+	return script;
+}
+
+int sim_run_source(txMachine *the, const char *name, const char *bytes, size_t size)
+{
+	txScript *script = parse_program(the, name, (const unsigned char *)bytes, size);
+	int result = 0, vars;
+	if (!script) {
+		fprintf(stderr, "wim-sim: %s does not parse\n", name);
+		return -1;
+	}
+	fxBeginHost(the);
+	vars = fxIncrementalVars(the, 3);
+	mxTry(the) {
+		txSlot *realm = mxProgram.value.reference->next->value.module.realm;
+		mxModuleInstanceInternal(mxProgram.value.reference)->value.module.id = fxID(the, (txString)name);
+		fxRunScript(the, script, mxRealmGlobal(realm), C_NULL, mxRealmClosures(realm)->value.reference, C_NULL, mxProgram.value.reference);
+		mxPullSlot(mxResult);
+	}
+	mxCatch(the) {
+		sim_report_exception(the, name, vars);
+		result = -1;
+	}
+	fxEndHost(the);
+	return result;
+}
+
+int sim_run_program(txMachine *the, const char *path)
+{
+	size_t size = 0;
+	unsigned char *bytes = read_file(path, &size);
+	int result;
+	if (!bytes) {
+		fprintf(stderr, "wim-sim: cannot read %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	result = sim_run_source(the, path, (const char *)bytes, size);
+	free(bytes);
+	return result;
+}
+
+void sim_run_jobs(txMachine *the)
+{
+	do {
+		while (the->promiseJobs) {
+			the->promiseJobs = 0;
+			fxRunPromiseJobs(the);
+		}
+		fxEndJob(the);
+	} while (the->promiseJobs);
+}
+
+/* Rejections still unhandled (XS reports one earlier only when its promise is collected). */
+void sim_report_unhandled_rejections(txMachine *the)
+{
+	fxCheckUnhandledRejections(the, 1);
+}
+
+/* ---- crypto.getRandomValues(typedArray) ---- */
+
+void sim_get_random_values(txMachine *the)
+{
+	txSlot *internal, *view, *buffer, *data;
+	txTypeDispatch *dispatch;
+	txInteger size;
+	txByte *address;
+	if (mxArgc < 1 || mxArgv(0)->kind != XS_REFERENCE_KIND)
+		mxTypeError("getRandomValues: argument is not an integer typed array");
+	internal = mxArgv(0)->value.reference->next;
+	if (!internal || !(internal->flag & XS_INTERNAL_FLAG) || internal->kind != XS_TYPED_ARRAY_KIND)
+		mxTypeError("getRandomValues: argument is not an integer typed array");
+	dispatch = internal->value.typedArray.dispatch;
+	if (dispatch->constructorID == mxID(_Float32Array) || dispatch->constructorID == mxID(_Float64Array))
+		mxTypeError("getRandomValues: argument is not an integer typed array");
+	view = internal->next;
+	buffer = view->next;
+	data = buffer->value.reference->next;
+	size = fxGetDataViewSize(the, view, buffer);
+	if (size > 65536)
+		mxRangeError("QuotaExceededError: getRandomValues: more than 65536 bytes requested");
+	if (data->flag & XS_DONT_SET_FLAG)
+		mxTypeError("getRandomValues: read-only buffer");
+	if (data->kind == XS_ARRAY_BUFFER_KIND)
+		address = data->value.arrayBuffer.address;
+	else if (data->kind == XS_HOST_KIND)
+		address = data->value.host.data;
+	else
+		address = C_NULL;
+	if (size > 0) {
+		if (!address)
+			mxTypeError("getRandomValues: detached buffer");
+		if (sim_random_fill(address + view->value.dataView.offset, (size_t)size) != 0)
+			mxUnknownError("getRandomValues: the OS random source failed");
+	}
+	mxResult->kind = mxArgv(0)->kind;
+	mxResult->value = mxArgv(0)->value;
+}
