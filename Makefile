@@ -8,7 +8,7 @@ SHELL := /bin/bash
 
 # Debian packages: command → package. Installed only when a command is missing.
 APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
-             riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc
+             riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
 build/.apt:
@@ -52,15 +52,18 @@ typecheck: deps
 	npx tsc -p .
 
 unit: build
-	npx mocha test/at/**/*.test.ts
+	npx mocha 'test/at/**/*.test.ts'
 
 e2e: build
-	npx mocha --timeout 180000 test/wim/**/*.test.ts test/e2e/**/*.test.ts
+	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
+MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 test: build
 	$(MAKE) --no-print-directory typecheck
-	$(MAKE) --no-print-directory native-test native-test-limb32 native-riscv pkcs11-test
-	npx mocha --timeout 180000 'test/at/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-riscv pkcs11-test $(SIM_TEST_FLASH)
+	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
+	npx mocha --timeout 180000 $(MOCHA_SPECS)
 
 .PHONY: clean
 clean:

@@ -108,7 +108,7 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 /* ---- Montgomery arithmetic ---- */
 
 /* Sets up ctx for the odd modulus m (n limbs) using rr and one (n limbs each) as storage.
- * Constant time in m. t: n + 1 limbs. */
+ * Constant time in m. t: n + 2 limbs. */
 void wim_mont_init(wim_mont *ctx, const wim_limb *m, size_t n, wim_limb *rr, wim_limb *one, wim_limb *t);
 /* r = a * b / R mod m, for a, b < m. r may alias a or b. t: n + 2 limbs. */
 void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t);

@@ -3,7 +3,7 @@
  *
  * A record is (id, kind) → bytes. kind WIM_KIND_PUBLIC holds what the security manager may read
  * back (object attributes); kind WIM_KIND_SECRET holds key material that is never returned to
- * JavaScript: only the C crypto uses it, and EC scalars leave through wim_store_secret_for_ec only.
+ * JavaScript: only the C crypto uses it, and EC scalars leave only through wim_store_read_secret, called by the glue's xs_wim_ec_secret.
  * Writing a record replaces the previous one with the same (id, kind).
  */
 #ifndef WIM_STORE_H
@@ -16,6 +16,8 @@
 #define WIM_STORE_MAX_RECORDS 256
 #define WIM_STORE_MAX_VALUE 3072
 
+#define WIM_STORE_MAX_SECTORS 64 /* sectors beyond this many in the partition are left unused */
+
 typedef struct wim_store_entry {
 	uint32_t id;
 	uint32_t offset; /* where the record's header starts on flash */
@@ -24,13 +26,20 @@ typedef struct wim_store_entry {
 	uint8_t live;
 } wim_store_entry;
 
+/* In-RAM state of a mounted store (the index of live records and where the log continues).
+ * Layout on flash: see wim_store.c. */
 typedef struct wim_store {
 	const wim_flash *flash;
-	uint32_t head;      /* next free byte */
+	uint32_t head;      /* next free byte (absolute offset) in the head sector */
 	uint32_t seq;       /* next record sequence number */
 	uint32_t count;
 	wim_store_entry index[WIM_STORE_MAX_RECORDS];
-	uint32_t sector_seq_base; /* implementation detail, may change */
+	uint32_t nsectors;
+	uint32_t head_sector;
+	uint32_t max_gen;   /* highest sector generation seen or written */
+	uint32_t low_water; /* sectors of generation <= low_water hold nothing live */
+	uint32_t gen[WIM_STORE_MAX_SECTORS]; /* generation of each sector in use; 0 = free (blank or dead) */
+	uint8_t mounted;    /* cleared by a flash error: mount again */
 } wim_store;
 
 int wim_store_format(wim_store *st, const wim_flash *flash);
@@ -44,5 +53,9 @@ int wim_store_remove(wim_store *st, uint32_t id);
 int wim_store_ids(wim_store *st, uint32_t *ids, uint32_t cap, uint32_t *count);
 /* For the C crypto only: reads a SECRET record. Never exposed to JavaScript as such. */
 int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap, uint32_t *len);
+/* For the C crypto only: reads len bytes at `offset` of a SECRET record (the whole record is still
+ * CRC-checked); *total is set to the record's length. WIM_E_ARG if the window is out of range. */
+int wim_store_read_secret_at(wim_store *st, uint32_t id, uint32_t offset, uint8_t *out, uint32_t len,
+		uint32_t *total);
 
 #endif

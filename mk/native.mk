@@ -1,0 +1,112 @@
+# mk/native.mk — the C core of modules/wim/native (bignum, RSA, key store) and its tests.
+# Included by the top-level Makefile; paths are relative to the repository root.
+#
+#   native-test          build/native-test (gcc, 64-bit limbs where the compiler has __int128), run it,
+#                        then check every key it generated with OpenSSL: `pkey -check`, and the raw
+#                        private-key operation (`pkeyutl -decrypt`, no padding) byte for byte against ours
+#   native-test-limb32   the same with -DWIM_LIMB_BITS=32; its keys and results must equal the 64-bit ones
+#   native-asan          the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   native-ct            the secret-dependence check: a build with -DWIM_CT_CHECK (the core marks its secrets
+#                        for Valgrind's memcheck) runs a private operation and a key generation under
+#                        valgrind, 64- and 32-bit limbs; any branch or memory index on a secret fails it
+#   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
+#                        core's code size (budget NATIVE_TEXT_BUDGET bytes)
+#
+# Needs: gcc, openssl; for native-riscv: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+# qemu-system-misc; for native-ct: valgrind (Debian package names).
+
+WIM_NATIVE_DIR := modules/wim/native
+# The core only: the xsmc glue (wim_xs.c) is built with the XS hosts, not here.
+WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
+	$(WIM_NATIVE_DIR)/wim_crc32.c
+WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
+	wim_crc32.h wim_ct.h)
+NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c)
+NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
+NATIVE_DEPS := $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) $(NATIVE_TEST_SRCS) $(NATIVE_TEST_HDRS) mk/native.mk
+
+NATIVE_CC ?= gcc
+NATIVE_CFLAGS ?= -O2 -std=c11 -Wall -Wextra -Werror
+NATIVE_INC := -I$(WIM_NATIVE_DIR) -Itest/native
+NATIVE_SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+build/native-test: $(NATIVE_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) $(WIM_NATIVE_SRCS) $(NATIVE_TEST_SRCS) -o $@
+
+build/native-test-limb32: $(NATIVE_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -DWIM_LIMB_BITS=32 $(NATIVE_INC) $(WIM_NATIVE_SRCS) $(NATIVE_TEST_SRCS) -o $@
+
+build/native-test-asan: $(NATIVE_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_SAN) $(NATIVE_INC) $(WIM_NATIVE_SRCS) $(NATIVE_TEST_SRCS) -o $@
+
+build/native-test-ct: $(NATIVE_DEPS) $(WIM_NATIVE_DIR)/wim_ct.h
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -g -DWIM_CT_CHECK $(NATIVE_INC) $(WIM_NATIVE_SRCS) $(NATIVE_TEST_SRCS) -o $@
+
+build/native-test-ct32: $(NATIVE_DEPS) $(WIM_NATIVE_DIR)/wim_ct.h
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -g -DWIM_CT_CHECK -DWIM_LIMB_BITS=32 $(NATIVE_INC) $(WIM_NATIVE_SRCS) \
+		$(NATIVE_TEST_SRCS) -o $@
+
+# $(call native_run,BINARY,KEYDIR): run the tests, writing keys to KEYDIR, then the OpenSSL cross-check.
+define native_run
+	@rm -rf $(2) && mkdir -p $(2)
+	$(1) --emit $(2)
+	@set -e; n=0; for k in $(2)/key*.der; do i=$${k##*/key}; i=$${i%.der}; \
+	  openssl pkey -inform DER -in $$k -check -noout >/dev/null || { echo "openssl: key$$i rejected"; exit 1; }; \
+	  openssl pkeyutl -decrypt -keyform DER -inkey $$k -pkeyopt rsa_padding_mode:none \
+	    -in $(2)/in$$i.bin -out $(2)/openssl$$i.bin; \
+	  cmp -s $(2)/openssl$$i.bin $(2)/out$$i.bin || { echo "openssl: key$$i gives a different result"; exit 1; }; \
+	  n=$$((n + 1)); done; \
+	test $$n -gt 0 || { echo "openssl: no keys were written"; exit 1; }; \
+	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
+endef
+
+.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv
+
+native-test: build/native-test
+	$(call native_run,build/native-test,build/native-keys)
+
+native-test-limb32: build/native-test-limb32 build/native-test
+	$(call native_run,build/native-test-limb32,build/native-keys-limb32)
+	@rm -rf build/native-keys-ref && mkdir -p build/native-keys-ref
+	@build/native-test --emit build/native-keys-ref >/dev/null
+	@set -e; for f in build/native-keys-ref/key*.der build/native-keys-ref/out*.bin; do \
+	  cmp -s $$f build/native-keys-limb32/$${f##*/} || { echo "limb32: $${f##*/} differs from 64-bit"; exit 1; }; \
+	done; echo "limb32: keys and results identical to the 64-bit build"
+
+native-asan: build/native-test-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/native-test-asan
+
+native-ct: build/native-test-ct build/native-test-ct32
+	valgrind -q --error-exitcode=3 build/native-test-ct --ct
+	valgrind -q --error-exitcode=3 build/native-test-ct32 --ct
+
+# ---- rv32imc under QEMU ----
+NATIVE_RV_CC ?= riscv64-unknown-elf-gcc
+NATIVE_RV_SIZE ?= riscv64-unknown-elf-size
+NATIVE_RV_QEMU ?= qemu-system-riscv32
+NATIVE_TEXT_BUDGET ?= 16384
+NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
+NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
+	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
+NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_SRCS))
+
+build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
+	@mkdir -p build/rv32
+	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) -I$(WIM_NATIVE_DIR) -c $< -o $@
+
+build/rv32/native-test.elf: $(NATIVE_RV_OBJS) $(NATIVE_DEPS)
+	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) -DWIM_TEST_EMBEDDED $(NATIVE_INC) $(NATIVE_RV_LDFLAGS) \
+		$(NATIVE_RV_OBJS) $(NATIVE_TEST_SRCS) -o $@
+
+native-riscv: build/rv32/native-test.elf
+	timeout 120 $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none \
+		-kernel build/rv32/native-test.elf -semihosting-config enable=on,target=native
+	@$(NATIVE_RV_SIZE) $(NATIVE_RV_OBJS)
+	@t=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes, budget $(NATIVE_TEXT_BUDGET)"; \
+	test $$t -le $(NATIVE_TEXT_BUDGET)

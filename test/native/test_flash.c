@@ -1,0 +1,128 @@
+/* test_flash.c — the NOR flash double (see test_flash.h). */
+#include "test_flash.h"
+
+#include <string.h>
+
+static uint64_t mix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Counts an operation; returns 1 if it runs whole, 0 if it is the torn one, -1 if power is off. */
+static int step(t_flash *fl)
+{
+	if (fl->dead)
+		return -1;
+	long k = fl->ops++;
+	if (fl->cut_at >= 0 && k == fl->cut_at) {
+		fl->dead = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int fl_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	t_flash *fl = ctx;
+	if (fl->dead)
+		return WIM_E_FLASH;
+	if (off > fl->f.size || len > fl->f.size - off) {
+		fl->violations++;
+		return WIM_E_FLASH;
+	}
+	memcpy(buf, fl->mem + off, len);
+	return WIM_OK;
+}
+
+static int fl_write(void *ctx, uint32_t off, const void *buf, uint32_t len)
+{
+	t_flash *fl = ctx;
+	const uint8_t *b = buf;
+	if (fl->dead)
+		return WIM_E_FLASH;
+	if (off > fl->f.size || len > fl->f.size - off) {
+		fl->violations++;
+		return WIM_E_FLASH;
+	}
+	for (uint32_t i = 0; i < len; i++) {
+		if (b[i] & ~fl->mem[off + i]) { /* would set a bit */
+			fl->violations++;
+			return WIM_E_FLASH;
+		}
+	}
+	int s = step(fl);
+	if (s < 0)
+		return WIM_E_FLASH;
+	if (s == 1) {
+		for (uint32_t i = 0; i < len; i++)
+			fl->mem[off + i] &= b[i];
+		return WIM_OK;
+	}
+	if (fl->tear == TEAR_PREFIX && len) {
+		uint32_t k = (uint32_t)(mix(&fl->seed) % len);
+		for (uint32_t i = 0; i < k; i++)
+			fl->mem[off + i] &= b[i];
+		fl->mem[off + k] &= (uint8_t)(b[k] | (uint8_t)mix(&fl->seed));
+	} else if (fl->tear == TEAR_BITS) {
+		for (uint32_t i = 0; i < len; i++)
+			fl->mem[off + i] &= (uint8_t)(b[i] | (uint8_t)mix(&fl->seed));
+	}
+	return WIM_E_FLASH;
+}
+
+static int fl_erase(void *ctx, uint32_t off)
+{
+	t_flash *fl = ctx;
+	uint32_t ss = fl->f.sector_size;
+	if (fl->dead)
+		return WIM_E_FLASH;
+	if (off % ss || off >= fl->f.size) {
+		fl->violations++;
+		return WIM_E_FLASH;
+	}
+	int s = step(fl);
+	if (s < 0)
+		return WIM_E_FLASH;
+	if (s == 1) {
+		memset(fl->mem + off, 0xff, ss);
+		return WIM_OK;
+	}
+	if (fl->tear == TEAR_PREFIX) {
+		uint32_t k = (uint32_t)(mix(&fl->seed) % ss);
+		memset(fl->mem + off, 0xff, k);
+	} else if (fl->tear == TEAR_BITS) {
+		for (uint32_t i = 0; i < ss; i++)
+			fl->mem[off + i] |= (uint8_t)mix(&fl->seed);
+	}
+	return WIM_E_FLASH;
+}
+
+void t_flash_init(t_flash *fl, uint8_t *mem, uint32_t size, uint32_t sector_size)
+{
+	memset(fl, 0, sizeof *fl);
+	fl->mem = mem;
+	fl->f.ctx = fl;
+	fl->f.size = size;
+	fl->f.sector_size = sector_size;
+	fl->f.read = fl_read;
+	fl->f.write = fl_write;
+	fl->f.erase = fl_erase;
+	fl->cut_at = -1;
+	memset(mem, 0x5a, size); /* a fresh part is not blank: format must cope */
+}
+
+void t_flash_restore(t_flash *fl)
+{
+	fl->dead = 0;
+	fl->cut_at = -1;
+}
+
+void t_flash_cut(t_flash *fl, long k, int tear, uint64_t seed)
+{
+	fl->cut_at = fl->ops + k;
+	fl->tear = tear;
+	fl->seed = seed;
+}
