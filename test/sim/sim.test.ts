@@ -75,7 +75,7 @@ describe("wim-sim", function () {
     assert.deepEqual(await port.expect(bytes.length), bytes);
     port.write(Buffer.from("!boom"));
     await settle(100);
-    const big = Buffer.alloc(20000, 0).map((_, i) => i & 0xff);
+    const big = Buffer.from(Uint8Array.from({ length: 20000 }, (_, i) => i & 0xff));
     port.write(big);
     assert.deepEqual(await port.expect(big.length, 5000), big);
     port.close();
