@@ -40,8 +40,12 @@ build/firmware.js: $(FIRMWARE_TS) node_modules/.installed
 # The engine objects need node_modules (XS sources) first.
 $(SIM_XS_SRCS): node_modules/.installed
 
-.PHONY: build
-build: deps build/firmware.js build/wim-sim build/libwim-pkcs11.so
+# The artifacts are made by a second make so that the wildcards over node_modules (the XS
+# sources) are read after `npm ci` on a fresh clone.
+.PHONY: build artifacts
+build: deps
+	@$(MAKE) --no-print-directory artifacts
+artifacts: build/firmware.js build/wim-sim build/libwim-pkcs11.so
 
 .PHONY: run
 run: build
