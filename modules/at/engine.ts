@@ -65,6 +65,18 @@ export class AtEngine {
 
   /** Feeds bytes from the link. */
   receive(bytes: Uint8Array): void {
+    // split after each S3: a command line may change the echo setting for the bytes that follow
+    let start = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] === S3) {
+        this.segment(bytes.subarray(start, i + 1));
+        start = i + 1;
+      }
+    }
+    if (start < bytes.length) this.segment(bytes.subarray(start));
+  }
+
+  private segment(bytes: Uint8Array): void {
     const echo = this.settings.echo ? (b: Uint8Array) => this.opts.write(b) : undefined;
     for (const line of this.lines.push(bytes, echo)) {
       this.processed++;

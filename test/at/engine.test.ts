@@ -64,6 +64,11 @@ describe("AT engine", () => {
     assert.match(out, /\+PKCSOPEN: 4\r\n\r\nOK\r\n$/);
     assert.ok(engine);
   });
+  it("applies an echo change to the next line of the same chunk", () => {
+    const { send } = harness();
+    send("ATE0\r");
+    assert.equal(send("ATZ\rAT\r"), "\r\nOK\r\nAT\r\r\nOK\r\n");
+  });
   it("answers an overlong line with an error and keeps working", () => {
     const { send } = harness();
     send("ATE0+CMEE=1\r");

@@ -5,7 +5,7 @@
  * bounded, and must answer AT with OK afterwards.
  */
 import assert from "node:assert/strict";
-import { AtEngine, type CommandHandler, MAX_LINE } from "../../modules/at/engine.js";
+import { AtEngine, type CommandHandler } from "../../modules/at/engine.js";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { COMMANDS } from "../../modules/at/table.js";
 import { Rng, chunks, fuzzLine, latin1 } from "./fuzz-lines.js";
