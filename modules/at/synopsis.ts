@@ -8,7 +8,10 @@ const field = (f: FieldSpec) => (f.type === "uint" ? `<${f.name}>` : `"<${f.name
 
 /** "AT+NAME=<a>,\"<b>\"" or "AT+NAME?". */
 export function requestSynopsis(spec: CommandSpec): string {
-  return spec.form === "read" ? `AT${spec.name}?` : `AT${spec.name}=${spec.params.map(field).join(",")}`;
+  if (spec.form === "read") return `AT${spec.name}?`;
+  let text = `AT${spec.name}=`;
+  spec.params.forEach((p, i) => (text += p.optional ? `[${i ? "," : ""}${field(p)}]` : `${i ? "," : ""}${field(p)}`));
+  return text;
 }
 
 /** "+NAME: <a>,<b>", or "" when the command answers only OK. */

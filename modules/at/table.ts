@@ -116,8 +116,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: "+PKCSSIGN", pkcs11: "C_SignInit + C_Sign", form: "set",
-    summary: "Signs data (a digest or DigestInfo prepared on the PC) with a private key in one round trip.",
-    params: [u("session"), u("key"), u("mechanism"), b("parameter", 64), b("data", MAX_BYTES)],
+    summary: "Signs data (a digest or DigestInfo prepared on the PC) with a private key in one round trip; the mechanism parameter, if any, last.",
+    params: [u("session"), u("key"), u("mechanism"), b("data", MAX_BYTES), { ...b("parameter", 64), optional: true }],
     response: [b("signature", 512)],
   },
   {

@@ -37,7 +37,7 @@ export function commandHandlers(wim: Wim): Map<string, CommandHandler> {
       return [[encodeTemplate(wim.attributes(n(h), n(o), list))]];
     }],
     ["+PKCSGENKP", ([h, mech, pub, priv]) => [wim.generateKeyPair(n(h), n(mech), template(pub), template(priv))]],
-    ["+PKCSSIGN", ([h, key, mech, param, data]) => [[wim.sign(n(h), n(key), n(mech), bytes(param), bytes(data))]]],
+    ["+PKCSSIGN", ([h, key, mech, data, param]) => [[wim.sign(n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
     ["+PKCSRAND", ([h, len]) => [[wim.random(n(h), n(len))]]],
   ]);
 }

@@ -32,6 +32,8 @@ export class AtLink {
   /** Bytes written to and read from the device (for the wire-efficiency figures). */
   bytesOut = 0;
   bytesIn = 0;
+  /** Command lines sent (round trips). */
+  commands = 0;
   private buffer = "";
   private info: string[] = [];
   private pending: Pending | undefined;
@@ -88,6 +90,7 @@ export class AtLink {
         }, COMMAND_TIMEOUT_MS);
         this.pending = { resolve, reject, timer };
         this.info = [];
+        this.commands++;
         this.send(text + "\r");
       });
     const p = this.queue.then(run, run);

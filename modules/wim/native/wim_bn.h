@@ -107,11 +107,20 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 
 /* ---- Montgomery arithmetic ---- */
 
-/* Sets up ctx for the odd modulus m (n limbs) using rr and one (n limbs each) as storage.
- * Constant time in m. t: n + 2 limbs. */
+/* Sets up ctx for the odd modulus m (n limbs) using rr and one (n limbs each) as storage. m must have
+ * its top bit set (R/2 <= m < R): true of every RSA modulus and prime here (n has exactly `bits` bits,
+ * and p, q exactly bits/2 bits). Constant time in m. t: n + 2 limbs. */
 void wim_mont_init(wim_mont *ctx, const wim_limb *m, size_t n, wim_limb *rr, wim_limb *one, wim_limb *t);
-/* r = a * b / R mod m, for a, b < m. r may alias a or b. t: n + 2 limbs. */
+/* r = a * b / R mod m, for a < R and b < m (or a < m and b < R). r may alias a or b. t: n + 2 limbs. */
 void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t);
+/* r = a^2 / R mod m, a < m: wim_mont_mul(r, a, a) with about a quarter fewer products. r may alias a.
+ * t: n + 2 limbs. */
+void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t);
+/* r = a / R mod m (Montgomery reduction) for a of an <= 2n limbs with a < m * R. t: n + 2 limbs. */
+void wim_mont_redc(wim_limb *r, const wim_limb *a, size_t an, const wim_mont *ctx, wim_limb *t);
+/* r = a mod m for a of an <= 2n limbs with a < m * R (e.g. a number below p*q reduced modulo p):
+ * a reduction and a product with R^2, instead of a division. t: n + 2 limbs. */
+void wim_mont_mod(wim_limb *r, const wim_limb *a, size_t an, const wim_mont *ctx, wim_limb *t);
 /* r = a * R mod m (into Montgomery form), a < m. t: n + 2 limbs. */
 void wim_mont_to(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t);
 /* r = a / R mod m (out of Montgomery form). t: n + 2 limbs. */
@@ -132,9 +141,10 @@ void wim_bn_mod_exp(wim_limb *r, const wim_limb *a, const wim_limb *e, size_t eb
 void wim_bn_mod_exp_pub(wim_limb *r, const wim_limb *a, uint32_t e, const wim_mont *ctx, wim_limb *t);
 
 /* Scratch limbs for wim_bn_mod_inv_vartime. */
-#define WIM_BN_MODINV_SCRATCH(n) (4 * (n))
-/* r = a^-1 mod m for an odd m and 0 < a < m; returns 0, or -1 if gcd(a, m) != 1.
- * vartime (binary extended Euclid): give it public or blinded values only. t: WIM_BN_MODINV_SCRATCH(n). */
+#define WIM_BN_MODINV_SCRATCH(n) (4 * (n) + 4)
+/* r = a^-1 mod m for an odd m and 0 <= a < m; returns 0, or -1 if gcd(a, m) != 1 (a = 0 included).
+ * vartime (Bernstein–Yang divsteps, a word of steps at a time): give it public or blinded values
+ * only. r may alias a. t: WIM_BN_MODINV_SCRATCH(n). */
 int wim_bn_mod_inv_vartime(wim_limb *r, const wim_limb *a, const wim_limb *m, size_t n, wim_limb *t);
 
 /* ---- conversions ---- */

@@ -321,8 +321,8 @@ static int private_op(priv_bufs *b, uint32_t bits, uint32_t e, const uint8_t *in
 	wim_mont_init(&cp, b->p, H, b->rrp, b->onep, w);
 	wim_mont_init(&cq, b->q, H, b->rrq, b->oneq, w);
 
-	/* Blinding: cb = c * r^e, so cb^d = m * r; r^-1 = s * (r*s)^-1 where r*s is uniformly random and
-	 * independent of r, so the variable-time inversion of r*s tells nothing about r. */
+	/* Blinding: cb = c * r^e, so cb^d = m * r. r^-1 = s * (r*s/R)^-1 / R: r*s/R is uniformly random and
+	 * independent of r (s is), so the variable-time inversion of it tells nothing about r. */
 	for (int tries = 0;; tries++) {
 		if (tries == 8)
 			return WIM_E_RNG;
@@ -333,24 +333,25 @@ static int private_op(priv_bufs *b, uint32_t bits, uint32_t e, const uint8_t *in
 		WIM_SECRET(b->r, L * sizeof(wim_limb));
 		WIM_SECRET(b->s, L * sizeof(wim_limb));
 		wim_mont_mul(b->m, b->r, b->s, &cn, w);      /* r*s/R */
-		wim_mont_mul(b->m, b->m, b->rrn, &cn, w);    /* r*s */
 		WIM_PUBLIC(b->m, L * sizeof(wim_limb));      /* uniformly random, independent of r */
 		if (wim_bn_mod_inv_vartime(b->chk, b->m, b->n, L, w) == 0)
 			break; /* else r*s shares a factor with n: draw again */
 	}
-	wim_mont_mul(b->rinv, b->s, b->chk, &cn, w);
-	wim_mont_mul(b->rinv, b->rinv, b->rrn, &cn, w);  /* r^-1 = s * (r*s)^-1 */
+	wim_mont_mul(b->rinv, b->s, b->chk, &cn, w);     /* s * R/(r*s) / R = r^-1 */
 	wim_bn_mod_exp_pub(b->cb, b->r, e, &cn, w);      /* r^e */
 	wim_mont_mul(b->cb, b->cb, b->c, &cn, w);
 	wim_mont_mul(b->cb, b->cb, b->rrn, &cn, w);      /* cb = c * r^e mod n */
 
-	/* CRT: m1 = cb^dp mod p, m2 = cb^dq mod q, h = qinv (m1 - m2) mod p, m = m2 + h q */
-	wim_bn_mod(b->m1, b->cb, L, b->p, H, w);
+	/* CRT: m1 = cb^dp mod p, m2 = cb^dq mod q, h = qinv (m1 - m2) mod p, m = m2 + h q. cb < n < p R and
+	 * q R, so the reductions are Montgomery reductions, not divisions. */
+	wim_mont_mod(b->m1, b->cb, L, &cp, w);
 	wim_bn_mod_exp(b->m1, b->m1, b->dp, bits / 2, &cp, w);
-	wim_bn_mod(b->m2, b->cb, L, b->q, H, w);
+	wim_mont_mod(b->m2, b->cb, L, &cq, w);
 	wim_bn_mod_exp(b->m2, b->m2, b->dq, bits / 2, &cq, w);
-	wim_bn_mod(b->h, b->m2, H, b->p, H, w);          /* m2 mod p (q may exceed p) */
-	wim_limb bw = wim_bn_sub(b->h, b->m1, b->h, H);
+	/* m2 mod p: m2 < q < 2p (p and q both have exactly bits/2 bits), so at most one subtraction */
+	wim_limb bw = wim_bn_sub(b->h, b->m2, b->p, H);
+	wim_bn_cmov(b->h, b->m2, (wim_limb)0 - bw, H);
+	bw = wim_bn_sub(b->h, b->m1, b->h, H);
 	{
 		wim_limb mask = (wim_limb)0 - bw, c = 0;
 		for (size_t i = 0; i < H; i++) {
@@ -359,8 +360,7 @@ static int private_op(priv_bufs *b, uint32_t bits, uint32_t e, const uint8_t *in
 			c = (wim_limb)(s >> W);
 		}
 	}
-	wim_bn_mod(b->m1, b->qinv, H, b->p, H, w);       /* qinv < p for a sane key; reduce anyway */
-	wim_mont_mul(b->h, b->h, b->m1, &cp, w);
+	wim_mont_mul(b->h, b->qinv, b->h, &cp, w);        /* qinv < R, h < p */
 	wim_mont_mul(b->h, b->h, b->rrp, &cp, w);        /* h = qinv (m1 - m2) mod p */
 	wim_bn_mul(b->m, b->h, H, b->q, H);              /* h q, 2H = L limbs */
 	wim_bn_zero(b->chk, L);
@@ -594,7 +594,8 @@ int wim_rsa_generate(wim_store *st, uint32_t id, uint32_t bits, const wim_rng *r
 	}
 	/* qinv = q^(p-2) mod p (p prime) */
 	wim_mont_init(&ctx, b.p, H, b.rr, b.one, b.work);
-	wim_bn_mod(b.z, b.q, H, b.p, H, b.work);
+	wim_limb qbw = wim_bn_sub(b.z, b.q, b.p, H);       /* q mod p: q < 2p, one subtraction at most */
+	wim_bn_cmov(b.z, b.q, (wim_limb)0 - qbw, H);
 	wim_bn_sub_limb(b.mexp, b.p, 2, H);
 	wim_bn_mod_exp(b.qinv, b.z, b.mexp, kbits, &ctx, b.work);
 

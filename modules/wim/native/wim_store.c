@@ -12,11 +12,19 @@
  *     (It must not count later either, when a retried compaction wrote its low-water record elsewhere:
  *     its stale copies would then shadow newer records.)
  *   record, 24-byte header + payload padded to 4 bytes (padding stays 0xFF):
- *     magic u16 | kind u8 | 0xFF | seq u32 | id u32 | len u16 | 0xFFFF | crc32 u32 | commit u32
+ *     magic u16 | kind u8 | flags u8 | seq u32 | id u32 | len u16 | pos u16 | crc32 u32 | commit u32
  *     crc32 covers the first 16 header bytes and the payload. commit is written LAST, as 0; a record
- *     counts only if its commit word has any bit cleared and its CRC matches.
+ *     counts only if its commit word has any bit cleared and its CRC matches. flags 0xFF, pos 0xFFFF:
+ *     a plain record; flags 0xFE: member number `pos` (0, 1, ...) of a transaction.
  *   kinds: 0 PUBLIC, 1 SECRET, 2 tombstone (removes both kinds of `id`), 3 low-water mark (payload: a
- *     generation G; every sector of generation <= G holds nothing live).
+ *     generation G; every sector of generation <= G holds nothing live), 4 transaction commit (payload:
+ *     the number n of members; plain).
+ *
+ * Transactions: members 0..n-1 are written in log order (compaction copies, plain records, may come
+ * between them), then the commit record. Replay stages members (member 0 starts a new list) and applies
+ * them, in order, at a commit whose n equals the staged count; a list without its commit (a cut, an
+ * abort) is never applied. A torn member ends its sector, so nothing after it can commit it. Compaction
+ * never takes a sector holding a member of the open transaction as its victim (WIM_E_FULL instead).
  *
  * The log is read in generation order, each sector front to back; a later record of an (id, kind)
  * replaces the earlier one. The first record that is not valid (torn, uncommitted, bad CRC) ends its
@@ -52,6 +60,9 @@
 #define REC_HDR 24u
 #define KIND_TOMB 2
 #define KIND_LOWWATER 3
+#define KIND_COMMIT 4
+#define PLAIN 0xffffu     /* pos of a record outside transactions */
+#define FLAG_MEMBER 0xfeu
 #define CHUNK 64u
 /* Every sector keeps room for one low-water record at its end: ordinary records and compaction copies
  * never use it, so compaction can always finish with its low-water record. */
@@ -197,11 +208,37 @@ static void index_apply_low_water(wim_store *st, uint32_t g)
 	}
 }
 
+/* Adds an operation to the transaction's staged list (the caller checked there is room). */
+static void stage(wim_store *st, uint32_t id, uint8_t kind, uint32_t off, uint32_t len)
+{
+	wim_store_staged *t = &st->txn[st->txn_n++];
+	t->id = id;
+	t->kind = kind;
+	t->offset = off;
+	t->len = (uint16_t)len;
+	t->pad = 0;
+}
+
+/* Applies the staged operations to the index, in order, and empties the list. */
+static int apply_staged(wim_store *st)
+{
+	int rc = WIM_OK;
+	for (uint32_t i = 0; i < st->txn_n && !rc; i++) {
+		wim_store_staged *t = &st->txn[i];
+		if (t->kind == KIND_TOMB)
+			index_remove_id(st, t->id);
+		else
+			rc = index_set(st, t->id, t->kind, t->offset, t->len);
+	}
+	st->txn_n = 0;
+	return rc;
+}
+
 /* ---- records ---- */
 
 typedef struct rec {
 	uint8_t h[REC_HDR];
-	uint32_t kind, seq, id, len;
+	uint32_t kind, seq, id, len, pos;
 } rec;
 
 /* Reads and checks the record at off (which must leave REC_HDR bytes before end).
@@ -219,8 +256,11 @@ static int rec_load(wim_store *st, uint32_t off, uint32_t end, rec *r, uint8_t *
 	r->seq = rd32(r->h + 4);
 	r->id = rd32(r->h + 8);
 	r->len = rd16(r->h + 12);
-	if (rd16(r->h) != REC_MAGIC || r->kind > KIND_LOWWATER || r->len > WIM_STORE_MAX_VALUE ||
-			(r->kind == KIND_TOMB && r->len != 0) || (r->kind == KIND_LOWWATER && r->len != 4) ||
+	r->pos = rd16(r->h + 14);
+	if (rd16(r->h) != REC_MAGIC || r->kind > KIND_COMMIT || r->len > WIM_STORE_MAX_VALUE ||
+			(r->kind == KIND_TOMB && r->len != 0) || (r->kind >= KIND_LOWWATER && r->len != 4) ||
+			(r->h[3] == 0xff ? r->pos != PLAIN : r->h[3] != FLAG_MEMBER || r->kind > KIND_TOMB ||
+					r->pos >= WIM_STORE_TXN_MAX) ||
 			off + foot(r->len) > end || rd32(r->h + 20) == 0xffffffffu)
 		return -1;
 	uint32_t crc = wim_crc32_update(WIM_CRC32_INIT, r->h, 16);
@@ -267,16 +307,30 @@ static int64_t scan_sector(wim_store *st, uint32_t s)
 			return end;
 		if (r.seq >= st->seq)
 			st->seq = r.seq + 1;
-		if (r.kind == KIND_TOMB) {
+		uint8_t g[4];
+		if (r.kind >= KIND_LOWWATER && fl_read(st, pos + REC_HDR, g, 4))
+			return WIM_E_FLASH;
+		if (r.pos != PLAIN) { /* a transaction's member: staged until its commit */
+			if (r.pos == 0)
+				st->txn_n = 0, st->txn_ok = 1;
+			if (r.pos != st->txn_n)
+				st->txn_ok = 0;
+			else
+				stage(st, r.id, (uint8_t)r.kind, pos, r.len);
+		} else if (r.kind == KIND_COMMIT) {
+			if (st->txn_ok && st->txn_n == rd32(g) && apply_staged(st))
+				return WIM_E_CORRUPT;
+			st->txn_n = 0, st->txn_ok = 0;
+		} else if (r.kind == KIND_TOMB) {
 			index_remove_id(st, r.id);
 		} else if (r.kind == KIND_LOWWATER) {
-			uint8_t g[4];
-			if (fl_read(st, pos + REC_HDR, g, 4))
-				return WIM_E_FLASH;
 			uint32_t lw = rd32(g);
 			if (lw > st->low_water)
 				st->low_water = lw;
 			index_apply_low_water(st, lw);
+			for (uint32_t i = 0; i < st->txn_n; i++)
+				if (st->gen[sec_of(st, st->txn[i].offset)] <= lw)
+					st->txn_ok = 0; /* (never written so: compaction spares the members' sectors) */
 		} else if (index_set(st, r.id, (uint8_t)r.kind, pos, r.len)) {
 			return WIM_E_CORRUPT; /* more live records than the index holds */
 		}
@@ -357,7 +411,8 @@ static uint32_t head_room(wim_store *st)
 
 /* Appends a record at the head (the caller made room). The payload comes from `data`, or, if data is
  * NULL, is copied from the flash at src (a record being moved by compaction). */
-static int append(wim_store *st, uint8_t kind, uint32_t id, const uint8_t *data, uint32_t src, uint32_t len)
+static int append(wim_store *st, uint8_t kind, uint32_t id, const uint8_t *data, uint32_t src, uint32_t len,
+		uint32_t member)
 {
 	uint32_t off = st->head;
 	uint8_t h[REC_HDR], buf[CHUNK];
@@ -367,6 +422,10 @@ static int append(wim_store *st, uint8_t kind, uint32_t id, const uint8_t *data,
 	wr32(h + 4, st->seq);
 	wr32(h + 8, id);
 	wr16(h + 12, len);
+	if (member != PLAIN) {
+		h[3] = FLAG_MEMBER;
+		wr16(h + 14, member);
+	}
 	uint32_t crc = wim_crc32_update(WIM_CRC32_INIT, h, 16);
 	if (data) {
 		crc = wim_crc32_update(crc, data, len);
@@ -425,7 +484,7 @@ static int compact(wim_store *st, uint32_t victim)
 		if (head_room(st) < foot(e->len) + RESERVE && (rc = open_head(st, vg)) != 0)
 			return rc;
 		uint32_t to = st->head;
-		if ((rc = append(st, e->kind, e->id, NULL, e->offset + REC_HDR, e->len)) != 0)
+		if ((rc = append(st, e->kind, e->id, NULL, e->offset + REC_HDR, e->len, PLAIN)) != 0)
 			return rc;
 		e->offset = to;
 	}
@@ -433,7 +492,7 @@ static int compact(wim_store *st, uint32_t victim)
 		return rc;
 	uint8_t g[4];
 	wr32(g, st->gen[victim]);
-	if ((rc = append(st, KIND_LOWWATER, 0, g, 0, 4)) != 0)
+	if ((rc = append(st, KIND_LOWWATER, 0, g, 0, 4, PLAIN)) != 0)
 		return rc;
 	st->low_water = st->gen[victim];
 	st->gen[victim] = 0;
@@ -445,6 +504,8 @@ static uint32_t live_bytes(wim_store *st)
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < st->count; i++)
 		n += foot(st->index[i].len);
+	for (uint32_t i = 0; i < st->txn_n; i++) /* staged: live once committed */
+		n += foot(st->txn[i].len);
 	return n;
 }
 
@@ -468,6 +529,8 @@ static int make_room(wim_store *st, uint32_t need)
 		for (uint32_t s = 0; s < st->nsectors; s++)
 			if (st->gen[s] != 0 && st->gen[s] < st->gen[victim])
 				victim = s;
+		if (st->txn_gen && st->gen[victim] >= st->txn_gen)
+			return WIM_E_FULL; /* it holds staged members: the transaction is too large for the store */
 		if ((rc = compact(st, victim)) != 0)
 			return rc;
 	}
@@ -541,6 +604,8 @@ int wim_store_mount(wim_store *st, const wim_flash *flash)
 			st->gen[s] = 0; /* dead: free for reuse (erased before it is written) */
 	if (st->gen[st->head_sector] == 0)
 		return WIM_E_CORRUPT; /* a low-water mark above the newest sector: not a store we wrote */
+	st->txn_n = 0; /* members without their commit: never applied */
+	st->txn_ok = 0;
 	st->mounted = 1;
 	return WIM_OK;
 }
@@ -573,7 +638,7 @@ int wim_store_format(wim_store *st, const wim_flash *flash)
 	if (old_max) { /* the switch: every older generation is dead from this commit on */
 		uint8_t g[4];
 		wr32(g, old_max);
-		if ((rc = append(st, KIND_LOWWATER, 0, g, 0, 4)) != 0)
+		if ((rc = append(st, KIND_LOWWATER, 0, g, 0, 4, PLAIN)) != 0)
 			return rc;
 		st->low_water = old_max;
 	}
@@ -591,36 +656,94 @@ int wim_store_format(wim_store *st, const wim_flash *flash)
 	return WIM_OK;
 }
 
+/* Writes a put or a tombstone: plain (and applied) outside a transaction, staged inside one. */
+static int write_op(wim_store *st, uint32_t id, uint8_t kind, const uint8_t *data, uint32_t len)
+{
+	int rc = make_room(st, foot(len));
+	if (rc)
+		return rc;
+	uint32_t off = st->head;
+	if ((rc = append(st, kind, id, data, 0, len, st->txn_open ? st->txn_n : PLAIN)) != 0)
+		return rc;
+	if (st->txn_open) {
+		if (!st->txn_gen)
+			st->txn_gen = st->gen[st->head_sector];
+		stage(st, id, kind, off, len);
+		return WIM_OK;
+	}
+	if (kind == KIND_TOMB) {
+		index_remove_id(st, id);
+		return WIM_OK;
+	}
+	return index_set(st, id, kind, off, len);
+}
+
 int wim_store_put(wim_store *st, uint32_t id, uint8_t kind, const uint8_t *data, uint32_t len)
 {
 	if (!st || !st->mounted)
 		return st ? WIM_E_FLASH : WIM_E_ARG;
 	if ((kind != WIM_KIND_PUBLIC && kind != WIM_KIND_SECRET) || len > WIM_STORE_MAX_VALUE || (len && !data))
 		return WIM_E_ARG;
-	if (find(st, id, kind) < 0 && st->count >= WIM_STORE_MAX_RECORDS)
+	uint32_t grow = find(st, id, kind) < 0;
+	for (uint32_t i = 0; i < st->txn_n; i++) /* each staged put may add an index entry at the commit */
+		grow += st->txn[i].kind != KIND_TOMB;
+	if (st->count + grow > WIM_STORE_MAX_RECORDS || (st->txn_open && st->txn_n >= WIM_STORE_TXN_MAX))
 		return WIM_E_FULL;
-	int rc = make_room(st, foot(len));
-	if (rc)
-		return rc;
-	uint32_t off = st->head;
-	if ((rc = append(st, kind, id, data, 0, len)) != 0)
-		return rc;
-	return index_set(st, id, kind, off, len);
+	return write_op(st, id, kind, data, len);
 }
 
 int wim_store_remove(wim_store *st, uint32_t id)
 {
 	if (!st || !st->mounted)
 		return st ? WIM_E_FLASH : WIM_E_ARG;
-	if (find(st, id, WIM_KIND_PUBLIC) < 0 && find(st, id, WIM_KIND_SECRET) < 0)
+	int found = find(st, id, WIM_KIND_PUBLIC) >= 0 || find(st, id, WIM_KIND_SECRET) >= 0;
+	for (uint32_t i = 0; i < st->txn_n; i++) /* staged operations of the same id: the last one counts */
+		if (st->txn[i].id == id)
+			found = st->txn[i].kind != KIND_TOMB;
+	if (!found)
 		return WIM_E_NOTFOUND;
-	int rc = make_room(st, foot(0));
-	if (rc)
-		return rc;
-	if ((rc = append(st, KIND_TOMB, id, NULL, 0, 0)) != 0)
-		return rc;
-	index_remove_id(st, id);
+	if (st->txn_open && st->txn_n >= WIM_STORE_TXN_MAX)
+		return WIM_E_FULL;
+	return write_op(st, id, KIND_TOMB, NULL, 0);
+}
+
+int wim_store_begin(wim_store *st)
+{
+	if (!st || st->txn_open)
+		return WIM_E_ARG;
+	if (!st->mounted)
+		return WIM_E_FLASH;
+	st->txn_open = 1;
+	st->txn_n = 0;
+	st->txn_gen = 0;
 	return WIM_OK;
+}
+
+void wim_store_abort(wim_store *st)
+{
+	if (!st)
+		return;
+	st->txn_open = 0;
+	st->txn_n = 0;
+	st->txn_gen = 0;
+}
+
+int wim_store_commit(wim_store *st)
+{
+	if (!st || !st->txn_open)
+		return WIM_E_ARG;
+	int rc = WIM_OK;
+	if (!st->mounted) {
+		rc = WIM_E_FLASH;
+	} else if (st->txn_n) {
+		uint8_t n[4];
+		wr32(n, st->txn_n);
+		st->txn_open = 0; /* the commit record itself is plain */
+		if ((rc = make_room(st, foot(4))) == WIM_OK && (rc = append(st, KIND_COMMIT, 0, n, 0, 4, PLAIN)) == WIM_OK)
+			rc = apply_staged(st);
+	}
+	wim_store_abort(st);
+	return rc;
 }
 
 static int read_rec(wim_store *st, int i, uint32_t win_off, uint8_t *out, uint32_t win_len)

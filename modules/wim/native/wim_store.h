@@ -5,6 +5,13 @@
  * back (object attributes); kind WIM_KIND_SECRET holds key material that is never returned to
  * JavaScript: only the C crypto uses it, and EC scalars leave only through wim_store_read_secret, called by the glue's xs_wim_ec_secret.
  * Writing a record replaces the previous one with the same (id, kind).
+ *
+ * Transactions: between wim_store_begin and wim_store_commit, wim_store_put and wim_store_remove
+ * (also when the C crypto calls them, e.g. wim_rsa_generate) are staged: written to flash but
+ * invisible (reads show the committed state) until the commit, which makes all of them durable at
+ * once; a power cut before the commit's last write leaves none of them. At most WIM_STORE_TXN_MAX
+ * operations per transaction; wim_store_abort drops the staged ones. A flash error also drops them
+ * (the store must be mounted again).
  */
 #ifndef WIM_STORE_H
 #define WIM_STORE_H
@@ -16,6 +23,8 @@
 #define WIM_STORE_MAX_RECORDS 256
 #define WIM_STORE_MAX_VALUE 3072
 
+#define WIM_STORE_TXN_MAX 8       /* puts/removes in one transaction */
+
 #define WIM_STORE_MAX_SECTORS 64 /* sectors beyond this many in the partition are left unused */
 
 typedef struct wim_store_entry {
@@ -25,6 +34,15 @@ typedef struct wim_store_entry {
 	uint8_t kind;
 	uint8_t live;
 } wim_store_entry;
+
+/* A staged operation of the open transaction (kind 2: a removal of both kinds of id). */
+typedef struct wim_store_staged {
+	uint32_t id;
+	uint32_t offset;
+	uint16_t len;
+	uint8_t kind;
+	uint8_t pad;
+} wim_store_staged;
 
 /* In-RAM state of a mounted store (the index of live records and where the log continues).
  * Layout on flash: see wim_store.c. */
@@ -40,6 +58,11 @@ typedef struct wim_store {
 	uint32_t low_water; /* sectors of generation <= low_water hold nothing live */
 	uint32_t gen[WIM_STORE_MAX_SECTORS]; /* generation of each sector in use; 0 = free (blank or dead) */
 	uint8_t mounted;    /* cleared by a flash error: mount again */
+	uint8_t txn_open;   /* between wim_store_begin and commit/abort */
+	uint8_t txn_ok;     /* (mount) the staged list is a whole prefix of one transaction */
+	uint32_t txn_n;     /* staged operations */
+	uint32_t txn_gen;   /* generation of the sector holding the first staged record (0: none) */
+	wim_store_staged txn[WIM_STORE_TXN_MAX];
 } wim_store;
 
 int wim_store_format(wim_store *st, const wim_flash *flash);
@@ -57,5 +80,13 @@ int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap
  * CRC-checked); *total is set to the record's length. WIM_E_ARG if the window is out of range. */
 int wim_store_read_secret_at(wim_store *st, uint32_t id, uint32_t offset, uint8_t *out, uint32_t len,
 		uint32_t *total);
+
+/* Opens a transaction (WIM_E_ARG if one is open already). */
+int wim_store_begin(wim_store *st);
+/* Makes every staged operation durable at once (one commit record); a transaction with nothing staged
+ * writes nothing. The transaction is closed whatever the result. */
+int wim_store_commit(wim_store *st);
+/* Drops the staged operations (what they wrote on flash stays uncommitted and is never applied). */
+void wim_store_abort(wim_store *st);
 
 #endif
