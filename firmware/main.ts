@@ -5,6 +5,7 @@
  */
 import { createEnv } from "wim-env";
 import { AtEngine } from "../modules/at/engine.js";
+import { PROTOCOL_VERSION } from "../modules/at/table.js";
 import { commandHandlers } from "../modules/wim/commands.js";
 import { Wim } from "../modules/wim/wim.js";
 
@@ -22,5 +23,6 @@ for (const transport of env.transports) {
     log: (m) => env.log(m),
   });
   transport.onReceive((bytes) => engine.receive(bytes));
+  engine.unsolicited(`+PKCSRDY: ${PROTOCOL_VERSION}`);
 }
 env.log(`WIM token ${REVISION} ready`);

@@ -14,7 +14,8 @@ export interface CodecFault {
   readonly fault: string;
 }
 
-function encodeValue(spec: FieldSpec, v: Value): string {
+function encodeValue(spec: FieldSpec, v: Value | typeof STAGED): string {
+  if (v === STAGED && spec.type === "bytes") return '"@"';
   if (spec.type === "uint") {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_NUMBER) throw new RangeError(`${spec.name}: not a 32-bit unsigned number`);
     return String(v);
@@ -27,14 +28,17 @@ function encodeValue(spec: FieldSpec, v: Value): string {
   return '"' + toBase64(v) + '"';
 }
 
-function encodeValues(specs: readonly FieldSpec[], values: readonly Value[]): string {
+function encodeValues(specs: readonly FieldSpec[], values: readonly (Value | typeof STAGED)[]): string {
   if (values.length > specs.length) throw new RangeError("too many values");
   const parts: string[] = [];
   for (let i = 0; i < values.length; i++) parts.push(encodeValue(specs[i], values[i]));
   return parts.join(",");
 }
 
-function decodeValues(specs: readonly FieldSpec[], args: readonly AtValue[]): Value[] | CodecFault {
+/** A binary parameter written "@" stands for the data staged with AT+PKCSDATA. */
+export const STAGED = "@";
+
+function decodeValues(specs: readonly FieldSpec[], args: readonly AtValue[], staged?: Uint8Array): Value[] | CodecFault {
   if (args.length > specs.length) return { fault: "too many parameters" };
   const out: Value[] = [];
   for (let i = 0; i < specs.length; i++) {
@@ -52,6 +56,9 @@ function decodeValues(specs: readonly FieldSpec[], args: readonly AtValue[]): Va
     } else if (spec.type === "string") {
       if (spec.max !== undefined && a.length > spec.max) return { fault: `${spec.name}: too long` };
       out.push(a);
+    } else if (a === STAGED) {
+      if (!staged) return { fault: `${spec.name}: nothing staged` };
+      out.push(staged);
     } else {
       const bytes = fromBase64(a);
       if (!bytes) return { fault: `${spec.name}: bad base64` };
@@ -64,13 +71,19 @@ function decodeValues(specs: readonly FieldSpec[], args: readonly AtValue[]): Va
 
 /** The command line for a request (without the S3 terminator). */
 export function encodeCommand(spec: CommandSpec, values: readonly Value[] = []): string {
-  if (spec.form === "read") return "AT" + spec.name + "?";
-  return "AT" + spec.name + "=" + encodeValues(spec.params, values);
+  return "AT" + commandBody(spec, values);
 }
 
-/** Checks and types the parameters of a parsed request. */
-export function decodeParams(spec: CommandSpec, args: readonly AtValue[]): Value[] | CodecFault {
-  return decodeValues(spec.params, args);
+/** A command without its "AT" prefix, for chaining with ";" ("+PKCSCH=1;+PKCSSIGN=…"). */
+export function commandBody(spec: CommandSpec, values: readonly Value[] = []): string {
+  if (spec.form === "read") return spec.name + "?";
+  if (spec.form === "exec") return spec.name;
+  return spec.name + "=" + encodeValues(spec.params, values.map((v) => v));
+}
+
+/** Checks and types the parameters of a parsed request; "@" binary values take `staged`. */
+export function decodeParams(spec: CommandSpec, args: readonly AtValue[], staged?: Uint8Array): Value[] | CodecFault {
+  return decodeValues(spec.params, args, staged);
 }
 
 /** One information response line, "+NAME: v1,v2". */

@@ -7,10 +7,20 @@ import { decodeParams, encodeResponse, type Value } from "./codec.js";
 import { CKR, PkcsError, ckrName } from "./pkcs11.js";
 import { LineAssembler, S3, S4, S5 } from "./lines.js";
 import { type AtCommand, parseLine } from "./syntax.js";
-import { COMMAND_BY_NAME, type CommandSpec } from "./table.js";
+import { COMMAND_BY_NAME, type CommandSpec, MAX_STAGED, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "./table.js";
+
+/** What a link carries from command to command: its selected channel and staged data. */
+export interface LinkContext {
+  /** The logical channel the link's commands act on (AT+PKCSCH). */
+  channel: number;
+  /** Data staged with AT+PKCSDATA, used once by a binary parameter "@". */
+  staged: Uint8Array | undefined;
+  /** The protocol version negotiated with AT+PKCSVER. */
+  version: number;
+}
 
 /** Runs one AT+PKCS command: typed parameters in, the values of each response line out. */
-export type CommandHandler = (params: Value[]) => Value[][];
+export type CommandHandler = (params: Value[], link: LinkContext) => Value[][];
 
 /** What ATI, +GMI, +GMM, +GMR and +GSN report. */
 export interface Identity {
@@ -30,7 +40,8 @@ const CME_TEXT: Record<number, string> = {
   50: "incorrect parameters", 100: "unknown",
 };
 
-class CmeError {
+/** A fault of the command itself, reported as "+CME ERROR: <code>" (handlers may throw it). */
+export class CmeError {
   constructor(readonly code: number) {}
 }
 
@@ -58,10 +69,37 @@ const DEFAULTS: Settings = { echo: true, quiet: false, verbose: true, cmee: 0 };
 export class AtEngine {
   private readonly lines = new LineAssembler(MAX_LINE);
   private settings: Settings = { ...DEFAULTS };
+  private readonly builtins: ReadonlyMap<string, CommandHandler>;
+  /** The link's state for the command handlers. */
+  readonly link: LinkContext = { channel: 0, staged: undefined, version: PROTOCOL_VERSION };
   /** Lines processed since start (for tests and benchmarks). */
   processed = 0;
 
-  constructor(private readonly opts: EngineOptions) {}
+  constructor(private readonly opts: EngineOptions) {
+    this.builtins = new Map<string, CommandHandler>([
+      ["+PKCSVER", ([offered], link) => {
+        const v = Math.min(offered as number, PROTOCOL_VERSION);
+        if (v < MIN_PROTOCOL_VERSION) throw new CmeError(CME.NOT_SUPPORTED);
+        link.version = v;
+        return [[v]];
+      }],
+      ["+PKCSDATA", ([offset, chunk], link) => {
+        const have = offset === 0 ? new Uint8Array(0) : link.staged;
+        const piece = chunk as Uint8Array;
+        if (!have || offset !== have.length || have.length + piece.length > MAX_STAGED) throw new CmeError(CME.INCORRECT_PARAMETERS);
+        const next = new Uint8Array(have.length + piece.length);
+        next.set(have);
+        next.set(piece, have.length);
+        link.staged = next;
+        return [[next.length]];
+      }],
+    ]);
+  }
+
+  /** Sends an unsolicited result code (between command lines only: the engine is synchronous). */
+  unsolicited(text: string): void {
+    this.opts.write(ascii(this.info(text)));
+  }
 
   /** Feeds bytes from the link. */
   receive(bytes: Uint8Array): void {
@@ -146,17 +184,19 @@ export class AtEngine {
       return [];
     }
     const spec = COMMAND_BY_NAME.get(cmd.name);
-    const handler = this.opts.handlers.get(cmd.name);
+    const handler = this.builtins.get(cmd.name) ?? this.opts.handlers.get(cmd.name);
     if (!spec || !handler) return "ERROR";
     if (cmd.form === "test") return [testResponse(spec)];
     if (cmd.form !== spec.form) return new CmeError(CME.INCORRECT_PARAMETERS);
-    const params = decodeParams(spec, cmd.args);
+    const usesStaged = cmd.args.includes("@") && cmd.name !== "+PKCSDATA";
+    const params = decodeParams(spec, cmd.args, this.link.staged);
+    if (usesStaged) this.link.staged = undefined; // staged data is used once, whatever happens next
     if ("fault" in params) return new CmeError(CME.INCORRECT_PARAMETERS);
     let lines: Value[][];
     try {
-      lines = handler(params);
+      lines = handler(params, this.link);
     } catch (e) {
-      if (e instanceof PkcsError) return e;
+      if (e instanceof PkcsError || e instanceof CmeError) return e;
       this.opts.log?.(`${spec.name} failed: ${e instanceof Error ? e.message : String(e)}`);
       return new PkcsError(CKR.GENERAL_ERROR);
     }

@@ -28,8 +28,8 @@ export interface CommandSpec {
   readonly pkcs11: string;
   /** What it does, for docs/at-pkcs.md. */
   readonly summary: string;
-  /** "set" commands take parameters (AT+X=...); "read" commands take none (AT+X?). */
-  readonly form: "set" | "read";
+  /** "set" commands take parameters (AT+X=...); "read" (AT+X?) and "exec" (AT+X) commands take none. */
+  readonly form: "set" | "read" | "exec";
   readonly params: readonly FieldSpec[];
   /** The fields of each "+NAME: ..." information response line. */
   readonly response: readonly FieldSpec[];
@@ -44,8 +44,45 @@ const b = (name: string, max: number): FieldSpec => ({ name, type: "bytes", max 
 /** Largest decoded binary parameter: a 4096-bit RSA block plus headroom, or a template. */
 export const MAX_BYTES = 1536;
 
+/** Protocol versions this table speaks (AT+PKCSVER negotiates one). */
+export const PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 1;
+
+/** Largest payload that may be staged with AT+PKCSDATA and used as "@". */
+export const MAX_STAGED = 16384;
+
 /** Every AT+PKCS command, in the order the specification lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "+PKCSVER", pkcs11: "—", form: "set",
+    summary: "Version negotiation: the PC offers the highest protocol version it speaks; the device answers with the version both will use, or +CME ERROR: 4 if it speaks none that old.",
+    params: [u("version")],
+    response: [u("version")],
+  },
+  {
+    name: "+PKCSDATA", pkcs11: "—", form: "set",
+    summary: "Stages a long binary value in pieces (offset 0 starts afresh; each piece continues at the staged length); a later binary parameter written \"@\" uses it, once.",
+    params: [u("offset"), b("chunk", 1536)],
+    response: [u("staged")],
+  },
+  {
+    name: "+PKCSCHO", pkcs11: "(one per application)", form: "exec",
+    summary: "Opens a logical channel: its own sessions and login state, for one PC application. Channel 0 always exists.",
+    params: [],
+    response: [u("channel")],
+  },
+  {
+    name: "+PKCSCHC", pkcs11: "(application ends)", form: "set",
+    summary: "Closes a logical channel and every session on it (logging it out). Channel 0 cannot be closed.",
+    params: [u("channel")],
+    response: [],
+  },
+  {
+    name: "+PKCSCH", pkcs11: "—", form: "set",
+    summary: "Selects the channel the following commands of this link act on (sent in the same line as the next command when the channel changes).",
+    params: [u("channel")],
+    response: [],
+  },
   {
     name: "+PKCSTOKEN", pkcs11: "C_GetTokenInfo", form: "read",
     summary: "Token information: label, flags (CKF_TOKEN_INITIALIZED, CKF_USER_PIN_LOCKED, …), PIN length limits, open session counts.",
@@ -73,19 +110,19 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: "+PKCSCLOSE", pkcs11: "C_CloseSession", form: "set",
-    summary: "Closes a session; closing the last one logs the token out.",
+    summary: "Closes a session; closing the channel's last session logs the channel out.",
     params: [u("session")],
     response: [],
   },
   {
     name: "+PKCSLOGIN", pkcs11: "C_Login", form: "set",
-    summary: "Logs the user (1), the SO (0) or a context-specific user (2) in.",
+    summary: "Logs the channel in as the user (1) or the SO (0), or re-authenticates the user for one operation (2, context-specific).",
     params: [u("session"), u("userType"), s("pin", 64)],
     response: [],
   },
   {
     name: "+PKCSLOGOUT", pkcs11: "C_Logout", form: "set",
-    summary: "Logs out.",
+    summary: "Logs the channel out.",
     params: [u("session")],
     response: [],
   },
@@ -125,6 +162,22 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "Random bytes from the device's generator (at most 1024 a call).",
     params: [u("session"), u("length")],
     response: [b("random", 1024)],
+  },
+];
+
+/** An unsolicited result code the device may send between commands. */
+export interface UnsolicitedSpec {
+  readonly name: string;
+  readonly summary: string;
+  readonly fields: readonly FieldSpec[];
+}
+
+/** Every unsolicited result code. */
+export const UNSOLICITED: readonly UnsolicitedSpec[] = [
+  {
+    name: "+PKCSRDY",
+    summary: "The device has (re)started: every channel, session and login is gone, and the link settings are the defaults. Sent once on each link at start-up.",
+    fields: [u("version")],
   },
 ];
 

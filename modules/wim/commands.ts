@@ -2,7 +2,7 @@
  * The AT+PKCS command handlers of the device: each decodes its typed parameters, calls the
  * security manager, and returns the values of its response lines (per modules/at/table.ts).
  */
-import type { CommandHandler } from "../at/engine.js";
+import { CME, CmeError, type CommandHandler } from "../at/engine.js";
 import { CKR, PkcsError } from "../at/pkcs11.js";
 import { type Attribute, decodeTemplate, decodeTypes, encodeTemplate } from "../at/template.js";
 import type { Wim } from "./wim.js";
@@ -25,19 +25,32 @@ export function commandHandlers(wim: Wim): Map<string, CommandHandler> {
     }],
     ["+PKCSMECH", () => wim.mechanisms().map((m) => [m.type, m.minKeySize, m.maxKeySize, m.flags])],
     ["+PKCSINIT", ([so, label]) => (wim.initToken(str(so), str(label)), [])],
-    ["+PKCSOPEN", ([flags]) => [[wim.openSession(n(flags))]]],
-    ["+PKCSCLOSE", ([h]) => (wim.closeSession(n(h)), [])],
-    ["+PKCSLOGIN", ([h, type, pin]) => (wim.logIn(n(h), n(type), str(pin)), [])],
-    ["+PKCSLOGOUT", ([h]) => (wim.logOut(n(h)), [])],
-    ["+PKCSINITPIN", ([h, pin]) => (wim.initPin(n(h), str(pin)), [])],
-    ["+PKCSFIND", ([h, t]) => wim.find(n(h), template(t)).map((o) => [o])],
-    ["+PKCSATTR", ([h, o, types]) => {
+    ["+PKCSCHO", () => [[wim.openChannel()]]],
+    ["+PKCSCHC", ([ch], link) => {
+      if (n(ch) === 0 || !wim.hasChannel(n(ch))) throw new CmeError(CME.NOT_ALLOWED);
+      wim.closeChannel(n(ch));
+      if (link.channel === n(ch)) link.channel = 0;
+      return [];
+    }],
+    ["+PKCSCH", ([ch], link) => {
+      if (!wim.hasChannel(n(ch))) throw new CmeError(CME.NOT_ALLOWED);
+      link.channel = n(ch);
+      return [];
+    }],
+    ["+PKCSOPEN", ([flags], { channel }) => [[wim.openSession(channel, n(flags))]]],
+    ["+PKCSCLOSE", ([h], { channel }) => (wim.closeSession(channel, n(h)), [])],
+    ["+PKCSLOGIN", ([h, type, pin], { channel }) => (wim.logIn(channel, n(h), n(type), str(pin)), [])],
+    ["+PKCSLOGOUT", ([h], { channel }) => (wim.logOut(channel, n(h)), [])],
+    ["+PKCSINITPIN", ([h, pin], { channel }) => (wim.initPin(channel, n(h), str(pin)), [])],
+    ["+PKCSFIND", ([h, t], { channel }) => wim.find(channel, n(h), template(t)).map((o) => [o])],
+    ["+PKCSATTR", ([h, o, types], { channel }) => {
       const list = decodeTypes(bytes(types));
       if (!list) throw new PkcsError(CKR.ARGUMENTS_BAD, "malformed type list");
-      return [[encodeTemplate(wim.attributes(n(h), n(o), list))]];
+      return [[encodeTemplate(wim.attributes(channel, n(h), n(o), list))]];
     }],
-    ["+PKCSGENKP", ([h, mech, pub, priv]) => [wim.generateKeyPair(n(h), n(mech), template(pub), template(priv))]],
-    ["+PKCSSIGN", ([h, key, mech, data, param]) => [[wim.sign(n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
-    ["+PKCSRAND", ([h, len]) => [[wim.random(n(h), n(len))]]],
+    ["+PKCSGENKP", ([h, mech, pub, priv], { channel }) => [wim.generateKeyPair(channel, n(h), n(mech), template(pub), template(priv))]],
+    ["+PKCSSIGN", ([h, key, mech, data, param], { channel }) =>
+      [[wim.sign(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
+    ["+PKCSRAND", ([h, len], { channel }) => [[wim.random(channel, n(h), n(len))]]],
   ]);
 }

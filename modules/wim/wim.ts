@@ -12,11 +12,19 @@ import { type AttributeMap, ObjectStore } from "./objects.js";
 import { MECHANISMS, type MechanismInfo, checkSignMechanism, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
 
-/** Most sessions open at once. */
+/** Most sessions open at once, over all channels. */
 export const MAX_SESSIONS = 16;
+/** Most logical channels open at once besides channel 0. */
+export const MAX_CHANNELS = 8;
 
 interface Session {
   readonly rw: boolean;
+  readonly channel: number;
+}
+
+/** One logical channel: one PC application's login state (its sessions carry the channel). */
+interface Channel {
+  login: "so" | "user" | undefined;
 }
 
 /** What +PKCSTOKEN reports. */
@@ -34,13 +42,35 @@ export class Wim {
   private readonly objects: ObjectStore;
   private token: TokenInfo;
   private readonly sessions = new Map<number, Session>();
+  private readonly channels = new Map<number, Channel>([[0, { login: undefined }]]);
   private nextSession = 1;
-  private login: "so" | "user" | undefined;
 
   constructor(private readonly env: Env) {
     if (env.native.storeOpen()) env.log("key store: formatted a new partition");
     this.objects = new ObjectStore(env.native);
     this.token = new TokenInfo(env.native, (b) => env.random(b));
+  }
+
+  /** Opens a logical channel; returns its number. */
+  openChannel(): number {
+    if (this.channels.size > MAX_CHANNELS) throw new PkcsError(CKR.SESSION_COUNT, "no free channel");
+    let ch = 1;
+    while (this.channels.has(ch)) ch++;
+    this.channels.set(ch, { login: undefined });
+    return ch;
+  }
+
+  /** Closes a channel with its sessions. Channel 0 cannot be closed, only emptied. */
+  closeChannel(ch: number): void {
+    this.channel(ch);
+    for (const [h, s] of this.sessions) if (s.channel === ch) this.sessions.delete(h);
+    if (ch === 0) this.channels.get(0)!.login = undefined;
+    else this.channels.delete(ch);
+  }
+
+  /** True if the channel is open. */
+  hasChannel(ch: number): boolean {
+    return this.channels.has(ch);
   }
 
   tokenInfo(): TokenSummary {
@@ -60,73 +90,77 @@ export class Wim {
     for (const h of this.objects.handles()) this.objects.remove(h);
   }
 
-  openSession(flags: number): number {
+  openSession(ch: number, flags: number): number {
+    const channel = this.channel(ch);
     if (!(flags & CKF.SERIAL_SESSION)) throw new PkcsError(CKR.SESSION_PARALLEL_NOT_SUPPORTED);
     if (!this.token.initialized) throw new PkcsError(CKR.TOKEN_NOT_RECOGNIZED);
     if (this.sessions.size >= MAX_SESSIONS) throw new PkcsError(CKR.SESSION_COUNT);
     const rw = (flags & CKF.RW_SESSION) !== 0;
-    if (!rw && this.login === "so") throw new PkcsError(CKR.SESSION_READ_WRITE_SO_EXISTS);
+    if (!rw && channel.login === "so") throw new PkcsError(CKR.SESSION_READ_WRITE_SO_EXISTS);
     const h = this.nextSession++;
-    this.sessions.set(h, { rw });
+    this.sessions.set(h, { rw, channel: ch });
     return h;
   }
 
-  closeSession(h: number): void {
-    this.session(h);
+  /** Closes a session; the channel's last session logs the channel out. */
+  closeSession(ch: number, h: number): void {
+    this.session(ch, h);
     this.sessions.delete(h);
-    if (this.sessions.size === 0) this.login = undefined;
+    if (![...this.sessions.values()].some((s) => s.channel === ch)) this.channel(ch).login = undefined;
   }
 
-  logIn(h: number, userType: number, pin: string): void {
-    this.session(h);
+  logIn(ch: number, h: number, userType: number, pin: string): void {
+    this.session(ch, h);
+    const c = this.channel(ch);
     if (userType === CKU.SO) {
-      if (this.login === "so") throw new PkcsError(CKR.USER_ALREADY_LOGGED_IN);
-      if (this.login === "user") throw new PkcsError(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
-      for (const s of this.sessions.values()) if (!s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY_EXISTS);
+      if (c.login === "so") throw new PkcsError(CKR.USER_ALREADY_LOGGED_IN);
+      if (c.login === "user") throw new PkcsError(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
+      for (const s of this.sessions.values()) if (s.channel === ch && !s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY_EXISTS);
       this.token.verify("so", pin);
-      this.login = "so";
+      c.login = "so";
     } else if (userType === CKU.USER) {
-      if (this.login === "user") throw new PkcsError(CKR.USER_ALREADY_LOGGED_IN);
-      if (this.login === "so") throw new PkcsError(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
+      if (c.login === "user") throw new PkcsError(CKR.USER_ALREADY_LOGGED_IN);
+      if (c.login === "so") throw new PkcsError(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
       this.token.verify("user", pin);
-      this.login = "user";
+      c.login = "user";
     } else if (userType === CKU.CONTEXT_SPECIFIC) {
-      if (this.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+      if (c.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
       this.token.verify("user", pin);
     } else {
       throw new PkcsError(CKR.USER_TYPE_INVALID);
     }
   }
 
-  logOut(h: number): void {
-    this.session(h);
-    if (!this.login) throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
-    this.login = undefined;
+  logOut(ch: number, h: number): void {
+    this.session(ch, h);
+    const c = this.channel(ch);
+    if (!c.login) throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    c.login = undefined;
   }
 
   /** C_InitPIN: the SO, in a read/write session, sets the user PIN. */
-  initPin(h: number, pin: string): void {
-    const s = this.session(h);
-    if (this.login !== "so") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+  initPin(ch: number, h: number, pin: string): void {
+    const s = this.session(ch, h);
+    if (this.channel(ch).login !== "so") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
     if (!s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
     this.token.setUserPin(pin);
   }
 
   /** Handles of the visible objects matching every attribute of the template. */
-  find(h: number, template: readonly Attribute[]): number[] {
-    this.session(h);
+  find(ch: number, h: number, template: readonly Attribute[]): number[] {
+    this.session(ch, h);
     const out: number[] = [];
     for (const handle of this.objects.handles()) {
-      const attrs = this.visible(handle);
+      const attrs = this.visible(ch, handle);
       if (attrs && template.every((t) => sameBytes(attrs.get(t.type), t.value))) out.push(handle);
     }
     return out;
   }
 
   /** Values of the requested attributes: a value, ATTR_INVALID or ATTR_SENSITIVE each. */
-  attributes(h: number, handle: number, types: readonly number[]): AttributeAnswer[] {
-    this.session(h);
-    const attrs = this.visible(handle);
+  attributes(ch: number, h: number, handle: number, types: readonly number[]): AttributeAnswer[] {
+    this.session(ch, h);
+    const attrs = this.visible(ch, handle);
     if (!attrs) throw new PkcsError(CKR.OBJECT_HANDLE_INVALID);
     const isPrivateKey = readUlong(attrs.get(CKA.CLASS)!) === CKO.PRIVATE_KEY;
     return types.map((type) => {
@@ -137,12 +171,12 @@ export class Wim {
     });
   }
 
-  generateKeyPair(h: number, mechanism: number, pubT: readonly Attribute[], privT: readonly Attribute[]): [number, number] {
-    const s = this.session(h);
+  generateKeyPair(ch: number, h: number, mechanism: number, pubT: readonly Attribute[], privT: readonly Attribute[]): [number, number] {
+    const s = this.session(ch, h);
     const sessionOnly = (t: readonly Attribute[]) => t.some((a) => a.type === CKA.TOKEN && readBool(a.value) === false);
     if (sessionOnly(pubT) || sessionOnly(privT)) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "session keys are not supported yet");
     if (!s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
-    if (this.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    if (this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
     const privHandle = this.objects.nextHandle();
     const pair = generateKeyPair(this.env.native, (b) => this.env.random(b), mechanism, pubT, privT, privHandle);
     this.objects.put(privHandle, pair.privateKey);
@@ -152,37 +186,44 @@ export class Wim {
   }
 
   /** C_SignInit + C_Sign in one: checks the key and mechanism, then signs. */
-  sign(h: number, handle: number, mechanism: number, parameter: Uint8Array, data: Uint8Array): Uint8Array {
-    this.session(h);
-    const attrs = this.visible(handle);
+  sign(ch: number, h: number, handle: number, mechanism: number, parameter: Uint8Array, data: Uint8Array): Uint8Array {
+    this.session(ch, h);
+    const attrs = this.visible(ch, handle);
     if (!attrs) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
     if (readUlong(attrs.get(CKA.CLASS)!) !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readBool(attrs.get(CKA.SIGN) ?? new Uint8Array(1)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
     if (parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
     checkSignMechanism(mechanism, readUlong(attrs.get(CKA.KEY_TYPE)!)!);
-    if (this.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    if (this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
     return sign(this.env.native, handle, mechanism, data, attrs.get(CKA.MODULUS));
   }
 
-  random(h: number, length: number): Uint8Array {
-    this.session(h);
+  random(ch: number, h: number, length: number): Uint8Array {
+    this.session(ch, h);
     if (length > 1024) throw new PkcsError(CKR.ARGUMENTS_BAD);
     const out = new Uint8Array(length);
     this.env.random(out);
     return out;
   }
 
-  private session(h: number): Session {
+  /** A session of channel `ch`; another channel's session is as invalid as a closed one. */
+  private session(ch: number, h: number): Session {
     const s = this.sessions.get(h);
-    if (!s) throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
+    if (!s || s.channel !== ch) throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
     return s;
   }
 
-  /** The object's attributes if the current login may see it. */
-  private visible(handle: number): AttributeMap | undefined {
+  private channel(ch: number): Channel {
+    const c = this.channels.get(ch);
+    if (!c) throw new PkcsError(CKR.SESSION_HANDLE_INVALID, "no such channel");
+    return c;
+  }
+
+  /** The object's attributes if the channel's login may see it. */
+  private visible(ch: number, handle: number): AttributeMap | undefined {
     const attrs = this.objects.get(handle);
     if (!attrs) return undefined;
-    if (readBool(attrs.get(CKA.PRIVATE) ?? new Uint8Array(1)) && this.login !== "user") return undefined;
+    if (readBool(attrs.get(CKA.PRIVATE) ?? new Uint8Array(1)) && this.channel(ch).login !== "user") return undefined;
     return attrs;
   }
 }

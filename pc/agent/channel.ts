@@ -64,15 +64,43 @@ function deliver(w: Writer, out: RpcOutput, data: Uint8Array): number {
 /** One client connection. */
 export class Channel {
   private readonly sessions = new Map<number, Session>();
+  /** This application's logical channel on the device, opened on first use. */
+  private ch: number | undefined;
+  private epoch: number;
+  private loggedIn: "so" | "user" | undefined;
 
-  constructor(private readonly device: Device) {}
+  constructor(private readonly device: Device) {
+    this.epoch = device.epoch;
+  }
 
-  /** Closes every session of this connection (the client went away). */
+  /** Forgets everything the device forgot when it restarted. */
+  private sync(): void {
+    if (this.epoch === this.device.epoch) return;
+    this.epoch = this.device.epoch;
+    this.sessions.clear();
+    this.ch = undefined;
+    this.loggedIn = undefined;
+  }
+
+  /** Runs a command on this application's channel. */
+  private async run(name: string, values: Parameters<Device["run"]>[1] = []) {
+    this.sync();
+    if (this.ch === undefined) this.ch = await this.device.openChannel();
+    return this.device.run(name, values, this.ch);
+  }
+
+  /** Closes the channel and with it every session (the client went away). */
   async closeAll(): Promise<void> {
-    for (const h of [...this.sessions.keys()]) await this.closeSession(h).catch(() => undefined);
+    this.sync();
+    this.sessions.clear();
+    this.loggedIn = undefined;
+    const ch = this.ch;
+    this.ch = undefined;
+    if (ch !== undefined) await this.device.run("+PKCSCHC", [ch], 0).catch(() => undefined);
   }
 
   private session(h: number): Session {
+    this.sync();
     const s = this.sessions.get(h);
     if (!s) throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
     return s;
@@ -132,19 +160,19 @@ export class Channel {
   async initToken(slot: number, pin: Uint8Array | null, label: Uint8Array | null): Promise<number> {
     checkSlot(slot);
     if (this.sessions.size) return CKR.SESSION_EXISTS;
-    await this.device.run("+PKCSINIT", [latin1(pin), latin1(label).replace(/ +$/, "")]);
+    await this.run("+PKCSINIT", [latin1(pin), latin1(label).replace(/ +$/, "")]);
     return CKR.OK;
   }
 
   async initPin(h: number, pin: Uint8Array | null): Promise<number> {
     this.session(h);
-    await this.device.run("+PKCSINITPIN", [h, latin1(pin)]);
+    await this.run("+PKCSINITPIN", [h, latin1(pin)]);
     return CKR.OK;
   }
 
   async openSession(slot: number, flags: number, w: Writer): Promise<number> {
     checkSlot(slot);
-    const [[h]] = await this.device.run("+PKCSOPEN", [flags & (CKF.RW_SESSION | CKF.SERIAL_SESSION)]);
+    const [[h]] = await this.run("+PKCSOPEN", [flags & (CKF.RW_SESSION | CKF.SERIAL_SESSION)]);
     this.sessions.set(h as number, { flags });
     w.u64(h as number);
     return CKR.OK;
@@ -153,21 +181,21 @@ export class Channel {
   async closeSession(h: number): Promise<number> {
     this.session(h);
     this.sessions.delete(h);
-    await this.device.run("+PKCSCLOSE", [h]);
-    if ((await this.device.run("+PKCSTOKEN"))[0][4] === 0) this.device.login = undefined;
+    await this.run("+PKCSCLOSE", [h]);
+    if (this.sessions.size === 0) this.loggedIn = undefined; // as the device does for the channel
     return CKR.OK;
   }
 
   async closeAllSessions(slot: number): Promise<number> {
     checkSlot(slot);
-    await this.closeAll();
+    for (const h of [...this.sessions.keys()]) await this.closeSession(h);
     return CKR.OK;
   }
 
   async getSessionInfo(h: number, w: Writer): Promise<number> {
     const s = this.session(h);
     const rw = (s.flags & CKF.RW_SESSION) !== 0;
-    const login = this.device.login;
+    const login = this.loggedIn;
     const state = login === "so" ? CKS.RW_SO : login === "user" ? (rw ? CKS.RW_USER : CKS.RO_USER) : rw ? CKS.RW_PUBLIC : CKS.RO_PUBLIC;
     w.u64(SLOT_ID).u64(state).u64(s.flags & (CKF.RW_SESSION | CKF.SERIAL_SESSION)).u64(0);
     return CKR.OK;
@@ -175,16 +203,16 @@ export class Channel {
 
   async login(h: number, userType: number, pin: Uint8Array | null): Promise<number> {
     this.session(h);
-    await this.device.run("+PKCSLOGIN", [h, userType, latin1(pin)]);
-    if (userType === 0) this.device.login = "so";
-    else if (userType === 1) this.device.login = "user";
+    await this.run("+PKCSLOGIN", [h, userType, latin1(pin)]);
+    if (userType === 0) this.loggedIn = "so";
+    else if (userType === 1) this.loggedIn = "user";
     return CKR.OK;
   }
 
   async logout(h: number): Promise<number> {
     this.session(h);
-    await this.device.run("+PKCSLOGOUT", [h]);
-    this.device.login = undefined;
+    await this.run("+PKCSLOGOUT", [h]);
+    this.loggedIn = undefined;
     return CKR.OK;
   }
 
@@ -192,7 +220,7 @@ export class Channel {
     this.session(h);
     let answers;
     try {
-      const [[values]] = await this.device.run("+PKCSATTR", [h, object, encodeTypes(query.map((q) => q.type))]);
+      const [[values]] = await this.run("+PKCSATTR", [h, object, encodeTypes(query.map((q) => q.type))]);
       answers = decodeTemplate(values as Uint8Array, true);
     } catch (e) {
       if (e instanceof PkcsError && e.rv === CKR.SESSION_HANDLE_INVALID) throw e;
@@ -222,7 +250,7 @@ export class Channel {
   async findObjectsInit(h: number, template: RpcAttribute[]): Promise<number> {
     const s = this.session(h);
     if (s.find) return CKR.OPERATION_ACTIVE;
-    const rows = await this.device.run("+PKCSFIND", [h, wireTemplate(template)]);
+    const rows = await this.run("+PKCSFIND", [h, wireTemplate(template)]);
     s.find = rows.map(([o]) => o as number);
     return CKR.OK;
   }
@@ -244,7 +272,7 @@ export class Channel {
 
   async generateKeyPair(h: number, m: RpcMechanism, pub: RpcAttribute[], priv: RpcAttribute[], w: Writer): Promise<number> {
     this.session(h);
-    const [[pubH, privH]] = await this.device.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);
+    const [[pubH, privH]] = await this.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);
     w.u64(pubH as number).u64(privH as number);
     return CKR.OK;
   }
@@ -277,7 +305,8 @@ export class Channel {
       return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK; // the operation stays active
     }
     s.sign = undefined; // a sign call that gets this far ends the operation, whatever its result
-    const [[sig]] = await this.device.run("+PKCSSIGN", [h, op.key, op.mechanism, op.parameter, data]);
+    const args = [h, op.key, op.mechanism, data, ...(op.parameter.length ? [op.parameter] : [])];
+    const [[sig]] = await this.run("+PKCSSIGN", args);
     return deliver(w, out, sig as Uint8Array);
   }
 
@@ -286,7 +315,7 @@ export class Channel {
     const out = new Uint8Array(length);
     for (let o = 0; o < length; o += 1024) {
       const n = Math.min(1024, length - o);
-      const [[r]] = await this.device.run("+PKCSRAND", [h, n]);
+      const [[r]] = await this.run("+PKCSRAND", [h, n]);
       out.set(r as Uint8Array, o);
     }
     w.bytes(out);
@@ -297,7 +326,7 @@ export class Channel {
   private async keyAttributes(h: number, key: number, types: number[]): Promise<Map<number, Uint8Array>> {
     let values;
     try {
-      [[values]] = await this.device.run("+PKCSATTR", [h, key, encodeTypes(types)]);
+      [[values]] = await this.run("+PKCSATTR", [h, key, encodeTypes(types)]);
     } catch (e) {
       if (e instanceof PkcsError && e.rv === CKR.OBJECT_HANDLE_INVALID) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
       throw e;

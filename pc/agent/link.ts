@@ -3,7 +3,7 @@
  * final result code, one command at a time. Requests are encoded and responses decoded with the
  * same command table the firmware uses (modules/at/table.ts).
  */
-import { decodeResponse, encodeCommand, type Value } from "../../modules/at/codec.js";
+import { commandBody, decodeResponse, type Value } from "../../modules/at/codec.js";
 import { CKR, PkcsError, ckrByName } from "../../modules/at/pkcs11.js";
 import type { CommandSpec } from "../../modules/at/table.js";
 
@@ -55,9 +55,15 @@ export class AtLink {
     await this.line("ATE0V1Q0+CMEE=1");
   }
 
-  /** Runs one AT+PKCS command; resolves to its response lines' values, throws PkcsError on +PKCS ERROR. */
-  async command(spec: CommandSpec, values: readonly Value[] = []): Promise<Value[][]> {
-    const r = await this.line(encodeCommand(spec, values));
+  /** Receives unsolicited result codes (lines that arrive while no command is running). */
+  onUnsolicited: (text: string) => void = () => {};
+
+  /**
+   * Runs one AT+PKCS command; resolves to its response lines' values, throws PkcsError on
+   * +PKCS ERROR. `before` are commands sent in the same line first (e.g. "+PKCSCH=2").
+   */
+  async command(spec: CommandSpec, values: readonly Value[] = [], before: readonly string[] = []): Promise<Value[][]> {
+    const r = await this.line("AT" + [...before, commandBody(spec, values)].join(";"));
     if (r.final.startsWith("+PKCS ERROR:")) {
       const code = r.final.slice(12).trim();
       throw new PkcsError(/^\d+$/.test(code) ? Number(code) : ckrByName(code) ?? CKR.DEVICE_ERROR);
@@ -123,7 +129,17 @@ export class AtLink {
   private lineReceived(text: string): void {
     if (text.startsWith("AT") || text.startsWith("at")) return; // an echo
     const p = this.pending;
-    if (!p) return; // unsolicited
+    if (text.startsWith("+PKCSRDY:")) {
+      // the device restarted: a command in flight is lost with it
+      if (p) {
+        clearTimeout(p.timer);
+        this.pending = undefined;
+        p.reject(new LinkError("device restarted"));
+      }
+      this.onUnsolicited(text);
+      return;
+    }
+    if (!p) return this.onUnsolicited(text);
     if (text === "OK" || text === "ERROR" || text.startsWith("+CME ERROR:") || text.startsWith("+PKCS ERROR:")) {
       clearTimeout(p.timer);
       this.pending = undefined;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { requestSynopsis, responseSynopsis } from "../../modules/at/synopsis.js";
-import { COMMANDS } from "../../modules/at/table.js";
+import { requestSynopsis, responseSynopsis, unsolicitedSynopsis } from "../../modules/at/synopsis.js";
+import { COMMANDS, UNSOLICITED } from "../../modules/at/table.js";
 
 describe("docs/at-pkcs.md agrees with the command table", () => {
   const doc = readFileSync(new URL("../../docs/at-pkcs.md", import.meta.url), "utf8");
@@ -16,6 +16,12 @@ describe("docs/at-pkcs.md agrees with the command table", () => {
       assert.equal(row.includes("one line per item"), !!c.multiline, `multiline of ${c.name}`);
       assert.ok(row.includes(c.pkcs11), `PKCS#11 functions of ${c.name}`);
     }
+  });
+
+  it("lists every unsolicited result code with its fields", () => {
+    const urcRows = doc.split("\n").filter((l) => /^\| `\+PKCS[A-Z]+: /.test(l));
+    assert.equal(urcRows.length, UNSOLICITED.length);
+    for (const u of UNSOLICITED) assert.ok(urcRows.some((r) => r.startsWith("| `" + unsolicitedSynopsis(u) + "`")), u.name);
   });
 
   it("documents no command the table lacks", () => {

@@ -59,6 +59,8 @@ static int fl_write(void *ctx, uint32_t off, const void *buf, uint32_t len)
 	if (s == 1) {
 		for (uint32_t i = 0; i < len; i++)
 			fl->mem[off + i] &= b[i];
+		fl->writes++;
+		fl->bytes_written += len;
 		return WIM_OK;
 	}
 	if (fl->tear == TEAR_PREFIX && len) {
@@ -88,6 +90,9 @@ static int fl_erase(void *ctx, uint32_t off)
 		return WIM_E_FLASH;
 	if (s == 1) {
 		memset(fl->mem + off, 0xff, ss);
+		fl->erases++;
+		if (off / ss < T_FLASH_MAX_SECTORS)
+			fl->erase_count[off / ss]++;
 		return WIM_OK;
 	}
 	if (fl->tear == TEAR_PREFIX) {

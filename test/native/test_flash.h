@@ -15,6 +15,8 @@ enum {
 	TEAR_BITS = 2    /* a random subset of the bits the operation would change */
 };
 
+#define T_FLASH_MAX_SECTORS 64
+
 typedef struct t_flash {
 	wim_flash f;
 	uint8_t *mem;
@@ -24,6 +26,10 @@ typedef struct t_flash {
 	uint64_t seed;  /* randomness of the tear */
 	int dead;       /* power is off */
 	int violations; /* NOR or bounds violations seen */
+	/* wear and traffic, for the figures (completed operations only) */
+	long writes, erases;
+	uint64_t bytes_written;
+	uint32_t erase_count[T_FLASH_MAX_SECTORS]; /* per sector (the first T_FLASH_MAX_SECTORS) */
 } t_flash;
 
 void t_flash_init(t_flash *fl, uint8_t *mem, uint32_t size, uint32_t sector_size);

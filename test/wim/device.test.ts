@@ -76,7 +76,7 @@ describe("WIM security manager on the simulator", function () {
     const q = point.value.subarray(2); // DER OCTET STRING header
     for (let i = 0; i < 5; i++) {
       const digest = new Uint8Array(randomBytes(32));
-      const [[sig]] = await at("+PKCSSIGN", [session, privH, CKM.ECDSA, new Uint8Array(0), digest]);
+      const [[sig]] = await at("+PKCSSIGN", [session, privH, CKM.ECDSA, digest]);
       assert.equal((sig as Uint8Array).length, 64);
       assert.ok(p256.verify(sig as Uint8Array, digest, q, { prehash: false, lowS: false }));
       digest[0] ^= 1;
@@ -93,12 +93,12 @@ describe("WIM security manager on the simulator", function () {
     const key = createPublicKey({ key: { kty: "RSA", n: n.toString("base64url"), e: "AQAB" }, format: "jwk" });
     const msg = randomBytes(100);
     const digestInfo = Buffer.concat([Buffer.from("3031300d060960864801650304020105000420", "hex"), (await import("node:crypto")).createHash("sha256").update(msg).digest()]);
-    const [[sig]] = await at("+PKCSSIGN", [session, privH, CKM.RSA_PKCS, new Uint8Array(0), new Uint8Array(digestInfo)]);
+    const [[sig]] = await at("+PKCSSIGN", [session, privH, CKM.RSA_PKCS, new Uint8Array(digestInfo)]);
     assert.ok(nodeVerify("sha256", msg, key, Buffer.from(sig as Uint8Array)));
     assert.ok(!nodeVerify("sha256", randomBytes(100), key, Buffer.from(sig as Uint8Array)));
     // too long for the modulus → CKR_DATA_LEN_RANGE; wrong mechanism for the key type → KEY_TYPE_INCONSISTENT
-    assert.equal(await rv(at("+PKCSSIGN", [session, privH, CKM.RSA_PKCS, new Uint8Array(0), new Uint8Array(246)])), CKR.DATA_LEN_RANGE);
-    assert.equal(await rv(at("+PKCSSIGN", [session, privH, CKM.ECDSA, new Uint8Array(0), new Uint8Array(32)])), CKR.KEY_TYPE_INCONSISTENT);
+    assert.equal(await rv(at("+PKCSSIGN", [session, privH, CKM.RSA_PKCS, new Uint8Array(246)])), CKR.DATA_LEN_RANGE);
+    assert.equal(await rv(at("+PKCSSIGN", [session, privH, CKM.ECDSA, new Uint8Array(32)])), CKR.KEY_TYPE_INCONSISTENT);
     // the private exponent is sensitive
     const [[secret]] = await at("+PKCSATTR", [session, privH, encodeTypes([CKA.PRIVATE_EXPONENT, CKA.CLASS])]);
     const [d, cls] = decodeTemplate(secret as Uint8Array, true)!;

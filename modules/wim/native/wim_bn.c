@@ -285,15 +285,30 @@ static void mont_final(wim_limb *r, const wim_limb *t, const wim_mont *ctx)
 		hi = 0; \
 	} while (0)
 
+/*
+ * Speed on 64-bit hosts: the bodies below are inlined into a generic instance (any n) and, with GCC or
+ * clang on 64-bit limbs, into one for n = 16 (the CRT halves of RSA-2048, the hot path) whose loops have
+ * constant bounds and are unrolled completely: no loop overhead between the products (about a quarter
+ * faster). The 32-bit build (the ESP32s) keeps only the generic loops, for code size.
+ */
+#if WIM_LIMB_BITS == 64 && defined(__GNUC__)
+#define WIM_MONT_FIXED 16
+#define UNROLL _Pragma("GCC unroll 16")
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define UNROLL
+#define ALWAYS_INLINE inline
+#endif
+
 /* Columns 0..n-1: picks u[k]; `acc` must already hold column k's product terms. */
-static inline void mont_col_low(wim_limb *u, size_t k, const wim_mont *ctx, wim_dlimb *accp, wim_limb *hip)
+static ALWAYS_INLINE void mont_col_low(wim_limb *u, size_t k, const wim_limb *m, wim_limb m0inv, wim_dlimb *accp,
+		wim_limb *hip)
 {
-	const wim_limb *m = ctx->m;
 	wim_dlimb acc = *accp;
 	wim_limb hi = *hip;
-	for (size_t i = 0; i < k; i++)
+	UNROLL for (size_t i = 0; i < k; i++)
 		MAC(u[i], m[k - i]);
-	wim_limb uk = (wim_limb)acc * ctx->m0inv;
+	wim_limb uk = (wim_limb)acc * m0inv;
 	u[k] = uk;
 	MAC(uk, m[0]);
 	SHIFT_ACC();
@@ -301,19 +316,20 @@ static inline void mont_col_low(wim_limb *u, size_t k, const wim_mont *ctx, wim_
 	*hip = hi;
 }
 
-void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t)
+static ALWAYS_INLINE void mont_mul_n(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx,
+		wim_limb *t, const size_t n)
 {
-	size_t n = ctx->n;
 	const wim_limb *m = ctx->m;
+	wim_limb m0inv = ctx->m0inv;
 	wim_dlimb acc = 0;
 	wim_limb hi = 0;
-	for (size_t k = 0; k < n; k++) {
-		for (size_t i = 0; i <= k; i++)
+	UNROLL for (size_t k = 0; k < n; k++) {
+		UNROLL for (size_t i = 0; i <= k; i++)
 			MAC(a[i], b[k - i]);
-		mont_col_low(t, k, ctx, &acc, &hi);
+		mont_col_low(t, k, m, m0inv, &acc, &hi);
 	}
-	for (size_t k = n; k < 2 * n - 1; k++) {
-		for (size_t i = k - n + 1; i < n; i++) {
+	UNROLL for (size_t k = n; k < 2 * n - 1; k++) {
+		UNROLL for (size_t i = k - n + 1; i < n; i++) {
 			MAC(a[i], b[k - i]);
 			MAC(t[i], m[k - i]);
 		}
@@ -327,11 +343,11 @@ void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_m
 
 /* Adds twice the off-diagonal products a[i]*a[k-i] (lo <= i < k-i) and the diagonal a[k/2]^2 of
  * column k to the accumulator. */
-static inline void sqr_col(const wim_limb *a, size_t k, size_t lo, wim_dlimb *accp, wim_limb *hip)
+static ALWAYS_INLINE void sqr_col(const wim_limb *a, size_t k, size_t lo, wim_dlimb *accp, wim_limb *hip)
 {
 	wim_dlimb acc = 0;
 	wim_limb hi = 0;
-	for (size_t i = lo; 2 * i < k; i++)
+	UNROLL for (size_t i = lo; 2 * i < k; i++)
 		MAC(a[i], a[k - i]);
 	hi = (hi << 1) | (wim_limb)(acc >> (2 * W - 1));
 	acc <<= 1;
@@ -344,19 +360,20 @@ static inline void sqr_col(const wim_limb *a, size_t k, size_t lo, wim_dlimb *ac
 	*hip = hi;
 }
 
-void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t)
+static ALWAYS_INLINE void mont_sqr_n(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t,
+		const size_t n)
 {
-	size_t n = ctx->n;
 	const wim_limb *m = ctx->m;
+	wim_limb m0inv = ctx->m0inv;
 	wim_dlimb acc = 0;
 	wim_limb hi = 0;
-	for (size_t k = 0; k < n; k++) {
+	UNROLL for (size_t k = 0; k < n; k++) {
 		sqr_col(a, k, 0, &acc, &hi);
-		mont_col_low(t, k, ctx, &acc, &hi);
+		mont_col_low(t, k, m, m0inv, &acc, &hi);
 	}
-	for (size_t k = n; k < 2 * n - 1; k++) {
+	UNROLL for (size_t k = n; k < 2 * n - 1; k++) {
 		sqr_col(a, k, k - n + 1, &acc, &hi);
-		for (size_t i = k - n + 1; i < n; i++)
+		UNROLL for (size_t i = k - n + 1; i < n; i++)
 			MAC(t[i], m[k - i]);
 		t[k - n] = (wim_limb)acc;
 		SHIFT_ACC();
@@ -364,6 +381,40 @@ void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb 
 	t[n - 1] = (wim_limb)acc;
 	t[n] = (wim_limb)(acc >> W);
 	mont_final(r, t, ctx);
+}
+
+#ifdef WIM_MONT_FIXED
+static void mont_mul_fixed(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t)
+{
+	mont_mul_n(r, a, b, ctx, t, WIM_MONT_FIXED);
+}
+
+static void mont_sqr_fixed(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t)
+{
+	mont_sqr_n(r, a, ctx, t, WIM_MONT_FIXED);
+}
+#endif
+
+void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t)
+{
+#ifdef WIM_MONT_FIXED
+	if (ctx->n == WIM_MONT_FIXED) { /* public */
+		mont_mul_fixed(r, a, b, ctx, t);
+		return;
+	}
+#endif
+	mont_mul_n(r, a, b, ctx, t, ctx->n);
+}
+
+void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t)
+{
+#ifdef WIM_MONT_FIXED
+	if (ctx->n == WIM_MONT_FIXED) { /* public */
+		mont_sqr_fixed(r, a, ctx, t);
+		return;
+	}
+#endif
+	mont_sqr_n(r, a, ctx, t, ctx->n);
 }
 
 void wim_mont_redc(wim_limb *r, const wim_limb *a, size_t an, const wim_mont *ctx, wim_limb *t)
@@ -375,7 +426,7 @@ void wim_mont_redc(wim_limb *r, const wim_limb *a, size_t an, const wim_mont *ct
 	for (size_t k = 0; k < n; k++) {
 		if (k < an) /* public */
 			acc += a[k];
-		mont_col_low(t, k, ctx, &acc, &hi);
+		mont_col_low(t, k, ctx->m, ctx->m0inv, &acc, &hi);
 	}
 	for (size_t k = n; k < 2 * n; k++) {
 		if (k < an) {

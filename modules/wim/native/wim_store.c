@@ -20,11 +20,14 @@
  *     generation G; every sector of generation <= G holds nothing live), 4 transaction commit (payload:
  *     the number n of members; plain).
  *
- * Transactions: members 0..n-1 are written in log order (compaction copies, plain records, may come
- * between them), then the commit record. Replay stages members (member 0 starts a new list) and applies
- * them, in order, at a commit whose n equals the staged count; a list without its commit (a cut, an
- * abort) is never applied. A torn member ends its sector, so nothing after it can commit it. Compaction
- * never takes a sector holding a member of the open transaction as its victim (WIM_E_FULL instead).
+ * Transactions: wim_store_begin makes room in the head sector for the whole transaction (compacting if
+ * needed); then members 0..n-1 and the commit record are written back to back into that one sector,
+ * nothing in between (no compaction, no new sector: a member that does not fit is refused). Replay
+ * stages members (member 0, or a new sector, starts a new list) and applies them, in order, at a commit
+ * whose n equals the staged count; a list without its commit (a cut, an abort) is never applied. A
+ * torn member ends its sector, so nothing after it can commit it. Once committed, the members are
+ * ordinary live records: compaction copies them (as plain records) like any other, and since the whole
+ * transaction sits in one sector it is always compacted whole.
  *
  * The log is read in generation order, each sector front to back; a later record of an (id, kind)
  * replaces the earlier one. The first record that is not valid (torn, uncommitted, bad CRC) ends its
@@ -293,6 +296,8 @@ static int64_t scan_sector(wim_store *st, uint32_t s)
 {
 	uint32_t pos = sec_base(st, s) + SEC_HDR, end = sec_end(st, s);
 	rec r;
+	st->txn_n = 0; /* a transaction never spans sectors */
+	st->txn_ok = 0;
 	while (pos + REC_HDR <= end) {
 		int v = rec_load(st, pos, end, &r, NULL, 0, 0);
 		if (v < -1)
@@ -328,9 +333,6 @@ static int64_t scan_sector(wim_store *st, uint32_t s)
 			if (lw > st->low_water)
 				st->low_water = lw;
 			index_apply_low_water(st, lw);
-			for (uint32_t i = 0; i < st->txn_n; i++)
-				if (st->gen[sec_of(st, st->txn[i].offset)] <= lw)
-					st->txn_ok = 0; /* (never written so: compaction spares the members' sectors) */
 		} else if (index_set(st, r.id, (uint8_t)r.kind, pos, r.len)) {
 			return WIM_E_CORRUPT; /* more live records than the index holds */
 		}
@@ -529,8 +531,6 @@ static int make_room(wim_store *st, uint32_t need)
 		for (uint32_t s = 0; s < st->nsectors; s++)
 			if (st->gen[s] != 0 && st->gen[s] < st->gen[victim])
 				victim = s;
-		if (st->txn_gen && st->gen[victim] >= st->txn_gen)
-			return WIM_E_FULL; /* it holds staged members: the transaction is too large for the store */
 		if ((rc = compact(st, victim)) != 0)
 			return rc;
 	}
@@ -659,15 +659,17 @@ int wim_store_format(wim_store *st, const wim_flash *flash)
 /* Writes a put or a tombstone: plain (and applied) outside a transaction, staged inside one. */
 static int write_op(wim_store *st, uint32_t id, uint8_t kind, const uint8_t *data, uint32_t len)
 {
-	int rc = make_room(st, foot(len));
+	int rc;
+	if (!st->txn_open)
+		rc = make_room(st, foot(len));
+	else /* in the sector begin made room in, with room left for the commit */
+		rc = head_room(st) < foot(len) + foot(4) + RESERVE ? WIM_E_FULL : WIM_OK;
 	if (rc)
 		return rc;
 	uint32_t off = st->head;
 	if ((rc = append(st, kind, id, data, 0, len, st->txn_open ? st->txn_n : PLAIN)) != 0)
 		return rc;
 	if (st->txn_open) {
-		if (!st->txn_gen)
-			st->txn_gen = st->gen[st->head_sector];
 		stage(st, id, kind, off, len);
 		return WIM_OK;
 	}
@@ -707,15 +709,20 @@ int wim_store_remove(wim_store *st, uint32_t id)
 	return write_op(st, id, KIND_TOMB, NULL, 0);
 }
 
-int wim_store_begin(wim_store *st)
+int wim_store_begin(wim_store *st, uint32_t reserve)
 {
 	if (!st || st->txn_open)
 		return WIM_E_ARG;
 	if (!st->mounted)
 		return WIM_E_FLASH;
+	uint32_t most = sec_cap(st) - RESERVE, need = most;
+	if (reserve && reserve < most) /* the payloads, their headers and padding, the commit record */
+		need = reserve + WIM_STORE_TXN_MAX * (REC_HDR + 3) + foot(4);
+	int rc = make_room(st, need < most ? need : most);
+	if (rc)
+		return rc;
 	st->txn_open = 1;
 	st->txn_n = 0;
-	st->txn_gen = 0;
 	return WIM_OK;
 }
 
@@ -725,7 +732,6 @@ void wim_store_abort(wim_store *st)
 		return;
 	st->txn_open = 0;
 	st->txn_n = 0;
-	st->txn_gen = 0;
 }
 
 int wim_store_commit(wim_store *st)
@@ -738,8 +744,8 @@ int wim_store_commit(wim_store *st)
 	} else if (st->txn_n) {
 		uint8_t n[4];
 		wr32(n, st->txn_n);
-		st->txn_open = 0; /* the commit record itself is plain */
-		if ((rc = make_room(st, foot(4))) == WIM_OK && (rc = append(st, KIND_COMMIT, 0, n, 0, 4, PLAIN)) == WIM_OK)
+		/* the commit record is plain; write_op left room for it in this sector */
+		if ((rc = append(st, KIND_COMMIT, 0, n, 0, 4, PLAIN)) == WIM_OK)
 			rc = apply_staged(st);
 	}
 	wim_store_abort(st);

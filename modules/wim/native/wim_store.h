@@ -9,9 +9,10 @@
  * Transactions: between wim_store_begin and wim_store_commit, wim_store_put and wim_store_remove
  * (also when the C crypto calls them, e.g. wim_rsa_generate) are staged: written to flash but
  * invisible (reads show the committed state) until the commit, which makes all of them durable at
- * once; a power cut before the commit's last write leaves none of them. At most WIM_STORE_TXN_MAX
- * operations per transaction; wim_store_abort drops the staged ones. A flash error also drops them
- * (the store must be mounted again).
+ * once; a power cut before the commit's last write leaves none of them. A transaction lives in one
+ * sector: at most WIM_STORE_TXN_MAX operations and WIM_STORE_TXN_MAX_BYTES bytes of payload; an
+ * operation beyond what begin reserved may be refused with WIM_E_FULL (then abort). wim_store_abort
+ * drops the staged operations. A flash error also drops them (the store must be mounted again).
  */
 #ifndef WIM_STORE_H
 #define WIM_STORE_H
@@ -24,6 +25,9 @@
 #define WIM_STORE_MAX_VALUE 3072
 
 #define WIM_STORE_TXN_MAX 8       /* puts/removes in one transaction */
+/* Payload bytes one transaction can hold with 4 KiB sectors: 4096 - 24 (sector header) - 28 (the
+ * sector's reserve) - 28 (the commit record) - 8 x 27 (headers and padding of the members). */
+#define WIM_STORE_TXN_MAX_BYTES 3800
 
 #define WIM_STORE_MAX_SECTORS 64 /* sectors beyond this many in the partition are left unused */
 
@@ -61,7 +65,6 @@ typedef struct wim_store {
 	uint8_t txn_open;   /* between wim_store_begin and commit/abort */
 	uint8_t txn_ok;     /* (mount) the staged list is a whole prefix of one transaction */
 	uint32_t txn_n;     /* staged operations */
-	uint32_t txn_gen;   /* generation of the sector holding the first staged record (0: none) */
 	wim_store_staged txn[WIM_STORE_TXN_MAX];
 } wim_store;
 
@@ -81,8 +84,10 @@ int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap
 int wim_store_read_secret_at(wim_store *st, uint32_t id, uint32_t offset, uint8_t *out, uint32_t len,
 		uint32_t *total);
 
-/* Opens a transaction (WIM_E_ARG if one is open already). */
-int wim_store_begin(wim_store *st);
+/* Opens a transaction after making room for `reserve` bytes of payload (the sum of the records' lengths;
+ * the store adds its own headers) in the head sector, compacting if needed: WIM_E_FULL if the store
+ * cannot, WIM_E_ARG if a transaction is open. reserve 0, or more than fits, reserves a whole sector. */
+int wim_store_begin(wim_store *st, uint32_t reserve);
 /* Makes every staged operation durable at once (one commit record); a transaction with nothing staged
  * writes nothing. The transaction is closed whatever the result. */
 int wim_store_commit(wim_store *st);
