@@ -69,6 +69,22 @@ test: build
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
 
+# Benchmarks: figures printed as ratios against a reference measured in the same run.
+build/bench-at.js: $(wildcard bench/at/*.ts) $(wildcard modules/at/*.ts) node_modules/.installed
+	npx esbuild bench/at/xs-main.ts --bundle --format=iife --target=es2020 --outfile=$@ --log-level=warning
+
+.PHONY: bench bench-at fuzz
+bench-at: build/bench-at.js build/wim-sim
+	@node --import tsx bench/at/run.ts
+
+BENCH_TARGETS := bench-at
+bench: build
+	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+# The long fuzz run (make test runs 1,000,000 lines on Node and 50,000 on the simulator).
+fuzz: build
+	FUZZ_LINES=20000000 FUZZ_SIM_LINES=1000000 npx mocha --timeout 0 test/at/fuzz.test.ts test/wim/fuzz-sim.test.ts
+
 .PHONY: clean
 clean:
 	rm -rf build

@@ -6,21 +6,35 @@ const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const DECODE = new Int16Array(128).fill(-1);
 for (let i = 0; i < 64; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
 
+const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
+
+/** Text of Latin-1 character codes, converted in slices small enough for a device's stack. */
+export function codesToString(codes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < codes.length; i += 256) s += String.fromCharCode.apply(null, codes.subarray(i, i + 256) as unknown as number[]);
+  return s;
+}
+
 /** Encodes bytes as padded base64 text. */
 export function toBase64(bytes: Uint8Array): string {
-  let out = "";
   const n = bytes.length;
-  let i = 0;
+  const out = new Uint8Array(Math.ceil(n / 3) * 4);
+  let i = 0, o = 0;
   for (; i + 2 < n; i += 3) {
     const v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += ALPHABET[v >> 18] + ALPHABET[(v >> 12) & 63] + ALPHABET[(v >> 6) & 63] + ALPHABET[v & 63];
+    out[o++] = CODES[v >> 18];
+    out[o++] = CODES[(v >> 12) & 63];
+    out[o++] = CODES[(v >> 6) & 63];
+    out[o++] = CODES[v & 63];
   }
   if (i < n) {
     const v = (bytes[i] << 16) | (i + 1 < n ? bytes[i + 1] << 8 : 0);
-    out += ALPHABET[v >> 18] + ALPHABET[(v >> 12) & 63];
-    out += i + 1 < n ? ALPHABET[(v >> 6) & 63] + "=" : "==";
+    out[o++] = CODES[v >> 18];
+    out[o++] = CODES[(v >> 12) & 63];
+    out[o++] = i + 1 < n ? CODES[(v >> 6) & 63] : 61;
+    out[o++] = 61;
   }
-  return out;
+  return codesToString(out);
 }
 
 /** Decodes padded base64 text; returns undefined for anything that is not canonical base64. */

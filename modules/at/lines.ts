@@ -3,6 +3,8 @@
  * S3 (CR) ends a line, S5 (backspace) deletes, control characters are dropped, and a line longer
  * than the limit is reported as overflowed (its content is discarded, the terminator still ends it).
  */
+import { codesToString } from "./base64.js";
+
 export const S3 = 13; // command line termination character
 export const S4 = 10; // response formatting character
 export const S5 = 8;  // command line editing character
@@ -54,7 +56,5 @@ export class LineAssembler {
 }
 
 function latin1(buf: Uint8Array, len: number): string {
-  let s = "";
-  for (let i = 0; i < len; i++) s += String.fromCharCode(buf[i]);
-  return s;
+  return codesToString(buf.subarray(0, len));
 }

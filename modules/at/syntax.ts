@@ -186,6 +186,15 @@ class Cursor {
   }
   quoted(): string | undefined {
     this.pos++;
+    // fast path: no escape before the closing quote (base64 payloads)
+    const end = this.text.indexOf('"', this.pos);
+    if (end < 0) return undefined;
+    const slash = this.text.indexOf("\\", this.pos);
+    if (slash < 0 || slash > end) {
+      const v = this.text.slice(this.pos, end);
+      this.pos = end + 1;
+      return v;
+    }
     let s = "";
     for (;;) {
       const c = this.peek();
