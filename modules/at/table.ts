@@ -158,6 +158,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     response: [b("signature", 512)],
   },
   {
+    name: "+PKCSDECRYPT", pkcs11: "C_DecryptInit + C_Decrypt", form: "set",
+    summary: "Decrypts one RSA block with a private key in one round trip (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP with its flattened parameters, CKM_RSA_X_509).",
+    params: [u("session"), u("key"), u("mechanism"), b("data", 512), { ...b("parameter", 1024), optional: true }],
+    response: [b("plaintext", 512)],
+  },
+  {
     name: "+PKCSRAND", pkcs11: "C_GenerateRandom", form: "set",
     summary: "Random bytes from the device's generator (at most 1024 a call).",
     params: [u("session"), u("length")],

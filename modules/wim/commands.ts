@@ -51,6 +51,8 @@ export function commandHandlers(wim: Wim): Map<string, CommandHandler> {
     ["+PKCSGENKP", ([h, mech, pub, priv], { channel }) => [wim.generateKeyPair(channel, n(h), n(mech), template(pub), template(priv))]],
     ["+PKCSSIGN", ([h, key, mech, data, param], { channel }) =>
       [[wim.sign(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
+    ["+PKCSDECRYPT", ([h, key, mech, data, param], { channel }) =>
+      [[wim.decrypt(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
     ["+PKCSRAND", ([h, len], { channel }) => [[wim.random(channel, n(h), n(len))]]],
   ]);
 }

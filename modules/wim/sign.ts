@@ -1,10 +1,12 @@
 /**
- * Private-key signing on the device: the mechanisms the device performs itself. Hashing (and
- * building a DigestInfo) is the PC's part of the work; the device gets the prepared input.
+ * Private-key operations on the device: the mechanisms the device performs itself. Hashing (and
+ * building a DigestInfo) is the PC's part of the work; the device gets the prepared input, encodes
+ * it (modules/wim/rsa-pad.ts), and runs the private operation (C for RSA, @noble/curves for EC).
  */
 import { p256 } from "@noble/curves/nist.js";
 import { CKF, CKK, CKM, CKR, PkcsError } from "../at/pkcs11.js";
 import type { NativeCrypto } from "./native.js";
+import { oaepDecrypt, oaepParams, pkcs1Decrypt, pkcs1Sign, pssEncode, pssParams } from "./rsa-pad.js";
 
 /** A mechanism the device performs, as C_GetMechanismInfo reports it. */
 export interface MechanismInfo {
@@ -15,44 +17,96 @@ export interface MechanismInfo {
 }
 
 const EC_FLAGS = CKF.EC_F_P | CKF.EC_NAMEDCURVE | CKF.EC_UNCOMPRESS;
+const RSA = { minKeySize: 2048, maxKeySize: 4096 };
 
 /** The device's own mechanisms. */
 export const MECHANISMS: readonly MechanismInfo[] = [
-  { type: CKM.RSA_PKCS_KEY_PAIR_GEN, minKeySize: 2048, maxKeySize: 4096, flags: CKF.HW | CKF.GENERATE_KEY_PAIR },
-  { type: CKM.RSA_PKCS, minKeySize: 2048, maxKeySize: 4096, flags: CKF.HW | CKF.SIGN },
+  { type: CKM.RSA_PKCS_KEY_PAIR_GEN, ...RSA, flags: CKF.HW | CKF.GENERATE_KEY_PAIR },
+  { type: CKM.RSA_PKCS, ...RSA, flags: CKF.HW | CKF.SIGN | CKF.DECRYPT },
+  { type: CKM.RSA_X_509, ...RSA, flags: CKF.HW | CKF.SIGN | CKF.DECRYPT },
+  { type: CKM.RSA_PKCS_PSS, ...RSA, flags: CKF.HW | CKF.SIGN },
+  { type: CKM.RSA_PKCS_OAEP, ...RSA, flags: CKF.HW | CKF.DECRYPT },
   { type: CKM.EC_KEY_PAIR_GEN, minKeySize: 256, maxKeySize: 256, flags: CKF.HW | CKF.GENERATE_KEY_PAIR | EC_FLAGS },
   { type: CKM.ECDSA, minKeySize: 256, maxKeySize: 256, flags: CKF.HW | CKF.SIGN | EC_FLAGS },
 ];
 
-/** The key type each signing mechanism needs. */
-const SIGN_KEY_TYPE = new Map<number, number>([[CKM.RSA_PKCS, CKK.RSA], [CKM.ECDSA, CKK.EC]]);
+/** The key type each mechanism needs, and whether it signs or decrypts. */
+const KEY_TYPE = new Map<number, number>([
+  [CKM.RSA_PKCS, CKK.RSA], [CKM.RSA_X_509, CKK.RSA], [CKM.RSA_PKCS_PSS, CKK.RSA], [CKM.RSA_PKCS_OAEP, CKK.RSA], [CKM.ECDSA, CKK.EC],
+]);
 
-/** Checks that `mechanism` signs with keys of `keyType`. */
-export function checkSignMechanism(mechanism: number, keyType: number): void {
-  const want = SIGN_KEY_TYPE.get(mechanism);
-  if (want === undefined) throw new PkcsError(CKR.MECHANISM_INVALID);
-  if (want !== keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+/** Checks that the device performs `mechanism` for `flag` (CKF_SIGN / CKF_DECRYPT) with keys of `keyType`. */
+export function checkMechanism(mechanism: number, flag: number, keyType: number): void {
+  const info = MECHANISMS.find((m) => m.type === mechanism);
+  if (!info || !(info.flags & flag)) throw new PkcsError(CKR.MECHANISM_INVALID);
+  if (KEY_TYPE.get(mechanism) !== keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+}
+
+/** A raw RSA private operation on a k-byte block (the input must be below the modulus). */
+function rsaRaw(native: NativeCrypto, handle: number, block: Uint8Array, modulus: Uint8Array): Uint8Array {
+  if (block.length !== modulus.length) throw new PkcsError(CKR.DATA_LEN_RANGE);
+  let below = 0, decided = 0; // block < modulus, compared without an early exit
+  for (let i = 0; i < block.length; i++) {
+    const lt = block[i] < modulus[i] ? 1 : 0, gt = block[i] > modulus[i] ? 1 : 0;
+    below |= lt & (decided ^ 1);
+    decided |= lt | gt;
+  }
+  if (!below) throw new PkcsError(CKR.DATA_INVALID);
+  return new Uint8Array(native.rsaPrivate(handle, block.slice().buffer as ArrayBuffer));
+}
+
+function modBits(modulus: Uint8Array): number {
+  let bits = modulus.length * 8;
+  for (let b = modulus[0]; b < 0x80 && bits > 0; b <<= 1) bits--;
+  return bits;
 }
 
 /** Signs `data` with the private key of `handle` (its public modulus given for RSA). */
-export function sign(native: NativeCrypto, handle: number, mechanism: number, data: Uint8Array, modulus?: Uint8Array): Uint8Array {
-  if (mechanism === CKM.RSA_PKCS) {
-    const k = modulus!.length;
-    if (data.length > k - 11) throw new PkcsError(CKR.DATA_LEN_RANGE);
-    // EMSA-PKCS1-v1_5 block type 1: 00 01 FF…FF 00 data
-    const em = new Uint8Array(k);
-    em[1] = 1;
-    em.fill(0xff, 2, k - data.length - 1);
-    em.set(data, k - data.length);
-    return new Uint8Array(native.rsaPrivate(handle, em.buffer as ArrayBuffer));
+export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, handle: number, mechanism: number,
+  parameter: Uint8Array, data: Uint8Array, modulus?: Uint8Array): Uint8Array {
+  if (mechanism !== CKM.RSA_PKCS_PSS && parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+  switch (mechanism) {
+    case CKM.RSA_PKCS:
+      return rsaRaw(native, handle, pkcs1Sign(data, modulus!.length), modulus!);
+    case CKM.RSA_X_509: {
+      if (data.length > modulus!.length) throw new PkcsError(CKR.DATA_LEN_RANGE);
+      const block = new Uint8Array(modulus!.length);
+      block.set(data, block.length - data.length);
+      return rsaRaw(native, handle, block, modulus!);
+    }
+    case CKM.RSA_PKCS_PSS: {
+      const { hash, saltLength } = pssParams(parameter);
+      const salt = new Uint8Array(saltLength);
+      random(salt);
+      return rsaRaw(native, handle, pssEncode(data, modBits(modulus!), hash, salt), modulus!);
+    }
+    case CKM.ECDSA: {
+      if (data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
+      const secret = new Uint8Array(native.ecSecret(handle));
+      try {
+        return p256.sign(data, secret, { prehash: false, lowS: false });
+      } finally {
+        secret.fill(0);
+      }
+    }
   }
-  if (mechanism === CKM.ECDSA) {
-    if (data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
-    const secret = new Uint8Array(native.ecSecret(handle));
-    try {
-      return p256.sign(data, secret, { prehash: false, lowS: false });
-    } finally {
-      secret.fill(0);
+  throw new PkcsError(CKR.MECHANISM_INVALID);
+}
+
+/** Decrypts `data` (a k-byte RSA block) with the private key of `handle`. */
+export function decrypt(native: NativeCrypto, handle: number, mechanism: number, parameter: Uint8Array,
+  data: Uint8Array, modulus: Uint8Array): Uint8Array {
+  if (data.length !== modulus.length) throw new PkcsError(CKR.ENCRYPTED_DATA_LEN_RANGE);
+  if (mechanism !== CKM.RSA_PKCS_OAEP && parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+  const block = rsaRaw(native, handle, data, modulus);
+  switch (mechanism) {
+    case CKM.RSA_X_509:
+      return block;
+    case CKM.RSA_PKCS:
+      return pkcs1Decrypt(block);
+    case CKM.RSA_PKCS_OAEP: {
+      const { hash, label } = oaepParams(parameter);
+      return oaepDecrypt(block, hash, label);
     }
   }
   throw new PkcsError(CKR.MECHANISM_INVALID);

@@ -9,7 +9,7 @@ import { ATTR_INVALID, ATTR_SENSITIVE, type Attribute, type AttributeAnswer, rea
 import type { Env } from "./env.js";
 import { SENSITIVE_TYPES, generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
-import { MECHANISMS, type MechanismInfo, checkSignMechanism, sign } from "./sign.js";
+import { MECHANISMS, type MechanismInfo, checkMechanism, decrypt, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
 
 /** Most sessions open at once, over all channels. */
@@ -187,15 +187,26 @@ export class Wim {
 
   /** C_SignInit + C_Sign in one: checks the key and mechanism, then signs. */
   sign(ch: number, h: number, handle: number, mechanism: number, parameter: Uint8Array, data: Uint8Array): Uint8Array {
+    const attrs = this.privateKey(ch, h, handle, CKA.SIGN, mechanism, CKF.SIGN);
+    return sign(this.env.native, (b) => this.env.random(b), handle, mechanism, parameter, data, attrs.get(CKA.MODULUS));
+  }
+
+  /** C_DecryptInit + C_Decrypt in one. */
+  decrypt(ch: number, h: number, handle: number, mechanism: number, parameter: Uint8Array, data: Uint8Array): Uint8Array {
+    const attrs = this.privateKey(ch, h, handle, CKA.DECRYPT, mechanism, CKF.DECRYPT);
+    return decrypt(this.env.native, handle, mechanism, parameter, data, attrs.get(CKA.MODULUS)!);
+  }
+
+  /** The checks of C_SignInit / C_DecryptInit, in SoftHSM's order: session, key, usage, mechanism, login. */
+  private privateKey(ch: number, h: number, handle: number, usage: number, mechanism: number, flag: number): AttributeMap {
     this.session(ch, h);
     const attrs = this.visible(ch, handle);
     if (!attrs) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
     if (readUlong(attrs.get(CKA.CLASS)!) !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
-    if (readBool(attrs.get(CKA.SIGN) ?? new Uint8Array(1)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
-    if (parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
-    checkSignMechanism(mechanism, readUlong(attrs.get(CKA.KEY_TYPE)!)!);
+    if (readBool(attrs.get(usage) ?? new Uint8Array(1)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
+    checkMechanism(mechanism, flag, readUlong(attrs.get(CKA.KEY_TYPE)!)!);
     if (this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
-    return sign(this.env.native, handle, mechanism, data, attrs.get(CKA.MODULUS));
+    return attrs;
   }
 
   random(ch: number, h: number, length: number): Uint8Array {

@@ -6,28 +6,46 @@
  */
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKS, PkcsError } from "../../modules/at/pkcs11.js";
 import { ATTR_INVALID, ATTR_SENSITIVE, decodeTemplate, encodeTemplate, encodeTypes, readBool, readUlong } from "../../modules/at/template.js";
+import crypto from "node:crypto";
 import type { Device } from "./device.js";
+import { CIPHER_MECHANISMS, HASHES, SIGN_MECHANISMS, type SignMechanism, tokenMechanisms } from "./mechanisms.js";
+import { type PublicKey, encrypt, publicKey, verify } from "./publickey.js";
 import { UNAVAILABLE, type RpcAttribute, type RpcMechanism, type RpcOutput, type RpcQuery, Writer } from "./wire.js";
 
 /** The one slot of the agent. */
 export const SLOT_ID = 0;
 const MAX_SESSIONS = 16;
 
+/** C_SignInit / C_VerifyInit state: the mechanism, key, and the data or running hash so far. */
 interface SignOperation {
+  m: SignMechanism;
+  key: number;
+  parameter: Uint8Array;
+  size: number;
+  hash?: crypto.Hash;
+  parts: Buffer[];
+  publicKey?: PublicKey;
+}
+
+/** C_DecryptInit / C_EncryptInit state; a decryption's result is kept for a too-small buffer's retry. */
+interface CipherOperation {
   mechanism: number;
   key: number;
   parameter: Uint8Array;
   size: number;
+  result?: Uint8Array;
+  publicKey?: PublicKey;
 }
 
 interface Session {
   flags: number;
   find?: number[];
   sign?: SignOperation;
+  verify?: SignOperation;
+  decrypt?: CipherOperation;
+  encrypt?: CipherOperation;
+  digest?: crypto.Hash & { size?: number };
 }
-
-/** Mechanisms for signing with the key type they need. */
-const SIGN_MECHANISMS = new Map<number, number>([[CKM.RSA_PKCS, CKK.RSA], [CKM.ECDSA, CKK.EC]]);
 
 function latin1(b: Uint8Array | null): string {
   if (!b) throw new PkcsError(CKR.ARGUMENTS_BAD);
@@ -140,7 +158,7 @@ export class Channel {
 
   async getMechanismList(slot: number, out: RpcOutput, w: Writer): Promise<number> {
     checkSlot(slot);
-    const list = this.device.mechanisms.map((m) => m.type);
+    const list = tokenMechanisms(this.device.mechanisms).map((m) => m.type);
     if (out.hasBuffer && out.capacity < list.length) {
       w.handles(list.length, []);
       return CKR.BUFFER_TOO_SMALL;
@@ -151,7 +169,7 @@ export class Channel {
 
   async getMechanismInfo(slot: number, type: number, w: Writer): Promise<number> {
     checkSlot(slot);
-    const m = this.device.mechanisms.find((x) => x.type === type);
+    const m = tokenMechanisms(this.device.mechanisms).find((x) => x.type === type);
     if (!m) return CKR.MECHANISM_INVALID;
     w.u64(m.min).u64(m.max).u64(m.flags);
     return CKR.OK;
@@ -277,18 +295,45 @@ export class Channel {
     return CKR.OK;
   }
 
+  /** The mechanism `type` if the token offers it with `flag`. */
+  private offered(type: number, flag: number): boolean {
+    return tokenMechanisms(this.device.mechanisms).some((x) => x.type === type && (x.flags & flag) !== 0);
+  }
+
+  /** Starts a sign or verify operation: the checks of SoftHSM's order, the key read once. */
+  private async startSign(h: number, m: RpcMechanism, key: number, verifying: boolean): Promise<SignOperation> {
+    const mech = SIGN_MECHANISMS.find((x) => x.type === m.type);
+    if (!mech || !this.offered(m.type, verifying ? CKF.VERIFY : CKF.SIGN)) throw new PkcsError(CKR.MECHANISM_INVALID);
+    if (mech.base !== CKM.RSA_PKCS_PSS && m.parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+    if (mech.base === CKM.RSA_PKCS_PSS && m.parameter.length !== 24) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+    if (mech.base === CKM.RSA_PKCS_PSS && mech.hash && Number(Buffer.from(m.parameter).readBigUInt64LE(0)) !== mech.hash.mechanism) {
+      throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+    }
+    const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, verifying ? CKA.VERIFY : CKA.SIGN, CKA.MODULUS,
+      CKA.PUBLIC_EXPONENT, CKA.EC_PARAMS, CKA.EC_POINT]);
+    const cls = readUlong(attrs.get(CKA.CLASS)!);
+    if (verifying ? cls !== CKO.PUBLIC_KEY : cls !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== mech.keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    if (readBool(attrs.get(verifying ? CKA.VERIFY : CKA.SIGN) ?? new Uint8Array(0)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
+    const size = mech.keyType === CKK.RSA ? attrs.get(CKA.MODULUS)!.length : 64;
+    return {
+      m: mech, key, parameter: m.parameter, size, parts: [],
+      hash: mech.hash && crypto.createHash(mech.hash.node),
+      publicKey: verifying ? publicKey(attrs) : undefined,
+    };
+  }
+
+  /** The input of the device operation: the digest (in a DigestInfo for PKCS#1 v1.5), or the data. */
+  private static prepared(op: SignOperation): Uint8Array {
+    if (!op.hash) return Buffer.concat(op.parts);
+    const digest = op.hash.digest();
+    return op.m.digestInfo ? Buffer.concat([op.m.hash!.digestInfo, digest]) : digest;
+  }
+
   async signInit(h: number, m: RpcMechanism, key: number): Promise<number> {
     const s = this.session(h);
     if (s.sign) return CKR.OPERATION_ACTIVE;
-    const keyType = SIGN_MECHANISMS.get(m.type);
-    if (keyType === undefined || !this.device.mechanisms.some((x) => x.type === m.type)) return CKR.MECHANISM_INVALID;
-    if (m.parameter.length) return CKR.MECHANISM_PARAM_INVALID;
-    const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, CKA.SIGN, CKA.MODULUS, CKA.EC_PARAMS]);
-    if (readUlong(attrs.get(CKA.CLASS)!) !== CKO.PRIVATE_KEY) return CKR.KEY_TYPE_INCONSISTENT;
-    if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== keyType) return CKR.KEY_TYPE_INCONSISTENT;
-    if (readBool(attrs.get(CKA.SIGN) ?? new Uint8Array(0)) !== true) return CKR.KEY_FUNCTION_NOT_PERMITTED;
-    const size = keyType === CKK.RSA ? attrs.get(CKA.MODULUS)!.length : 64;
-    s.sign = { mechanism: m.type, key, parameter: m.parameter, size };
+    s.sign = await this.startSign(h, m, key, false);
     return CKR.OK;
   }
 
@@ -304,10 +349,207 @@ export class Channel {
       w.output(op.size, new Uint8Array(0));
       return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK; // the operation stays active
     }
-    s.sign = undefined; // a sign call that gets this far ends the operation, whatever its result
-    const args = [h, op.key, op.mechanism, data, ...(op.parameter.length ? [op.parameter] : [])];
-    const [[sig]] = await this.run("+PKCSSIGN", args);
+    return this.finishSign(s, op, data, w, out);
+  }
+
+  async signUpdate(h: number, data: Uint8Array | null): Promise<number> {
+    const s = this.session(h);
+    const op = s.sign;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!data) {
+      s.sign = undefined;
+      return CKR.ARGUMENTS_BAD;
+    }
+    if (op.hash) op.hash.update(data);
+    else op.parts.push(Buffer.from(data));
+    return CKR.OK;
+  }
+
+  async signFinal(h: number, out: RpcOutput, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const op = s.sign;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!out.hasBuffer || out.capacity < op.size) {
+      w.output(op.size, new Uint8Array(0));
+      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
+    }
+    return this.finishSign(s, op, null, w, out);
+  }
+
+  /** One device round trip: +PKCSSIGN with the prepared input; the operation ends whatever happens. */
+  private async finishSign(s: Session, op: SignOperation, data: Uint8Array | null, w: Writer, out: RpcOutput): Promise<number> {
+    s.sign = undefined;
+    if (data) {
+      if (op.hash) op.hash.update(data);
+      else op.parts.push(Buffer.from(data));
+    }
+    const input = Channel.prepared(op);
+    const param = op.m.base === CKM.RSA_PKCS_PSS ? [op.parameter] : [];
+    const [[sig]] = await this.run("+PKCSSIGN", [this.handleOf(s), op.key, op.m.base, input, ...param]);
     return deliver(w, out, sig as Uint8Array);
+  }
+
+  async verifyInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    const s = this.session(h);
+    if (s.verify) return CKR.OPERATION_ACTIVE;
+    s.verify = await this.startSign(h, m, key, true);
+    return CKR.OK;
+  }
+
+  async verify(h: number, data: Uint8Array | null, sig: Uint8Array | null): Promise<number> {
+    const s = this.session(h);
+    const op = s.verify;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    s.verify = undefined;
+    if (!data || !sig) return CKR.ARGUMENTS_BAD;
+    verify(op.m, op.publicKey!, op.parameter, data, sig);
+    return CKR.OK;
+  }
+
+  async verifyUpdate(h: number, data: Uint8Array | null): Promise<number> {
+    const s = this.session(h);
+    const op = s.verify;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!data) {
+      s.verify = undefined;
+      return CKR.ARGUMENTS_BAD;
+    }
+    op.parts.push(Buffer.from(data));
+    return CKR.OK;
+  }
+
+  async verifyFinal(h: number, sig: Uint8Array | null): Promise<number> {
+    const s = this.session(h);
+    const op = s.verify;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    s.verify = undefined;
+    if (!sig) return CKR.ARGUMENTS_BAD;
+    verify(op.m, op.publicKey!, op.parameter, Buffer.concat(op.parts), sig);
+    return CKR.OK;
+  }
+
+  async digestInit(h: number, m: RpcMechanism): Promise<number> {
+    const s = this.session(h);
+    if (s.digest) return CKR.OPERATION_ACTIVE;
+    const hash = HASHES.find((x) => x.mechanism === m.type);
+    if (!hash) return CKR.MECHANISM_INVALID;
+    if (m.parameter.length) return CKR.MECHANISM_PARAM_INVALID;
+    s.digest = Object.assign(crypto.createHash(hash.node), { size: hash.size });
+    return CKR.OK;
+  }
+
+  async digest(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const d = s.digest;
+    if (!d) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!out.hasBuffer || out.capacity < d.size!) {
+      w.output(d.size!, new Uint8Array(0));
+      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
+    }
+    s.digest = undefined;
+    if (!data) return CKR.ARGUMENTS_BAD;
+    return deliver(w, out, d.update(data).digest());
+  }
+
+  async digestUpdate(h: number, data: Uint8Array | null): Promise<number> {
+    const s = this.session(h);
+    if (!s.digest) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!data) {
+      s.digest = undefined;
+      return CKR.ARGUMENTS_BAD;
+    }
+    s.digest.update(data);
+    return CKR.OK;
+  }
+
+  async digestFinal(h: number, out: RpcOutput, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const d = s.digest;
+    if (!d) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!out.hasBuffer || out.capacity < d.size!) {
+      w.output(d.size!, new Uint8Array(0));
+      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
+    }
+    s.digest = undefined;
+    return deliver(w, out, d.digest());
+  }
+
+  /** Starts an RSA decryption (device) or encryption (PC) operation. */
+  private async startCipher(h: number, m: RpcMechanism, key: number, decrypting: boolean): Promise<CipherOperation> {
+    if (!CIPHER_MECHANISMS.includes(m.type) || !this.offered(m.type, decrypting ? CKF.DECRYPT : CKF.ENCRYPT)) throw new PkcsError(CKR.MECHANISM_INVALID);
+    if (m.type !== CKM.RSA_PKCS_OAEP && m.parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+    const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, decrypting ? CKA.DECRYPT : CKA.ENCRYPT, CKA.MODULUS, CKA.PUBLIC_EXPONENT]);
+    const cls = readUlong(attrs.get(CKA.CLASS)!);
+    if (decrypting ? cls !== CKO.PRIVATE_KEY : cls !== CKO.PUBLIC_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== CKK.RSA) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    if (readBool(attrs.get(decrypting ? CKA.DECRYPT : CKA.ENCRYPT) ?? new Uint8Array(0)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
+    const size = attrs.get(CKA.MODULUS)!.length;
+    return { mechanism: m.type, key, parameter: m.parameter, size, publicKey: decrypting ? undefined : publicKey(attrs) };
+  }
+
+  async decryptInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    const s = this.session(h);
+    if (s.decrypt) return CKR.OPERATION_ACTIVE;
+    s.decrypt = await this.startCipher(h, m, key, true);
+    return CKR.OK;
+  }
+
+  /** C_Decrypt: the size query answers the modulus size (an upper bound); the result is kept for a retry. */
+  async decrypt(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const op = s.decrypt;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!data) {
+      s.decrypt = undefined;
+      return CKR.ARGUMENTS_BAD;
+    }
+    if (!out.hasBuffer && !op.result) {
+      w.output(op.size, new Uint8Array(0));
+      return CKR.OK;
+    }
+    if (!op.result) {
+      try {
+        const param = op.mechanism === CKM.RSA_PKCS_OAEP ? [op.parameter] : [];
+        const [[plain]] = await this.run("+PKCSDECRYPT", [this.handleOf(s), op.key, op.mechanism, data, ...param]);
+        op.result = plain as Uint8Array;
+      } catch (e) {
+        s.decrypt = undefined;
+        throw e;
+      }
+    }
+    const result = op.result!;
+    if (!out.hasBuffer || out.capacity < result.length) {
+      w.output(result.length, new Uint8Array(0));
+      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
+    }
+    s.decrypt = undefined;
+    return deliver(w, out, result);
+  }
+
+  async encryptInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    const s = this.session(h);
+    if (s.encrypt) return CKR.OPERATION_ACTIVE;
+    s.encrypt = await this.startCipher(h, m, key, false);
+    return CKR.OK;
+  }
+
+  async encrypt(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
+    const s = this.session(h);
+    const op = s.encrypt;
+    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    if (!out.hasBuffer || out.capacity < op.size) {
+      w.output(op.size, new Uint8Array(0));
+      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
+    }
+    s.encrypt = undefined;
+    if (!data) return CKR.ARGUMENTS_BAD;
+    return deliver(w, out, encrypt(op.mechanism, op.publicKey!, op.parameter, data));
+  }
+
+  /** The handle of a session object (sessions are keyed by their device handle). */
+  private handleOf(s: Session): number {
+    for (const [h, x] of this.sessions) if (x === s) return h;
+    throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
   }
 
   async generateRandom(h: number, length: number, w: Writer): Promise<number> {

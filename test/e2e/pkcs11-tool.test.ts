@@ -101,6 +101,26 @@ describe("pkcs11-tool against the simulated token", function () {
     assert.notEqual(w.code, 0);
   });
 
+  it("hash-and-sign: the PC hashes, the device signs (SHA256-RSA-PKCS-PSS, ECDSA-SHA256), openssl verifies", async () => {
+    writeFileSync(file("message"), message);
+    const pss = await p11(sim.socket, "--login", "--pin", PIN, "--sign", "--id", "01", "-m", "SHA256-RSA-PKCS-PSS", "-i", file("message"), "-o", file("pss.sig"));
+    assert.equal(pss.code, 0, pss.stdout + pss.stderr);
+    const vp = await run("openssl", ["dgst", "-sha256", "-keyform", "DER", "-verify", file("rsa.der"), "-sigopt", "rsa_padding_mode:pss",
+      "-sigopt", "rsa_pss_saltlen:auto", "-signature", file("pss.sig"), file("message")], "");
+    assert.match(vp.stdout, /Verified OK/, vp.stdout + vp.stderr);
+    const ec = await p11(sim.socket, "--login", "--pin", PIN, "--sign", "--id", "02", "-m", "ECDSA-SHA256", "--signature-format", "openssl", "-i", file("message"), "-o", file("ec256.sig"));
+    assert.equal(ec.code, 0, ec.stdout + ec.stderr);
+    const ve = await run("openssl", ["dgst", "-sha256", "-keyform", "DER", "-verify", file("ec.der"), "-signature", file("ec256.sig"), file("message")], "");
+    assert.match(ve.stdout, /Verified OK/, ve.stdout + ve.stderr);
+  });
+
+  it("pkcs11-tool --test --login passes completely (digests, signatures, verification, decryption incl. OAEP)", async () => {
+    const r = await p11(sim.socket, "--test", "--login", "--pin", PIN);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /No errors/);
+    assert.match(r.stdout, /RSA-PKCS-OAEP: .*\n?.*OK/);
+  });
+
   it("lists the private keys as sensitive and never extractable", async () => {
     const r = await p11(sim.socket, "--login", "--pin", PIN, "--list-objects", "--type", "privkey");
     assert.equal(r.code, 0, r.stderr);
