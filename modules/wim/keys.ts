@@ -2,14 +2,12 @@
  * On-device key-pair generation: RSA in the C module, P-256 with @noble/curves. Builds the
  * attribute sets of both objects from the application's templates over the token's defaults.
  */
-import { p256 } from "@noble/curves/nist.js";
 import { CKA, CKK, CKM, CKO, CKR, PkcsError } from "../at/pkcs11.js";
 import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../at/template.js";
 import type { NativeCrypto } from "./native.js";
 import type { AttributeMap } from "./objects.js";
+import { curveByParams } from "./curves.js";
 
-/** DER of the P-256 (prime256v1) OID, the CKA_EC_PARAMS value. */
-export const P256_PARAMS = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 /** RSA sizes the C module generates. */
 export const RSA_BITS = [2048, 3072, 4096];
 const E65537 = Uint8Array.of(1, 0, 1);
@@ -114,27 +112,28 @@ export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) =>
     pub.set(CKA.MODULUS_BITS, ulongValue(bits));
     return { publicKey: pub, privateKey: priv };
   }
-  if (mechanism === CKM.EC_KEY_PAIR_GEN) {
-    const pub = publicDefaults(CKK.EC, mechanism);
-    const priv = privateDefaults(CKK.EC, mechanism);
+  if (mechanism === CKM.EC_KEY_PAIR_GEN || mechanism === CKM.EC_EDWARDS_KEY_PAIR_GEN) {
+    const keyType = mechanism === CKM.EC_KEY_PAIR_GEN ? CKK.EC : CKK.EC_EDWARDS;
+    const pub = publicDefaults(keyType, mechanism);
+    const priv = privateDefaults(keyType, mechanism);
     let params: Uint8Array | undefined;
-    applyTemplate(pub, pubT, CKO.PUBLIC_KEY, CKK.EC, (a) => {
+    applyTemplate(pub, pubT, CKO.PUBLIC_KEY, keyType, (a) => {
       if (a.type !== CKA.EC_PARAMS) return false;
       params = a.value;
       return true;
     });
-    applyTemplate(priv, privT, CKO.PRIVATE_KEY, CKK.EC, () => false);
+    applyTemplate(priv, privT, CKO.PRIVATE_KEY, keyType, () => false);
     if (!params) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
-    if (!sameBytes(params, P256_PARAMS)) throw new PkcsError(CKR.CURVE_NOT_SUPPORTED);
-    const seed = new Uint8Array(48); // ≥ 1.5× the order's size: the reduction is unbiased
+    const curve = curveByParams(params);
+    if (!curve || curve.generator !== mechanism) throw new PkcsError(CKR.CURVE_NOT_SUPPORTED);
+    const seed = new Uint8Array(curve.seedSize);
     random(seed);
-    const secret = p256.utils.randomSecretKey(seed);
+    const secret = curve.secretFrom(seed);
     seed.fill(0);
-    const point = p256.getPublicKey(secret, false);
-    native.storePutSecret(privateHandle, secret.buffer as ArrayBuffer);
+    const point = curve.publicPoint(secret);
+    native.storePutSecret(privateHandle, secret.slice().buffer as ArrayBuffer);
     secret.fill(0);
-    pub.set(CKA.EC_PARAMS, params);
-    priv.set(CKA.EC_PARAMS, params);
+    for (const m of [pub, priv]) m.set(CKA.EC_PARAMS, params);
     pub.set(CKA.EC_POINT, derOctetString(point));
     return { publicKey: pub, privateKey: priv };
   }

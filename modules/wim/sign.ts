@@ -3,8 +3,9 @@
  * building a DigestInfo) is the PC's part of the work; the device gets the prepared input, encodes
  * it (modules/wim/rsa-pad.ts), and runs the private operation (C for RSA, @noble/curves for EC).
  */
-import { p256 } from "@noble/curves/nist.js";
-import { CKF, CKK, CKM, CKR, PkcsError } from "../at/pkcs11.js";
+import { CKA, CKF, CKK, CKM, CKR, PkcsError } from "../at/pkcs11.js";
+import { curveByParams } from "./curves.js";
+import type { AttributeMap } from "./objects.js";
 import type { NativeCrypto } from "./native.js";
 import { oaepDecrypt, oaepParams, pkcs1Decrypt, pkcs1Sign, pssEncode, pssParams } from "./rsa-pad.js";
 
@@ -26,13 +27,16 @@ export const MECHANISMS: readonly MechanismInfo[] = [
   { type: CKM.RSA_X_509, ...RSA, flags: CKF.HW | CKF.SIGN | CKF.DECRYPT },
   { type: CKM.RSA_PKCS_PSS, ...RSA, flags: CKF.HW | CKF.SIGN },
   { type: CKM.RSA_PKCS_OAEP, ...RSA, flags: CKF.HW | CKF.DECRYPT },
-  { type: CKM.EC_KEY_PAIR_GEN, minKeySize: 256, maxKeySize: 256, flags: CKF.HW | CKF.GENERATE_KEY_PAIR | EC_FLAGS },
-  { type: CKM.ECDSA, minKeySize: 256, maxKeySize: 256, flags: CKF.HW | CKF.SIGN | EC_FLAGS },
+  { type: CKM.EC_KEY_PAIR_GEN, minKeySize: 256, maxKeySize: 384, flags: CKF.HW | CKF.GENERATE_KEY_PAIR | EC_FLAGS },
+  { type: CKM.ECDSA, minKeySize: 256, maxKeySize: 384, flags: CKF.HW | CKF.SIGN | EC_FLAGS },
+  { type: CKM.EC_EDWARDS_KEY_PAIR_GEN, minKeySize: 255, maxKeySize: 255, flags: CKF.HW | CKF.GENERATE_KEY_PAIR },
+  { type: CKM.EDDSA, minKeySize: 255, maxKeySize: 255, flags: CKF.HW | CKF.SIGN },
 ];
 
 /** The key type each mechanism needs, and whether it signs or decrypts. */
 const KEY_TYPE = new Map<number, number>([
   [CKM.RSA_PKCS, CKK.RSA], [CKM.RSA_X_509, CKK.RSA], [CKM.RSA_PKCS_PSS, CKK.RSA], [CKM.RSA_PKCS_OAEP, CKK.RSA], [CKM.ECDSA, CKK.EC],
+  [CKM.EDDSA, CKK.EC_EDWARDS],
 ]);
 
 /** Checks that the device performs `mechanism` for `flag` (CKF_SIGN / CKF_DECRYPT) with keys of `keyType`. */
@@ -61,10 +65,19 @@ function modBits(modulus: Uint8Array): number {
   return bits;
 }
 
-/** Signs `data` with the private key of `handle` (its public modulus given for RSA). */
+/** CK_EDDSA_PARAMS as the module flattens them (u8 phFlag, u32 length + context): only plain Ed25519. */
+function checkEddsaParams(p: Uint8Array): void {
+  if (p.length === 0) return;
+  const plain = p.length === 5 && p.every((b) => b === 0);
+  if (!plain) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID, "Ed25519ph and Ed25519ctx are not supported");
+}
+
+/** Signs `data` with the private key of `handle`, described by its attributes `key`. */
 export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, handle: number, mechanism: number,
-  parameter: Uint8Array, data: Uint8Array, modulus?: Uint8Array): Uint8Array {
-  if (mechanism !== CKM.RSA_PKCS_PSS && parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+  parameter: Uint8Array, data: Uint8Array, key: AttributeMap): Uint8Array {
+  const modulus = key.get(CKA.MODULUS);
+  if (mechanism === CKM.EDDSA) checkEddsaParams(parameter);
+  else if (mechanism !== CKM.RSA_PKCS_PSS && parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
   switch (mechanism) {
     case CKM.RSA_PKCS:
       return rsaRaw(native, handle, pkcs1Sign(data, modulus!.length), modulus!);
@@ -80,11 +93,14 @@ export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, hand
       random(salt);
       return rsaRaw(native, handle, pssEncode(data, modBits(modulus!), hash, salt), modulus!);
     }
-    case CKM.ECDSA: {
-      if (data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
+    case CKM.ECDSA:
+    case CKM.EDDSA: {
+      if (mechanism === CKM.ECDSA && data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
+      const curve = curveByParams(key.get(CKA.EC_PARAMS) ?? new Uint8Array(0));
+      if (!curve) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
       const secret = new Uint8Array(native.ecSecret(handle));
       try {
-        return p256.sign(data, secret, { prehash: false, lowS: false });
+        return curve.sign(data, secret);
       } finally {
         secret.fill(0);
       }

@@ -188,7 +188,7 @@ export class Wim {
   /** C_SignInit + C_Sign in one: checks the key and mechanism, then signs. */
   sign(ch: number, h: number, handle: number, mechanism: number, parameter: Uint8Array, data: Uint8Array): Uint8Array {
     const attrs = this.privateKey(ch, h, handle, CKA.SIGN, mechanism, CKF.SIGN);
-    return sign(this.env.native, (b) => this.env.random(b), handle, mechanism, parameter, data, attrs.get(CKA.MODULUS));
+    return sign(this.env.native, (b) => this.env.random(b), handle, mechanism, parameter, data, attrs);
   }
 
   /** C_DecryptInit + C_Decrypt in one. */

@@ -10,6 +10,7 @@ import crypto from "node:crypto";
 import type { Device } from "./device.js";
 import { CIPHER_MECHANISMS, HASHES, SIGN_MECHANISMS, type SignMechanism, tokenMechanisms } from "./mechanisms.js";
 import { type PublicKey, encrypt, publicKey, verify } from "./publickey.js";
+import { curveByParams } from "../../modules/wim/curves.js";
 import { UNAVAILABLE, type RpcAttribute, type RpcMechanism, type RpcOutput, type RpcQuery, Writer } from "./wire.js";
 
 /** The one slot of the agent. */
@@ -304,7 +305,7 @@ export class Channel {
   private async startSign(h: number, m: RpcMechanism, key: number, verifying: boolean): Promise<SignOperation> {
     const mech = SIGN_MECHANISMS.find((x) => x.type === m.type);
     if (!mech || !this.offered(m.type, verifying ? CKF.VERIFY : CKF.SIGN)) throw new PkcsError(CKR.MECHANISM_INVALID);
-    if (mech.base !== CKM.RSA_PKCS_PSS && m.parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
+    if (mech.base !== CKM.RSA_PKCS_PSS && mech.base !== CKM.EDDSA && m.parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
     if (mech.base === CKM.RSA_PKCS_PSS && m.parameter.length !== 24) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
     if (mech.base === CKM.RSA_PKCS_PSS && mech.hash && Number(Buffer.from(m.parameter).readBigUInt64LE(0)) !== mech.hash.mechanism) {
       throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
@@ -315,7 +316,9 @@ export class Channel {
     if (verifying ? cls !== CKO.PUBLIC_KEY : cls !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== mech.keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readBool(attrs.get(verifying ? CKA.VERIFY : CKA.SIGN) ?? new Uint8Array(0)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
-    const size = mech.keyType === CKK.RSA ? attrs.get(CKA.MODULUS)!.length : 64;
+    const curve = attrs.get(CKA.EC_PARAMS) && curveByParams(attrs.get(CKA.EC_PARAMS)!);
+    if (mech.keyType !== CKK.RSA && !curve) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    const size = mech.keyType === CKK.RSA ? attrs.get(CKA.MODULUS)!.length : curve!.signatureSize;
     return {
       m: mech, key, parameter: m.parameter, size, parts: [],
       hash: mech.hash && crypto.createHash(mech.hash.node),
@@ -384,7 +387,7 @@ export class Channel {
       else op.parts.push(Buffer.from(data));
     }
     const input = Channel.prepared(op);
-    const param = op.m.base === CKM.RSA_PKCS_PSS ? [op.parameter] : [];
+    const param = op.parameter.length ? [op.parameter] : [];
     const [[sig]] = await this.run("+PKCSSIGN", [this.handleOf(s), op.key, op.m.base, input, ...param]);
     return deliver(w, out, sig as Uint8Array);
   }

@@ -44,6 +44,7 @@ export const SIGN_MECHANISMS: readonly SignMechanism[] = [
   { type: CKM.RSA_X_509, base: CKM.RSA_X_509, keyType: CKK.RSA },
   { type: CKM.RSA_PKCS_PSS, base: CKM.RSA_PKCS_PSS, keyType: CKK.RSA },
   { type: CKM.ECDSA, base: CKM.ECDSA, keyType: CKK.EC },
+  { type: CKM.EDDSA, base: CKM.EDDSA, keyType: CKK.EC_EDWARDS },
   ...combos({ SHA_1: 0x6, SHA224: 0x46, SHA256: 0x40, SHA384: 0x41, SHA512: 0x42 }, CKM.RSA_PKCS, CKK.RSA, true),
   ...combos({ SHA_1: 0xe, SHA224: 0x47, SHA256: 0x43, SHA384: 0x44, SHA512: 0x45 }, CKM.RSA_PKCS_PSS, CKK.RSA, false),
   ...combos({ SHA_1: 0x1042, SHA224: 0x1043, SHA256: 0x1044, SHA384: 0x1045, SHA512: 0x1046 }, CKM.ECDSA, CKK.EC, false),

@@ -3,13 +3,11 @@
  * RSA encryption, with keys rebuilt from the token's public attributes.
  */
 import crypto from "node:crypto";
-import { p256 } from "@noble/curves/nist.js";
 import { CKA, CKK, CKM, CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { readUlong } from "../../modules/at/template.js";
+import { type Curve, curveByParams } from "../../modules/wim/curves.js";
 import { HASHES as PAD_HASHES, pssParams, pssVerify } from "../../modules/wim/rsa-pad.js";
 import type { SignMechanism } from "./mechanisms.js";
-
-const P256_PARAMS = Buffer.from("06082a8648ce3d030107", "hex");
 
 /** A public key of the token, ready for Node's crypto or @noble/curves. */
 export interface PublicKey {
@@ -17,6 +15,7 @@ export interface PublicKey {
   /** RSA: modulus bytes; EC: the uncompressed point. */
   readonly material: Uint8Array;
   readonly rsa?: crypto.KeyObject;
+  readonly curve?: Curve;
   readonly bits: number;
 }
 
@@ -29,11 +28,12 @@ export function publicKey(attrs: Map<number, Uint8Array>): PublicKey {
     const rsa = crypto.createPublicKey({ key: { kty: "RSA", n: Buffer.from(n).toString("base64url"), e: Buffer.from(e).toString("base64url") }, format: "jwk" });
     return { keyType, material: n, rsa, bits: rsa.asymmetricKeyDetails!.modulusLength! };
   }
-  if (keyType === CKK.EC) {
+  if (keyType === CKK.EC || keyType === CKK.EC_EDWARDS) {
     const params = attrs.get(CKA.EC_PARAMS), point = attrs.get(CKA.EC_POINT);
-    if (!params || !point || !P256_PARAMS.equals(Buffer.from(params))) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    const curve = params && curveByParams(params);
+    if (!curve || !point) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     const q = point[0] === 0x04 && point[1] === point.length - 2 ? point.subarray(2) : point;
-    return { keyType, material: q, bits: 256 };
+    return { keyType, material: q, curve, bits: curve.bits };
   }
   throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
 }
@@ -43,9 +43,9 @@ export function verify(m: SignMechanism, key: PublicKey, parameter: Uint8Array, 
   if (m.keyType !== key.keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
   const digest = m.hash ? crypto.createHash(m.hash.node).update(data).digest() : Buffer.from(data);
   let ok: boolean;
-  if (key.keyType === CKK.EC) {
-    if (sig.length !== 64) throw new PkcsError(CKR.SIGNATURE_LEN_RANGE);
-    ok = p256.verify(sig, digest, key.material, { prehash: false, lowS: false });
+  if (key.curve) {
+    if (sig.length !== key.curve.signatureSize) throw new PkcsError(CKR.SIGNATURE_LEN_RANGE);
+    ok = key.curve.verify(sig, digest, key.material);
   } else {
     const k = key.material.length;
     if (sig.length !== k) throw new PkcsError(CKR.SIGNATURE_LEN_RANGE);

@@ -3,7 +3,7 @@
  * simulator's PTY → firmware on XS → C module; signatures verified by openssl.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, createPublicKey, verify as nodeVerify } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type SimToken, p11, run, startSim, tempDir } from "./harness.js";
@@ -121,11 +121,37 @@ describe("pkcs11-tool against the simulated token", function () {
     assert.match(r.stdout, /RSA-PKCS-OAEP: .*\n?.*OK/);
   });
 
+  it("P-384 (ECDSA-SHA384) and Ed25519 (EDDSA) keys sign on the device; Node's crypto verifies", async () => {
+    for (const [id, type] of [["03", "EC:secp384r1"], ["04", "EC:edwards25519"]]) {
+      const g = await p11(sim.socket, "--login", "--pin", PIN, "--keypairgen", "--key-type", type, "--id", id, "--label", `k${id}`);
+      assert.equal(g.code, 0, g.stdout + g.stderr);
+    }
+    const listing = (await p11(sim.socket, "--list-objects", "--type", "pubkey")).stdout;
+    const point = (label: string) => {
+      const block = listing.split("Public Key Object").find((b) => b.includes(`label:      ${label}`))!;
+      const hex = /EC_POINT:\s+([0-9a-f]+)/.exec(block)![1];
+      return Buffer.from(hex, "hex").subarray(2); // inside the DER OCTET STRING
+    };
+    const q384 = point("k03"), q25519 = point("k04");
+    assert.equal(q384.length, 97);
+    assert.equal(q25519.length, 32);
+    const p384 = createPublicKey({ key: { kty: "EC", crv: "P-384", x: q384.subarray(1, 49).toString("base64url"), y: q384.subarray(49).toString("base64url") }, format: "jwk" });
+    const ed = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: q25519.toString("base64url") }, format: "jwk" });
+    writeFileSync(file("message"), message);
+    const s1 = await p11(sim.socket, "--login", "--pin", PIN, "--sign", "--id", "03", "-m", "ECDSA-SHA384", "--signature-format", "openssl", "-i", file("message"), "-o", file("p384.sig"));
+    assert.equal(s1.code, 0, s1.stdout + s1.stderr);
+    assert.ok(nodeVerify("sha384", message, p384, readFileSync(file("p384.sig"))));
+    const s2 = await p11(sim.socket, "--login", "--pin", PIN, "--sign", "--id", "04", "-m", "EDDSA", "-i", file("message"), "-o", file("ed.sig"));
+    assert.equal(s2.code, 0, s2.stdout + s2.stderr);
+    assert.ok(nodeVerify(null, message, ed, readFileSync(file("ed.sig"))));
+    assert.ok(!nodeVerify(null, Buffer.from("other"), ed, readFileSync(file("ed.sig"))));
+  });
+
   it("lists the private keys as sensitive and never extractable", async () => {
     const r = await p11(sim.socket, "--login", "--pin", PIN, "--list-objects", "--type", "privkey");
     assert.equal(r.code, 0, r.stderr);
     const keys = r.stdout.split("Private Key Object").slice(1);
-    assert.equal(keys.length, 2);
+    assert.equal(keys.length, 4);
     for (const k of keys) assert.match(k, /Access:\s*sensitive, always sensitive, never extractable, local/);
   });
 
