@@ -146,6 +146,30 @@ export const COMMANDS: readonly CommandSpec[] = [
     response: [b("values", 4 * MAX_BYTES)],
   },
   {
+    name: "+PKCSCREATE", pkcs11: "C_CreateObject", form: "set",
+    summary: "Creates an object from a template: a certificate, a data object, a public key, or an imported EC private key.",
+    params: [u("session"), b("template", MAX_STAGED)],
+    response: [u("object")],
+  },
+  {
+    name: "+PKCSDESTROY", pkcs11: "C_DestroyObject", form: "set",
+    summary: "Destroys an object (a private key with its secret).",
+    params: [u("session"), u("object")],
+    response: [],
+  },
+  {
+    name: "+PKCSSETATTR", pkcs11: "C_SetAttributeValue", form: "set",
+    summary: "Changes modifiable attributes of an object, by the access rules of PKCS#11.",
+    params: [u("session"), u("object"), b("template", MAX_BYTES)],
+    response: [],
+  },
+  {
+    name: "+PKCSSETPIN", pkcs11: "C_SetPIN", form: "set",
+    summary: "Changes the user PIN (the SO's, when the channel is logged in as SO); the old PIN is checked with the retry counter.",
+    params: [u("session"), s("oldPin", 64), s("newPin", 64)],
+    response: [],
+  },
+  {
     name: "+PKCSGENKP", pkcs11: "C_GenerateKeyPair", form: "set",
     summary: "Generates a key pair on the device from the public and private templates; returns both handles.",
     params: [u("session"), u("mechanism"), b("publicTemplate", MAX_BYTES), b("privateTemplate", MAX_BYTES)],

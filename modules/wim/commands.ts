@@ -5,6 +5,7 @@
 import { CME, CmeError, type CommandHandler } from "../at/engine.js";
 import { CKR, PkcsError } from "../at/pkcs11.js";
 import { type Attribute, decodeTemplate, decodeTypes, encodeTemplate } from "../at/template.js";
+import { toPkcsError } from "./errors.js";
 import type { Wim } from "./wim.js";
 
 function template(bytes: unknown): Attribute[] {
@@ -13,8 +14,24 @@ function template(bytes: unknown): Attribute[] {
   return t;
 }
 
+/** A handler whose failures all arrive as the CK_RV they stand for. */
+function mapped(handler: CommandHandler): CommandHandler {
+  return (params, link) => {
+    try {
+      return handler(params, link);
+    } catch (e) {
+      if (e instanceof CmeError) throw e;
+      throw toPkcsError(e);
+    }
+  };
+}
+
 /** Handlers by command name, bound to one security manager. */
 export function commandHandlers(wim: Wim): Map<string, CommandHandler> {
+  return new Map([...handlers(wim)].map(([name, h]) => [name, mapped(h)]));
+}
+
+function handlers(wim: Wim): Map<string, CommandHandler> {
   const n = (v: unknown) => v as number;
   const str = (v: unknown) => v as string;
   const bytes = (v: unknown) => v as Uint8Array;
@@ -48,6 +65,10 @@ export function commandHandlers(wim: Wim): Map<string, CommandHandler> {
       if (!list) throw new PkcsError(CKR.ARGUMENTS_BAD, "malformed type list");
       return [[encodeTemplate(wim.attributes(channel, n(h), n(o), list))]];
     }],
+    ["+PKCSCREATE", ([h, t], { channel }) => [[wim.createObject(channel, n(h), template(t))]]],
+    ["+PKCSDESTROY", ([h, o], { channel }) => (wim.destroyObject(channel, n(h), n(o)), [])],
+    ["+PKCSSETATTR", ([h, o, t], { channel }) => (wim.setAttributes(channel, n(h), n(o), template(t)), [])],
+    ["+PKCSSETPIN", ([h, oldPin, newPin], { channel }) => (wim.setPin(channel, n(h), str(oldPin), str(newPin)), [])],
     ["+PKCSGENKP", ([h, mech, pub, priv], { channel }) => [wim.generateKeyPair(channel, n(h), n(mech), template(pub), template(priv))]],
     ["+PKCSSIGN", ([h, key, mech, data, param], { channel }) =>
       [[wim.sign(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],

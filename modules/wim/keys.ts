@@ -140,10 +140,6 @@ export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) =>
   throw new PkcsError(CKR.MECHANISM_INVALID);
 }
 
-/** Attribute types a private key has but never reveals. */
-export const SENSITIVE_TYPES = new Set<number>([
-  CKA.PRIVATE_EXPONENT, CKA.PRIME_1, CKA.PRIME_2, CKA.EXPONENT_1, CKA.EXPONENT_2, CKA.COEFFICIENT, CKA.VALUE,
-]);
 
 function derOctetString(v: Uint8Array): Uint8Array {
   if (v.length > 127) throw new RangeError("long octet string");

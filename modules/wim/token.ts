@@ -107,6 +107,16 @@ export class TokenInfo {
     this.save();
   }
 
+  /** C_SetPIN: checks the old PIN (with the retry discipline), then sets the new one. */
+  changePin(role: PinRole, oldPin: string, newPin: string): void {
+    checkPinLength(newPin);
+    this.verify(role, oldPin);
+    const s = this.requireState();
+    if (role === "so") s.so = makeVerifier(newPin, this.random);
+    else s.user = makeVerifier(newPin, this.random);
+    this.save();
+  }
+
   /** Sets the user PIN (C_InitPIN by the SO) and unlocks it. */
   setUserPin(pin: string): void {
     checkPinLength(pin);

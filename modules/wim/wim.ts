@@ -7,7 +7,9 @@
 import { CKA, CKF, CKO, CKR, CKU, PkcsError } from "../at/pkcs11.js";
 import { ATTR_INVALID, ATTR_SENSITIVE, type Attribute, type AttributeAnswer, readBool, readUlong } from "../at/template.js";
 import type { Env } from "./env.js";
-import { SENSITIVE_TYPES, generateKeyPair } from "./keys.js";
+import { RULES, applyChanges } from "./attributes.js";
+import { createObject } from "./create.js";
+import { generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
 import { MECHANISMS, type MechanismInfo, checkMechanism, decrypt, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
@@ -25,7 +27,19 @@ interface Session {
 /** One logical channel: one PC application's login state (its sessions carry the channel). */
 interface Channel {
   login: "so" | "user" | undefined;
+  /** A CKU_CONTEXT_SPECIFIC login that the next private-key operation may use. */
+  contextLogin: boolean;
 }
+
+/** A session object (CKA_TOKEN false): lives in RAM until its session closes. */
+interface SessionObject {
+  readonly attrs: AttributeMap;
+  readonly session: number;
+  readonly channel: number;
+}
+
+/** Session object handles are above every store id. */
+const FIRST_SESSION_OBJECT = 0x40000000;
 
 /** What +PKCSTOKEN reports. */
 export interface TokenSummary {
@@ -42,8 +56,10 @@ export class Wim {
   private readonly objects: ObjectStore;
   private token: TokenInfo;
   private readonly sessions = new Map<number, Session>();
-  private readonly channels = new Map<number, Channel>([[0, { login: undefined }]]);
+  private readonly channels = new Map<number, Channel>([[0, { login: undefined, contextLogin: false }]]);
+  private readonly sessionObjects = new Map<number, SessionObject>();
   private nextSession = 1;
+  private nextSessionObject = FIRST_SESSION_OBJECT;
 
   constructor(private readonly env: Env) {
     if (env.native.storeOpen()) env.log("key store: formatted a new partition");
@@ -56,14 +72,14 @@ export class Wim {
     if (this.channels.size > MAX_CHANNELS) throw new PkcsError(CKR.SESSION_COUNT, "no free channel");
     let ch = 1;
     while (this.channels.has(ch)) ch++;
-    this.channels.set(ch, { login: undefined });
+    this.channels.set(ch, { login: undefined, contextLogin: false });
     return ch;
   }
 
   /** Closes a channel with its sessions. Channel 0 cannot be closed, only emptied. */
   closeChannel(ch: number): void {
     this.channel(ch);
-    for (const [h, s] of this.sessions) if (s.channel === ch) this.sessions.delete(h);
+    for (const [h, s] of this.sessions) if (s.channel === ch) this.dropSession(h);
     if (ch === 0) this.channels.get(0)!.login = undefined;
     else this.channels.delete(ch);
   }
@@ -105,8 +121,14 @@ export class Wim {
   /** Closes a session; the channel's last session logs the channel out. */
   closeSession(ch: number, h: number): void {
     this.session(ch, h);
-    this.sessions.delete(h);
+    this.dropSession(h);
     if (![...this.sessions.values()].some((s) => s.channel === ch)) this.channel(ch).login = undefined;
+  }
+
+  /** Forgets a session and its session objects. */
+  private dropSession(h: number): void {
+    this.sessions.delete(h);
+    for (const [o, x] of this.sessionObjects) if (x.session === h) this.sessionObjects.delete(o);
   }
 
   logIn(ch: number, h: number, userType: number, pin: string): void {
@@ -126,6 +148,7 @@ export class Wim {
     } else if (userType === CKU.CONTEXT_SPECIFIC) {
       if (c.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
       this.token.verify("user", pin);
+      c.contextLogin = true;
     } else {
       throw new PkcsError(CKR.USER_TYPE_INVALID);
     }
@@ -150,7 +173,7 @@ export class Wim {
   find(ch: number, h: number, template: readonly Attribute[]): number[] {
     this.session(ch, h);
     const out: number[] = [];
-    for (const handle of this.objects.handles()) {
+    for (const handle of [...this.objects.handles(), ...this.sessionObjects.keys()]) {
       const attrs = this.visible(ch, handle);
       if (attrs && template.every((t) => sameBytes(attrs.get(t.type), t.value))) out.push(handle);
     }
@@ -166,9 +189,66 @@ export class Wim {
     return types.map((type) => {
       const v = attrs.get(type);
       if (v !== undefined) return { type, value: v };
-      if (isPrivateKey && SENSITIVE_TYPES.has(type)) return { type, value: ATTR_SENSITIVE };
+      if (isPrivateKey && (RULES.get(type)?.secret || type === CKA.VALUE)) return { type, value: ATTR_SENSITIVE };
       return { type, value: ATTR_INVALID };
     });
+  }
+
+  /** C_CreateObject: token objects go to the store, session objects stay in RAM. */
+  createObject(ch: number, h: number, template: readonly Attribute[]): number {
+    const s = this.session(ch, h);
+    const { attrs, secret } = createObject(template);
+    const token = readBool(attrs.get(CKA.TOKEN)!) === true;
+    this.checkWrite(ch, s, token, readBool(attrs.get(CKA.PRIVATE)!) === true);
+    if (!token) {
+      if (secret) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "private keys are token objects");
+      const handle = this.nextSessionObject++;
+      this.sessionObjects.set(handle, { attrs, session: h, channel: ch });
+      return handle;
+    }
+    const handle = this.objects.nextHandle();
+    if (secret) this.env.native.storePutSecret(handle, secret.slice().buffer as ArrayBuffer);
+    this.objects.put(handle, attrs);
+    return handle;
+  }
+
+  /** C_DestroyObject. */
+  destroyObject(ch: number, h: number, handle: number): void {
+    const s = this.session(ch, h);
+    const attrs = this.visible(ch, handle);
+    if (!attrs) throw new PkcsError(CKR.OBJECT_HANDLE_INVALID);
+    if (readBool(attrs.get(CKA.DESTROYABLE) ?? Uint8Array.of(1)) === false) throw new PkcsError(CKR.ACTION_PROHIBITED);
+    if (this.sessionObjects.delete(handle)) return;
+    this.checkWrite(ch, s, true, readBool(attrs.get(CKA.PRIVATE)!) === true);
+    this.objects.remove(handle);
+  }
+
+  /** C_SetAttributeValue, with the rules table's access rules. */
+  setAttributes(ch: number, h: number, handle: number, template: readonly Attribute[]): void {
+    const s = this.session(ch, h);
+    const attrs = this.visible(ch, handle);
+    if (!attrs) throw new PkcsError(CKR.OBJECT_HANDLE_INVALID);
+    const next = applyChanges(attrs, template);
+    const so = this.sessionObjects.get(handle);
+    if (so) {
+      this.sessionObjects.set(handle, { ...so, attrs: next });
+      return;
+    }
+    this.checkWrite(ch, s, true, readBool(attrs.get(CKA.PRIVATE)!) === true);
+    this.objects.put(handle, next);
+  }
+
+  /** C_SetPIN: the logged-in SO changes the SO PIN, anyone else the user PIN. */
+  setPin(ch: number, h: number, oldPin: string, newPin: string): void {
+    const s = this.session(ch, h);
+    if (!s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
+    this.token.changePin(this.channel(ch).login === "so" ? "so" : "user", oldPin, newPin);
+  }
+
+  /** Writing a token object needs a R/W session; a private object needs the user. */
+  private checkWrite(ch: number, s: Session, token: boolean, isPrivate: boolean): void {
+    if (token && !s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
+    if (isPrivate && this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
   }
 
   generateKeyPair(ch: number, h: number, mechanism: number, pubT: readonly Attribute[], privT: readonly Attribute[]): [number, number] {
@@ -205,7 +285,13 @@ export class Wim {
     if (readUlong(attrs.get(CKA.CLASS)!) !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readBool(attrs.get(usage) ?? new Uint8Array(1)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
     checkMechanism(mechanism, flag, readUlong(attrs.get(CKA.KEY_TYPE)!)!);
-    if (this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    const c = this.channel(ch);
+    if (c.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    if (readBool(attrs.get(CKA.ALWAYS_AUTHENTICATE) ?? new Uint8Array(1))) {
+      // the WIM's signature PIN: one CKU_CONTEXT_SPECIFIC login buys one operation
+      if (!c.contextLogin) throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+      c.contextLogin = false;
+    }
     return attrs;
   }
 
@@ -232,7 +318,9 @@ export class Wim {
 
   /** The object's attributes if the channel's login may see it. */
   private visible(ch: number, handle: number): AttributeMap | undefined {
-    const attrs = this.objects.get(handle);
+    const so = this.sessionObjects.get(handle);
+    if (so && so.channel !== ch) return undefined;
+    const attrs = so ? so.attrs : this.objects.get(handle);
     if (!attrs) return undefined;
     if (readBool(attrs.get(CKA.PRIVATE) ?? new Uint8Array(1)) && this.channel(ch).login !== "user") return undefined;
     return attrs;

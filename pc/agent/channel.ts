@@ -289,6 +289,40 @@ export class Channel {
     return CKR.OK;
   }
 
+  async createObject(h: number, template: RpcAttribute[], w: Writer): Promise<number> {
+    this.session(h);
+    const [[o]] = await this.run("+PKCSCREATE", [h, wireTemplate(template)]);
+    w.u64(o as number);
+    return CKR.OK;
+  }
+
+  async destroyObject(h: number, object: number): Promise<number> {
+    this.session(h);
+    await this.run("+PKCSDESTROY", [h, object]);
+    return CKR.OK;
+  }
+
+  async setAttributeValue(h: number, object: number, template: RpcAttribute[]): Promise<number> {
+    this.session(h);
+    await this.run("+PKCSSETATTR", [h, object, wireTemplate(template)]);
+    return CKR.OK;
+  }
+
+  /** C_GetObjectSize: the device does not account memory per object, which the spec allows to say. */
+  async getObjectSize(h: number, object: number, w: Writer): Promise<number> {
+    await this.keyAttributes(h, object, [CKA.CLASS]).catch((e) => {
+      throw e instanceof PkcsError && e.rv === CKR.KEY_HANDLE_INVALID ? new PkcsError(CKR.OBJECT_HANDLE_INVALID) : e;
+    });
+    w.u64(UNAVAILABLE);
+    return CKR.OK;
+  }
+
+  async setPin(h: number, oldPin: Uint8Array | null, newPin: Uint8Array | null): Promise<number> {
+    this.session(h);
+    await this.run("+PKCSSETPIN", [h, latin1(oldPin), latin1(newPin)]);
+    return CKR.OK;
+  }
+
   async generateKeyPair(h: number, m: RpcMechanism, pub: RpcAttribute[], priv: RpcAttribute[], w: Writer): Promise<number> {
     this.session(h);
     const [[pubH, privH]] = await this.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);
@@ -578,7 +612,7 @@ export class Channel {
     }
     const map = new Map<number, Uint8Array>();
     for (const a of decodeTemplate(values as Uint8Array, true) ?? []) if (a.value instanceof Uint8Array) map.set(a.type, a.value);
-    if (!map.has(CKA.CLASS) || !map.has(CKA.KEY_TYPE)) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
+    if (!map.has(CKA.CLASS) || (types.includes(CKA.KEY_TYPE) && !map.has(CKA.KEY_TYPE))) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
     return map;
   }
 }
