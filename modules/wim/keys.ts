@@ -18,7 +18,7 @@ const BOOL_ATTRS = new Set<number>([
   CKA.UNWRAP, CKA.SIGN, CKA.SIGN_RECOVER, CKA.VERIFY, CKA.VERIFY_RECOVER, CKA.DERIVE, CKA.ALWAYS_AUTHENTICATE,
   CKA.TRUSTED, CKA.COPYABLE, CKA.DESTROYABLE,
 ]);
-const BYTES_ATTRS = new Set<number>([CKA.LABEL, CKA.ID, CKA.SUBJECT, CKA.START_DATE, CKA.END_DATE]);
+const BYTES_ATTRS = new Set<number>([CKA.LABEL, CKA.ID, CKA.SUBJECT, CKA.START_DATE, CKA.END_DATE, CKA.ALLOWED_MECHANISMS]);
 
 function common(cls: number, keyType: number, mech: number): AttributeMap {
   return new Map<number, Uint8Array>([

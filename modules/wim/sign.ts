@@ -33,6 +33,30 @@ export const MECHANISMS: readonly MechanismInfo[] = [
   { type: CKM.EDDSA, minKeySize: 255, maxKeySize: 255, flags: CKF.HW | CKF.SIGN },
 ];
 
+/** Hash-and-sign mechanisms: the PC hashes with `hash`, the device signs with `base`. */
+export const HASH_AND_SIGN: readonly { type: number; base: number; hash: number }[] = [
+  ...[[0x6, CKM.SHA_1], [0x46, CKM.SHA224], [0x40, CKM.SHA256], [0x41, CKM.SHA384], [0x42, CKM.SHA512]]
+    .map(([type, hash]) => ({ type, base: CKM.RSA_PKCS, hash })),
+  ...[[0xe, CKM.SHA_1], [0x47, CKM.SHA224], [0x43, CKM.SHA256], [0x44, CKM.SHA384], [0x45, CKM.SHA512]]
+    .map(([type, hash]) => ({ type, base: CKM.RSA_PKCS_PSS, hash })),
+  ...[[0x1042, CKM.SHA_1], [0x1043, CKM.SHA224], [0x1044, CKM.SHA256], [0x1045, CKM.SHA384], [0x1046, CKM.SHA512]]
+    .map(([type, hash]) => ({ type, base: CKM.ECDSA, hash })),
+];
+
+/**
+ * CKA_ALLOWED_MECHANISMS (a list of 8-byte CK_MECHANISM_TYPEs): does it let the device run `base`?
+ * A listed hash-and-sign mechanism allows its base, since the PC does the hashing.
+ */
+export function allowedMechanism(allowed: Uint8Array | undefined, base: number, signing: boolean): boolean {
+  if (!allowed || allowed.length === 0) return true;
+  const dv = new DataView(allowed.buffer, allowed.byteOffset, allowed.byteLength);
+  for (let o = 0; o + 8 <= allowed.length; o += 8) {
+    const m = dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 0x100000000;
+    if (m === base || (signing && HASH_AND_SIGN.some((x) => x.type === m && x.base === base))) return true;
+  }
+  return false;
+}
+
 /** The key type each mechanism needs, and whether it signs or decrypts. */
 const KEY_TYPE = new Map<number, number>([
   [CKM.RSA_PKCS, CKK.RSA], [CKM.RSA_X_509, CKK.RSA], [CKM.RSA_PKCS_PSS, CKK.RSA], [CKM.RSA_PKCS_OAEP, CKK.RSA], [CKM.ECDSA, CKK.EC],

@@ -11,7 +11,7 @@ import { RULES, applyChanges } from "./attributes.js";
 import { createObject } from "./create.js";
 import { generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
-import { MECHANISMS, type MechanismInfo, checkMechanism, decrypt, sign } from "./sign.js";
+import { MECHANISMS, type MechanismInfo, allowedMechanism, checkMechanism, decrypt, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
 
 /** Most sessions open at once, over all channels. */
@@ -285,6 +285,7 @@ export class Wim {
     if (readUlong(attrs.get(CKA.CLASS)!) !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readBool(attrs.get(usage) ?? new Uint8Array(1)) !== true) throw new PkcsError(CKR.KEY_FUNCTION_NOT_PERMITTED);
     checkMechanism(mechanism, flag, readUlong(attrs.get(CKA.KEY_TYPE)!)!);
+    if (!allowedMechanism(attrs.get(CKA.ALLOWED_MECHANISMS), mechanism, flag === CKF.SIGN)) throw new PkcsError(CKR.MECHANISM_INVALID);
     const c = this.channel(ch);
     if (c.login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
     if (readBool(attrs.get(CKA.ALWAYS_AUTHENTICATE) ?? new Uint8Array(1))) {

@@ -62,6 +62,13 @@ function wireTemplate(t: readonly RpcAttribute[]): Uint8Array {
   }));
 }
 
+/** CKA_ALLOWED_MECHANISMS (8-byte types) permits exactly `type`; no list permits all. */
+function allowed(list: Uint8Array | undefined, type: number): boolean {
+  if (!list || list.length === 0) return true;
+  for (let o = 0; o + 8 <= list.length; o += 8) if (Number(Buffer.from(list).readBigUInt64LE(o)) === type) return true;
+  return false;
+}
+
 function checkSlot(slot: number): void {
   if (slot !== SLOT_ID) throw new PkcsError(CKR.SLOT_ID_INVALID);
 }
@@ -345,7 +352,8 @@ export class Channel {
       throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
     }
     const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, verifying ? CKA.VERIFY : CKA.SIGN, CKA.MODULUS,
-      CKA.PUBLIC_EXPONENT, CKA.EC_PARAMS, CKA.EC_POINT]);
+      CKA.PUBLIC_EXPONENT, CKA.EC_PARAMS, CKA.EC_POINT, CKA.ALLOWED_MECHANISMS]);
+    if (!allowed(attrs.get(CKA.ALLOWED_MECHANISMS), m.type)) throw new PkcsError(CKR.MECHANISM_INVALID);
     const cls = readUlong(attrs.get(CKA.CLASS)!);
     if (verifying ? cls !== CKO.PUBLIC_KEY : cls !== CKO.PRIVATE_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== mech.keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
@@ -515,7 +523,9 @@ export class Channel {
   private async startCipher(h: number, m: RpcMechanism, key: number, decrypting: boolean): Promise<CipherOperation> {
     if (!CIPHER_MECHANISMS.includes(m.type) || !this.offered(m.type, decrypting ? CKF.DECRYPT : CKF.ENCRYPT)) throw new PkcsError(CKR.MECHANISM_INVALID);
     if (m.type !== CKM.RSA_PKCS_OAEP && m.parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
-    const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, decrypting ? CKA.DECRYPT : CKA.ENCRYPT, CKA.MODULUS, CKA.PUBLIC_EXPONENT]);
+    const attrs = await this.keyAttributes(h, key, [CKA.CLASS, CKA.KEY_TYPE, decrypting ? CKA.DECRYPT : CKA.ENCRYPT, CKA.MODULUS,
+      CKA.PUBLIC_EXPONENT, CKA.ALLOWED_MECHANISMS]);
+    if (!allowed(attrs.get(CKA.ALLOWED_MECHANISMS), m.type)) throw new PkcsError(CKR.MECHANISM_INVALID);
     const cls = readUlong(attrs.get(CKA.CLASS)!);
     if (decrypting ? cls !== CKO.PRIVATE_KEY : cls !== CKO.PUBLIC_KEY) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
     if (readUlong(attrs.get(CKA.KEY_TYPE)!) !== CKK.RSA) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);

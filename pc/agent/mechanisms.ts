@@ -4,6 +4,7 @@
  * the PC hashes, the device signs the digest with the key that never leaves it).
  */
 import { CKF, CKK, CKM } from "../../modules/at/pkcs11.js";
+import { HASH_AND_SIGN } from "../../modules/wim/sign.js";
 import type { DeviceMechanism } from "./device.js";
 
 /** A hash the PC computes: its Node name, output size and DigestInfo prefix (RFC 8017 §9.2). */
@@ -33,10 +34,6 @@ export interface SignMechanism {
 }
 
 const hash = (m: number) => HASHES.find((h) => h.mechanism === m)!;
-const H = { SHA_1: CKM.SHA_1, SHA224: CKM.SHA224, SHA256: CKM.SHA256, SHA384: CKM.SHA384, SHA512: CKM.SHA512 };
-const combos = (
-  types: Record<keyof typeof H, number>, base: number, keyType: number, digestInfo: boolean,
-): SignMechanism[] => (Object.keys(types) as (keyof typeof H)[]).map((k) => ({ type: types[k], base, keyType, hash: hash(H[k]), digestInfo }));
 
 /** Every signature mechanism the token offers. */
 export const SIGN_MECHANISMS: readonly SignMechanism[] = [
@@ -45,9 +42,9 @@ export const SIGN_MECHANISMS: readonly SignMechanism[] = [
   { type: CKM.RSA_PKCS_PSS, base: CKM.RSA_PKCS_PSS, keyType: CKK.RSA },
   { type: CKM.ECDSA, base: CKM.ECDSA, keyType: CKK.EC },
   { type: CKM.EDDSA, base: CKM.EDDSA, keyType: CKK.EC_EDWARDS },
-  ...combos({ SHA_1: 0x6, SHA224: 0x46, SHA256: 0x40, SHA384: 0x41, SHA512: 0x42 }, CKM.RSA_PKCS, CKK.RSA, true),
-  ...combos({ SHA_1: 0xe, SHA224: 0x47, SHA256: 0x43, SHA384: 0x44, SHA512: 0x45 }, CKM.RSA_PKCS_PSS, CKK.RSA, false),
-  ...combos({ SHA_1: 0x1042, SHA224: 0x1043, SHA256: 0x1044, SHA384: 0x1045, SHA512: 0x1046 }, CKM.ECDSA, CKK.EC, false),
+  ...HASH_AND_SIGN.map((x) => ({
+    type: x.type, base: x.base, keyType: x.base === CKM.ECDSA ? CKK.EC : CKK.RSA, hash: hash(x.hash), digestInfo: x.base === CKM.RSA_PKCS,
+  })),
 ];
 
 /** Encryption mechanisms done on the PC with the public key; decryption goes to the device. */

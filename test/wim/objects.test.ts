@@ -112,6 +112,16 @@ describe("objects and access rules on the simulator", function () {
     assert.equal(await rv(sign()), CKR.USER_NOT_LOGGED_IN, "one login, one signature");
   });
 
+  it("enforces CKA_ALLOWED_MECHANISMS (a hash-and-sign entry allows its base mechanism)", async () => {
+    const allowed = ulongValue(0x40); // CKM_SHA256_RSA_PKCS
+    const [[, k]] = (await at("+PKCSGENKP", [s, CKM.RSA_PKCS_KEY_PAIR_GEN, tpl([CKA.MODULUS_BITS, ulongValue(2048)]),
+      tpl([CKA.ALLOWED_MECHANISMS, allowed])])) as number[][];
+    assert.deepEqual(await attr(k, CKA.ALLOWED_MECHANISMS), allowed);
+    assert.equal(await rv(at("+PKCSSIGN", [s, k, CKM.RSA_PKCS, new Uint8Array(51)])), CKR.OK);
+    assert.equal(await rv(at("+PKCSSIGN", [s, k, CKM.RSA_X_509, new Uint8Array(256)])), CKR.MECHANISM_INVALID);
+    assert.equal(await rv(at("+PKCSDECRYPT", [s, k, CKM.RSA_PKCS, new Uint8Array(256)])), CKR.MECHANISM_INVALID);
+  });
+
   it("changes the user PIN with C_SetPIN", async () => {
     assert.equal(await rv(at("+PKCSSETPIN", [s, "000000", "24682468"])), CKR.PIN_INCORRECT);
     await at("+PKCSSETPIN", [s, "123456", "24682468"]);

@@ -253,16 +253,6 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 	}
 }
 
-/* r = t mod m for t (n+1 limbs, value < 2m): one subtraction, kept or not by a mask. */
-static void mont_final(wim_limb *r, const wim_limb *t, const wim_mont *ctx)
-{
-	size_t n = ctx->n;
-	wim_limb bw = wim_bn_sub(r, t, ctx->m, n);
-	/* keep t when it was below m: no top limb and the subtraction borrowed */
-	wim_limb keep = ~wim_ct_nonzero_mask(t[n]) & ((wim_limb)0 - bw);
-	wim_bn_cmov(r, t, keep, n);
-}
-
 /*
  * The Montgomery products below scan by columns (product scanning, "FIPS" in Koc's terms): column k of
  * a*b + u*m is summed into a three-limb accumulator (acc, two limbs in a wim_dlimb, and hi), the
@@ -292,13 +282,29 @@ static void mont_final(wim_limb *r, const wim_limb *t, const wim_mont *ctx)
  * faster). The 32-bit build (the ESP32s) keeps only the generic loops, for code size.
  */
 #if WIM_LIMB_BITS == 64 && defined(__GNUC__)
-#define WIM_MONT_FIXED 16
-#define UNROLL _Pragma("GCC unroll 16")
+#define WIM_MONT_FIXED
+#define UNROLL _Pragma("GCC unroll 32")
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define UNROLL
 #define ALWAYS_INLINE inline
 #endif
+
+/* r = t mod m for t (n+1 limbs, value < 2m): one subtraction, kept or not by a mask. */
+static ALWAYS_INLINE void mont_final(wim_limb *r, const wim_limb *t, const wim_mont *ctx, const size_t n)
+{
+	const wim_limb *m = ctx->m;
+	wim_limb bw = 0;
+	UNROLL for (size_t i = 0; i < n; i++) {
+		wim_dlimb d = (wim_dlimb)t[i] - m[i] - bw;
+		r[i] = (wim_limb)d;
+		bw = (wim_limb)(d >> W) & 1;
+	}
+	/* keep t when it was below m: no top limb and the subtraction borrowed */
+	wim_limb keep = ~wim_ct_nonzero_mask(t[n]) & ((wim_limb)0 - bw);
+	UNROLL for (size_t i = 0; i < n; i++)
+		r[i] ^= (r[i] ^ t[i]) & keep;
+}
 
 /* Columns 0..n-1: picks u[k]; `acc` must already hold column k's product terms. */
 static ALWAYS_INLINE void mont_col_low(wim_limb *u, size_t k, const wim_limb *m, wim_limb m0inv, wim_dlimb *accp,
@@ -338,7 +344,7 @@ static ALWAYS_INLINE void mont_mul_n(wim_limb *r, const wim_limb *a, const wim_l
 	}
 	t[n - 1] = (wim_limb)acc;
 	t[n] = (wim_limb)(acc >> W);
-	mont_final(r, t, ctx);
+	mont_final(r, t, ctx, n);
 }
 
 /* Adds twice the off-diagonal products a[i]*a[k-i] (lo <= i < k-i) and the diagonal a[k/2]^2 of
@@ -380,26 +386,37 @@ static ALWAYS_INLINE void mont_sqr_n(wim_limb *r, const wim_limb *a, const wim_m
 	}
 	t[n - 1] = (wim_limb)acc;
 	t[n] = (wim_limb)(acc >> W);
-	mont_final(r, t, ctx);
+	mont_final(r, t, ctx, n);
 }
 
 #ifdef WIM_MONT_FIXED
-static void mont_mul_fixed(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t)
-{
-	mont_mul_n(r, a, b, ctx, t, WIM_MONT_FIXED);
-}
-
-static void mont_sqr_fixed(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t)
-{
-	mont_sqr_n(r, a, ctx, t, WIM_MONT_FIXED);
-}
+#define FIXED_INSTANCES(N) \
+	static void mont_mul_##N(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, \
+			wim_limb *t) \
+	{ \
+		mont_mul_n(r, a, b, ctx, t, N); \
+	} \
+	static void mont_sqr_##N(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t) \
+	{ \
+		mont_sqr_n(r, a, ctx, t, N); \
+	}
+FIXED_INSTANCES(16)
+FIXED_INSTANCES(24)
+FIXED_INSTANCES(32)
 #endif
 
 void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, wim_limb *t)
 {
 #ifdef WIM_MONT_FIXED
-	if (ctx->n == WIM_MONT_FIXED) { /* public */
-		mont_mul_fixed(r, a, b, ctx, t);
+	switch (ctx->n) { /* public */
+	case 16:
+		mont_mul_16(r, a, b, ctx, t);
+		return;
+	case 24:
+		mont_mul_24(r, a, b, ctx, t);
+		return;
+	case 32:
+		mont_mul_32(r, a, b, ctx, t);
 		return;
 	}
 #endif
@@ -409,8 +426,15 @@ void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_m
 void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t)
 {
 #ifdef WIM_MONT_FIXED
-	if (ctx->n == WIM_MONT_FIXED) { /* public */
-		mont_sqr_fixed(r, a, ctx, t);
+	switch (ctx->n) { /* public */
+	case 16:
+		mont_sqr_16(r, a, ctx, t);
+		return;
+	case 24:
+		mont_sqr_24(r, a, ctx, t);
+		return;
+	case 32:
+		mont_sqr_32(r, a, ctx, t);
 		return;
 	}
 #endif
@@ -439,7 +463,7 @@ void wim_mont_redc(wim_limb *r, const wim_limb *a, size_t an, const wim_mont *ct
 		SHIFT_ACC();
 	}
 	t[n] = (wim_limb)acc;
-	mont_final(r, t, ctx);
+	mont_final(r, t, ctx, n);
 }
 
 void wim_mont_init(wim_mont *ctx, const wim_limb *m, size_t n, wim_limb *rr, wim_limb *one, wim_limb *t)
@@ -519,14 +543,19 @@ void wim_bn_mod_exp(wim_limb *r, const wim_limb *a, const wim_limb *e, size_t eb
 		wim_limb win = exp_bit(e, 4 * w, ebits) | exp_bit(e, 4 * w + 1, ebits) << 1 |
 				exp_bit(e, 4 * w + 2, ebits) << 2 | exp_bit(e, 4 * w + 3, ebits) << 3;
 		/* read every entry, keep the one whose index equals the (secret) window */
-		wim_bn_zero(sel, n);
-		for (size_t i = 0; i < 16; i++) {
-			wim_limb mask = ~wim_ct_nonzero_mask((wim_limb)i ^ win);
-			const wim_limb *ent = tab + i * n;
-			for (size_t j = 0; j < n; j++)
-				sel[j] |= ent[j] & mask;
+		wim_limb mask[16];
+		for (size_t i = 0; i < 16; i++)
+			mask[i] = ~wim_ct_nonzero_mask((wim_limb)i ^ win);
+		for (size_t j = 0; j < n; j++) {
+			wim_limb x = 0;
+			UNROLL for (size_t i = 0; i < 16; i++)
+				x |= tab[i * n + j] & mask[i];
+			sel[j] = x;
 		}
-		wim_mont_mul(acc, acc, sel, ctx, mt);
+		if (w + 1 != nwin)
+			wim_mont_mul(acc, acc, sel, ctx, mt);
+		else /* public: the first window is the start value */
+			wim_bn_copy(acc, sel, n);
 	}
 	wim_mont_from(r, acc, ctx, mt);
 }
