@@ -188,6 +188,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     response: [b("plaintext", 512)],
   },
   {
+    name: "+PKCSDERIVE", pkcs11: "C_DeriveKey", form: "set",
+    summary: "Derives a generic secret key with CKM_ECDH1_DERIVE (KDF CKD_NULL) from an EC private key and the peer's point in the flattened parameters.",
+    params: [u("session"), u("key"), u("mechanism"), b("parameter", 300), b("template", MAX_BYTES)],
+    response: [u("object")],
+  },
+  {
     name: "+PKCSRAND", pkcs11: "C_GenerateRandom", form: "set",
     summary: "Random bytes from the device's generator (at most 1024 a call).",
     params: [u("session"), u("length")],

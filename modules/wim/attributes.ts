@@ -8,10 +8,10 @@ import { type Attribute, readBool, readUlong } from "../at/template.js";
 import type { AttributeMap } from "./objects.js";
 
 type Kind = "bool" | "ulong" | "bytes";
-const ALL = [CKO.DATA, CKO.CERTIFICATE, CKO.PUBLIC_KEY, CKO.PRIVATE_KEY];
-const KEYS = [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY];
-const PRIV = [CKO.PRIVATE_KEY];
-const PUB = [CKO.PUBLIC_KEY];
+const ALL = [CKO.DATA, CKO.CERTIFICATE, CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY];
+const KEYS = [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY];
+const PRIV = [CKO.PRIVATE_KEY, CKO.SECRET_KEY];
+const PUB = [CKO.PUBLIC_KEY, CKO.SECRET_KEY];
 
 /** How one attribute may be used. */
 export interface AttributeRule {
@@ -39,11 +39,13 @@ export const RULES: ReadonlyMap<number, AttributeRule> = new Map<number, Attribu
   [CKA.LABEL, r("bytes", ALL, true, true)],
   [CKA.APPLICATION, r("bytes", [CKO.DATA], true, true)],
   [CKA.OBJECT_ID, r("bytes", [CKO.DATA], true, true)],
-  [CKA.VALUE, r("bytes", [CKO.DATA, CKO.CERTIFICATE, CKO.PRIVATE_KEY], true, false)],
+  [CKA.VALUE, r("bytes", [CKO.DATA, CKO.CERTIFICATE, CKO.PRIVATE_KEY, CKO.SECRET_KEY], true, false)],
+  [CKA.VALUE_LEN, r("ulong", [CKO.SECRET_KEY], true, false)],
   [CKA.CERTIFICATE_TYPE, r("ulong", [CKO.CERTIFICATE], true, false)],
   [CKA.ISSUER, r("bytes", [CKO.CERTIFICATE], true, true)],
   [CKA.SERIAL_NUMBER, r("bytes", [CKO.CERTIFICATE], true, true)],
   [CKA.TRUSTED, r("bool", [CKO.CERTIFICATE, CKO.PUBLIC_KEY], false, false)],
+  [CKA.WRAP_WITH_TRUSTED, r("bool", PRIV, true, false)],
   [CKA.CERTIFICATE_CATEGORY, r("ulong", [CKO.CERTIFICATE], true, false)],
   [CKA.KEY_TYPE, r("ulong", KEYS, true, false)],
   [CKA.SUBJECT, r("bytes", [CKO.CERTIFICATE, ...KEYS], true, true)],
@@ -65,19 +67,19 @@ export const RULES: ReadonlyMap<number, AttributeRule> = new Map<number, Attribu
   [CKA.KEY_GEN_MECHANISM, r("ulong", KEYS, false, false)],
   [CKA.ALWAYS_SENSITIVE, r("bool", PRIV, false, false)],
   [CKA.NEVER_EXTRACTABLE, r("bool", PRIV, false, false)],
-  [CKA.ALWAYS_AUTHENTICATE, r("bool", PRIV, true, false)],
+  [CKA.ALWAYS_AUTHENTICATE, r("bool", [CKO.PRIVATE_KEY], true, false)],
   [CKA.ALLOWED_MECHANISMS, r("bytes", KEYS, true, false)],
-  [CKA.MODULUS, r("bytes", KEYS, true, false)],
-  [CKA.MODULUS_BITS, r("ulong", PUB, true, false)],
-  [CKA.PUBLIC_EXPONENT, r("bytes", KEYS, true, false)],
+  [CKA.MODULUS, r("bytes", [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY], true, false)],
+  [CKA.MODULUS_BITS, r("ulong", [CKO.PUBLIC_KEY], true, false)],
+  [CKA.PUBLIC_EXPONENT, r("bytes", [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY], true, false)],
   [CKA.PRIVATE_EXPONENT, r("bytes", PRIV, true, false, true)],
   [CKA.PRIME_1, r("bytes", PRIV, true, false, true)],
   [CKA.PRIME_2, r("bytes", PRIV, true, false, true)],
   [CKA.EXPONENT_1, r("bytes", PRIV, true, false, true)],
   [CKA.EXPONENT_2, r("bytes", PRIV, true, false, true)],
   [CKA.COEFFICIENT, r("bytes", PRIV, true, false, true)],
-  [CKA.EC_PARAMS, r("bytes", KEYS, true, false)],
-  [CKA.EC_POINT, r("bytes", PUB, true, false)],
+  [CKA.EC_PARAMS, r("bytes", [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY], true, false)],
+  [CKA.EC_POINT, r("bytes", [CKO.PUBLIC_KEY], true, false)],
 ]);
 
 /** The rule of `type` for an object of class `cls`, or undefined if such objects lack it. */

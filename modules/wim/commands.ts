@@ -74,6 +74,7 @@ function handlers(wim: Wim): Map<string, CommandHandler> {
       [[wim.sign(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
     ["+PKCSDECRYPT", ([h, key, mech, data, param], { channel }) =>
       [[wim.decrypt(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
+    ["+PKCSDERIVE", ([h, key, mech, param, t], { channel }) => [[wim.deriveKey(channel, n(h), n(key), n(mech), bytes(param), template(t))]]],
     ["+PKCSRAND", ([h, len], { channel }) => [[wim.random(channel, n(h), n(len))]]],
   ]);
 }

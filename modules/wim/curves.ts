@@ -29,6 +29,8 @@ export interface Curve {
   sign(data: Uint8Array, secret: Uint8Array): Uint8Array;
   /** Verification with the public point (the PC's part: no secret involved). */
   verify(signature: Uint8Array, data: Uint8Array, point: Uint8Array): boolean;
+  /** ECDH (CKM_ECDH1_DERIVE with CKD_NULL): the x-coordinate of secret × peer; absent for EdDSA curves. */
+  sharedX?(secret: Uint8Array, peer: Uint8Array): Uint8Array;
 }
 
 const oid = (...b: number[]) => Uint8Array.from(b);
@@ -43,6 +45,7 @@ export const CURVES: readonly Curve[] = [
     publicPoint: (s) => p256.getPublicKey(s, false),
     sign: (d, s) => p256.sign(d, s, { prehash: false, lowS: false }),
     verify: (sig, d, q) => p256.verify(sig, d, q, { prehash: false, lowS: false }),
+    sharedX: (s, q) => p256.getSharedSecret(s, q, true).slice(1),
   },
   {
     name: "P-384", keyType: CKK.EC, generator: CKM.EC_KEY_PAIR_GEN, bits: 384, signatureSize: 96, seedSize: 72,
@@ -51,6 +54,7 @@ export const CURVES: readonly Curve[] = [
     publicPoint: (s) => p384.getPublicKey(s, false),
     sign: (d, s) => p384.sign(d, s, { prehash: false, lowS: false }),
     verify: (sig, d, q) => p384.verify(sig, d, q, { prehash: false, lowS: false }),
+    sharedX: (s, q) => p384.getSharedSecret(s, q, true).slice(1),
   },
   {
     name: "Ed25519", keyType: CKK.EC_EDWARDS, generator: CKM.EC_EDWARDS_KEY_PAIR_GEN, bits: 255, signatureSize: 64, seedSize: 32,

@@ -29,6 +29,7 @@ export const MECHANISMS: readonly MechanismInfo[] = [
   { type: CKM.RSA_PKCS_OAEP, ...RSA, flags: CKF.HW | CKF.DECRYPT },
   { type: CKM.EC_KEY_PAIR_GEN, minKeySize: 256, maxKeySize: 384, flags: CKF.HW | CKF.GENERATE_KEY_PAIR | EC_FLAGS },
   { type: CKM.ECDSA, minKeySize: 256, maxKeySize: 384, flags: CKF.HW | CKF.SIGN | EC_FLAGS },
+  { type: CKM.ECDH1_DERIVE, minKeySize: 256, maxKeySize: 384, flags: CKF.HW | CKF.DERIVE | EC_FLAGS },
   { type: CKM.EC_EDWARDS_KEY_PAIR_GEN, minKeySize: 255, maxKeySize: 255, flags: CKF.HW | CKF.GENERATE_KEY_PAIR },
   { type: CKM.EDDSA, minKeySize: 255, maxKeySize: 255, flags: CKF.HW | CKF.SIGN },
 ];
@@ -60,7 +61,7 @@ export function allowedMechanism(allowed: Uint8Array | undefined, base: number, 
 /** The key type each mechanism needs, and whether it signs or decrypts. */
 const KEY_TYPE = new Map<number, number>([
   [CKM.RSA_PKCS, CKK.RSA], [CKM.RSA_X_509, CKK.RSA], [CKM.RSA_PKCS_PSS, CKK.RSA], [CKM.RSA_PKCS_OAEP, CKK.RSA], [CKM.ECDSA, CKK.EC],
-  [CKM.EDDSA, CKK.EC_EDWARDS],
+  [CKM.EDDSA, CKK.EC_EDWARDS], [CKM.ECDH1_DERIVE, CKK.EC],
 ]);
 
 /** Checks that the device performs `mechanism` for `flag` (CKF_SIGN / CKF_DECRYPT) with keys of `keyType`. */

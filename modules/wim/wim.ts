@@ -8,7 +8,9 @@ import { CKA, CKF, CKO, CKR, CKU, PkcsError } from "../at/pkcs11.js";
 import { ATTR_INVALID, ATTR_SENSITIVE, type Attribute, type AttributeAnswer, readBool, readUlong } from "../at/template.js";
 import type { Env } from "./env.js";
 import { RULES, applyChanges } from "./attributes.js";
-import { createObject } from "./create.js";
+import { type NewObject, createObject } from "./create.js";
+import { curveByParams } from "./curves.js";
+import { deriveEcdh } from "./derive.js";
 import { generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
 import { MECHANISMS, type MechanismInfo, allowedMechanism, checkMechanism, decrypt, sign } from "./sign.js";
@@ -34,6 +36,8 @@ interface Channel {
 /** A session object (CKA_TOKEN false): lives in RAM until its session closes. */
 interface SessionObject {
   readonly attrs: AttributeMap;
+  /** A session secret key's sensitive value (token objects keep theirs in a SECRET record). */
+  readonly secret?: Uint8Array;
   readonly session: number;
   readonly channel: number;
 }
@@ -185,7 +189,8 @@ export class Wim {
     this.session(ch, h);
     const attrs = this.visible(ch, handle);
     if (!attrs) throw new PkcsError(CKR.OBJECT_HANDLE_INVALID);
-    const isPrivateKey = readUlong(attrs.get(CKA.CLASS)!) === CKO.PRIVATE_KEY;
+    const cls = readUlong(attrs.get(CKA.CLASS)!);
+    const isPrivateKey = cls === CKO.PRIVATE_KEY || cls === CKO.SECRET_KEY;
     return types.map((type) => {
       const v = attrs.get(type);
       if (v !== undefined) return { type, value: v };
@@ -197,13 +202,34 @@ export class Wim {
   /** C_CreateObject: token objects go to the store, session objects stay in RAM. */
   createObject(ch: number, h: number, template: readonly Attribute[]): number {
     const s = this.session(ch, h);
-    const { attrs, secret } = createObject(template);
+    const created = createObject(template);
+    if (created.secret && readBool(created.attrs.get(CKA.TOKEN)!) !== true) {
+      throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "private keys are token objects");
+    }
+    return this.addObject(ch, h, s, created);
+  }
+
+  /** C_DeriveKey with CKM_ECDH1_DERIVE: a generic secret from an EC private key and a peer's point. */
+  deriveKey(ch: number, h: number, base: number, mechanism: number, parameter: Uint8Array, template: readonly Attribute[]): number {
+    const s = this.session(ch, h);
+    const attrs = this.privateKey(ch, h, base, CKA.DERIVE, mechanism, CKF.DERIVE);
+    const curve = curveByParams(attrs.get(CKA.EC_PARAMS) ?? new Uint8Array(0));
+    if (!curve) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+    const secret = new Uint8Array(this.env.native.ecSecret(base));
+    try {
+      return this.addObject(ch, h, s, deriveEcdh(curve, secret, parameter, template));
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /** Stores a new object: in the key store (token) or in RAM (session), its secret beside it. */
+  private addObject(ch: number, h: number, s: Session, { attrs, secret }: NewObject): number {
     const token = readBool(attrs.get(CKA.TOKEN)!) === true;
     this.checkWrite(ch, s, token, readBool(attrs.get(CKA.PRIVATE)!) === true);
     if (!token) {
-      if (secret) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "private keys are token objects");
       const handle = this.nextSessionObject++;
-      this.sessionObjects.set(handle, { attrs, session: h, channel: ch });
+      this.sessionObjects.set(handle, { attrs, secret, session: h, channel: ch });
       return handle;
     }
     const handle = this.objects.nextHandle();

@@ -330,6 +330,14 @@ export class Channel {
     return CKR.OK;
   }
 
+  async deriveKey(h: number, m: RpcMechanism, base: number, template: RpcAttribute[], w: Writer): Promise<number> {
+    this.session(h);
+    if (!this.offered(m.type, CKF.DERIVE)) return CKR.MECHANISM_INVALID;
+    const [[o]] = await this.run("+PKCSDERIVE", [h, base, m.type, m.parameter, wireTemplate(template)]);
+    w.u64(o as number);
+    return CKR.OK;
+  }
+
   async generateKeyPair(h: number, m: RpcMechanism, pub: RpcAttribute[], priv: RpcAttribute[], w: Writer): Promise<number> {
     this.session(h);
     const [[pubH, privH]] = await this.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);

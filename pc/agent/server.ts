@@ -36,6 +36,7 @@ const HANDLERS: Partial<Record<FunctionName, Handler>> = {
   C_FindObjectsInit: (c, [h, t]) => c.findObjectsInit(h, t),
   C_FindObjects: (c, [h, max], w) => c.findObjects(h, max, w),
   C_FindObjectsFinal: (c, [h]) => c.findObjectsFinal(h),
+  C_DeriveKey: (c, [h, m, base, t], w) => c.deriveKey(h, m, base, t, w),
   C_GenerateKeyPair: (c, [h, m, pub, priv], w) => c.generateKeyPair(h, m, pub, priv, w),
   C_SignInit: (c, [h, m, key]) => c.signInit(h, m, key),
   C_Sign: (c, [h, data, out], w) => c.sign(h, data, out, w),

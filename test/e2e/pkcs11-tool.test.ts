@@ -147,6 +147,17 @@ describe("pkcs11-tool against the simulated token", function () {
     assert.ok(!nodeVerify(null, Buffer.from("other"), ed, readFileSync(file("ed.sig"))));
   });
 
+  it("ECDH1-DERIVE on the device gives the secret openssl derives on the other side", async () => {
+    assert.equal((await run("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file("peer.pem")], "")).code, 0);
+    assert.equal((await run("openssl", ["pkey", "-in", file("peer.pem"), "-pubout", "-outform", "DER", "-out", file("peer.der")], "")).code, 0);
+    const r = await p11(sim.socket, "--login", "--pin", PIN, "--derive", "-m", "ECDH1-DERIVE", "--id", "02", "-i", file("peer.der"), "-o", file("ours.bin"));
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const o = await run("openssl", ["pkeyutl", "-derive", "-inkey", file("peer.pem"), "-peerkey", file("ec.der"), "-peerform", "DER", "-out", file("theirs.bin")], "");
+    assert.equal(o.code, 0, o.stderr);
+    assert.equal(readFileSync(file("ours.bin")).length, 32);
+    assert.deepEqual(readFileSync(file("ours.bin")), readFileSync(file("theirs.bin")));
+  });
+
   it("lists the private keys as sensitive and never extractable", async () => {
     const r = await p11(sim.socket, "--login", "--pin", PIN, "--list-objects", "--type", "privkey");
     assert.equal(r.code, 0, r.stderr);
