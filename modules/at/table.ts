@@ -152,6 +152,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     response: [u("object")],
   },
   {
+    name: "+PKCSCOPY", pkcs11: "C_CopyObject", form: "set",
+    summary: "Copies a CKA_COPYABLE object (certificates, data objects, public keys) with a template's changes.",
+    params: [u("session"), u("object"), b("template", MAX_BYTES)],
+    response: [u("object")],
+  },
+  {
     name: "+PKCSDESTROY", pkcs11: "C_DestroyObject", form: "set",
     summary: "Destroys an object (a private key with its secret).",
     params: [u("session"), u("object")],

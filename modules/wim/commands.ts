@@ -66,6 +66,7 @@ function handlers(wim: Wim): Map<string, CommandHandler> {
       return [[encodeTemplate(wim.attributes(channel, n(h), n(o), list))]];
     }],
     ["+PKCSCREATE", ([h, t], { channel }) => [[wim.createObject(channel, n(h), template(t))]]],
+    ["+PKCSCOPY", ([h, o, t], { channel }) => [[wim.copyObject(channel, n(h), n(o), template(t))]]],
     ["+PKCSDESTROY", ([h, o], { channel }) => (wim.destroyObject(channel, n(h), n(o)), [])],
     ["+PKCSSETATTR", ([h, o, t], { channel }) => (wim.setAttributes(channel, n(h), n(o), template(t)), [])],
     ["+PKCSSETPIN", ([h, oldPin, newPin], { channel }) => (wim.setPin(channel, n(h), str(oldPin), str(newPin)), [])],

@@ -238,6 +238,27 @@ export class Wim {
     return handle;
   }
 
+  /** C_CopyObject: a copy of a CKA_COPYABLE object with the template's changes (never a private key). */
+  copyObject(ch: number, h: number, handle: number, template: readonly Attribute[]): number {
+    const s = this.session(ch, h);
+    const attrs = this.visible(ch, handle);
+    if (!attrs) throw new PkcsError(CKR.OBJECT_HANDLE_INVALID);
+    if (readBool(attrs.get(CKA.COPYABLE) ?? new Uint8Array(1)) !== true) throw new PkcsError(CKR.ACTION_PROHIBITED);
+    const copy = new Map(attrs);
+    for (const a of template) {
+      // TOKEN, PRIVATE and MODIFIABLE may change in a copy; the rest by the rules of C_SetAttributeValue
+      if (a.type === CKA.TOKEN || a.type === CKA.PRIVATE || a.type === CKA.MODIFIABLE) {
+        if (readBool(a.value) === undefined) throw new PkcsError(CKR.ATTRIBUTE_VALUE_INVALID);
+        copy.set(a.type, a.value);
+      } else {
+        const changed = applyChanges(copy, [a]);
+        changed.forEach((v, k) => copy.set(k, v));
+      }
+    }
+    const so = this.sessionObjects.get(handle);
+    return this.addObject(ch, h, s, { attrs: copy, secret: so?.secret });
+  }
+
   /** C_DestroyObject. */
   destroyObject(ch: number, h: number, handle: number): void {
     const s = this.session(ch, h);

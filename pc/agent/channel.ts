@@ -303,6 +303,13 @@ export class Channel {
     return CKR.OK;
   }
 
+  async copyObject(h: number, object: number, template: RpcAttribute[], w: Writer): Promise<number> {
+    this.session(h);
+    const [[o]] = await this.run("+PKCSCOPY", [h, object, wireTemplate(template)]);
+    w.u64(o as number);
+    return CKR.OK;
+  }
+
   async destroyObject(h: number, object: number): Promise<number> {
     this.session(h);
     await this.run("+PKCSDESTROY", [h, object]);

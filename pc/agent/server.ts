@@ -29,6 +29,7 @@ const HANDLERS: Partial<Record<FunctionName, Handler>> = {
   C_Logout: (c, [h]) => c.logout(h),
   C_SetPIN: (c, [h, oldPin, newPin]) => c.setPin(h, oldPin, newPin),
   C_CreateObject: (c, [h, t], w) => c.createObject(h, t, w),
+  C_CopyObject: (c, [h, o, t], w) => c.copyObject(h, o, t, w),
   C_DestroyObject: (c, [h, o]) => c.destroyObject(h, o),
   C_SetAttributeValue: (c, [h, o, t]) => c.setAttributeValue(h, o, t),
   C_GetObjectSize: (c, [h, o], w) => c.getObjectSize(h, o, w),

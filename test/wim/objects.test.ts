@@ -71,8 +71,12 @@ describe("objects and access rules on the simulator", function () {
     assert.equal(await rv(at("+PKCSSETATTR", [s, o, tpl([CKA.MODULUS, text("x")])])), CKR.ATTRIBUTE_TYPE_INVALID);
     const [[ro]] = (await at("+PKCSCREATE", [s, tpl([CKA.CLASS, ulongValue(CKO.DATA)], [CKA.TOKEN, boolValue(true)], [CKA.MODIFIABLE, boolValue(false)])])) as number[][];
     assert.equal(await rv(at("+PKCSSETATTR", [s, ro, tpl([CKA.LABEL, text("no")])])), CKR.ACTION_PROHIBITED);
+    const [[copy]] = (await at("+PKCSCOPY", [s, o, tpl([CKA.TOKEN, boolValue(false)], [CKA.LABEL, text("copy")])])) as number[][];
+    assert.deepEqual(await attr(copy, CKA.LABEL), text("copy"));
+    assert.deepEqual(await attr(copy, CKA.TOKEN), boolValue(false));
     await at("+PKCSDESTROY", [s, o]);
     assert.equal(await rv(attr(o, CKA.LABEL)), CKR.OBJECT_HANDLE_INVALID);
+    assert.deepEqual(await attr(copy, CKA.LABEL), text("copy"), "the copy outlives the original");
   });
 
   it("keeps session objects to their session and channel", async () => {
