@@ -58,6 +58,11 @@ export class Rep {
   constructor(private readonly b: Buffer) {
     this.rv = Number(b.readBigUInt64LE(0));
   }
+  u32() {
+    const v = this.b.readUInt32LE(this.o);
+    this.o += 4;
+    return v;
+  }
   u64() {
     const v = Number(this.b.readBigUInt64LE(this.o));
     this.o += 8;
