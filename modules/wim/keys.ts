@@ -6,19 +6,15 @@ import { CKA, CKK, CKM, CKO, CKR, PkcsError } from "../at/pkcs11.js";
 import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../at/template.js";
 import type { NativeCrypto } from "./native.js";
 import type { AttributeMap } from "./objects.js";
+import { checkValue, ruleFor } from "./attributes.js";
 import { curveByParams } from "./curves.js";
 
 /** RSA sizes the C module generates. */
 export const RSA_BITS = [2048, 3072, 4096];
 const E65537 = Uint8Array.of(1, 0, 1);
 
-/** Attributes an application may set in a generation template, and their kind. */
-const BOOL_ATTRS = new Set<number>([
-  CKA.TOKEN, CKA.PRIVATE, CKA.MODIFIABLE, CKA.SENSITIVE, CKA.EXTRACTABLE, CKA.ENCRYPT, CKA.DECRYPT, CKA.WRAP,
-  CKA.UNWRAP, CKA.SIGN, CKA.SIGN_RECOVER, CKA.VERIFY, CKA.VERIFY_RECOVER, CKA.DERIVE, CKA.ALWAYS_AUTHENTICATE,
-  CKA.TRUSTED, CKA.COPYABLE, CKA.DESTROYABLE,
-]);
-const BYTES_ATTRS = new Set<number>([CKA.LABEL, CKA.ID, CKA.SUBJECT, CKA.START_DATE, CKA.END_DATE, CKA.ALLOWED_MECHANISMS]);
+/** Attributes the mechanism computes: a generation template may not give them. */
+const COMPUTED = new Set<number>([CKA.MODULUS, CKA.EC_POINT, CKA.VALUE]);
 
 function common(cls: number, keyType: number, mech: number): AttributeMap {
   return new Map<number, Uint8Array>([
@@ -66,14 +62,15 @@ function applyTemplate(into: AttributeMap, template: readonly Attribute[], cls: 
     if (a.type === CKA.CLASS || a.type === CKA.KEY_TYPE) {
       const want = a.type === CKA.CLASS ? cls : keyType;
       if (readUlong(a.value) !== want) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT);
-    } else if (BOOL_ATTRS.has(a.type)) {
-      if (readBool(a.value) === undefined) throw new PkcsError(CKR.ATTRIBUTE_VALUE_INVALID);
-      into.set(a.type, a.value);
-    } else if (BYTES_ATTRS.has(a.type)) {
-      into.set(a.type, a.value);
-    } else if (!special(a)) {
-      throw new PkcsError(CKR.ATTRIBUTE_TYPE_INVALID);
+      continue;
     }
+    if (special(a)) continue;
+    const rule = ruleFor(a.type, cls);
+    if (!rule) throw new PkcsError(CKR.ATTRIBUTE_TYPE_INVALID);
+    if (rule.secret || COMPUTED.has(a.type)) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT);
+    if (!rule.settable) throw new PkcsError(CKR.ATTRIBUTE_READ_ONLY);
+    checkValue(rule, a.value);
+    into.set(a.type, a.value);
   }
   if (cls === CKO.PRIVATE_KEY) {
     // a private key never leaves the device
