@@ -8,13 +8,17 @@ SHELL := /bin/bash
 
 # Debian packages: command → package. Installed only when a command is missing.
 APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
-             riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind
+             riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind \
+             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
 build/.apt:
 	@mkdir -p build
 	@missing=""; for pair in $(APT_NEEDS); do c=$${pair%%:*}; p=$${pair##*:}; command -v $$c >/dev/null || missing="$$missing $$p"; done; \
 	[ -d /usr/lib/picolibc/riscv64-unknown-elf ] || missing="$$missing $(APT_EXTRA)"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	[ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || missing="$$missing libengine-pkcs11-openssl"; \
+	[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing="$$missing softhsm2"; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@touch $@
@@ -77,7 +81,15 @@ build/bench-at.js: $(wildcard bench/at/*.ts) $(wildcard modules/at/*.ts) node_mo
 bench-at: build/bench-at.js build/wim-sim
 	@node --import tsx bench/at/run.ts
 
-BENCH_TARGETS := bench-at
+# C_Sign per second through module → agent → simulator, next to SoftHSMv2.
+build/p11bench: bench/clients/p11bench.c pc/pkcs11/wim_pkcs11.h
+	@mkdir -p $(@D)
+	gcc -O2 -Wall -Wextra -Werror -Ipc/pkcs11 -o $@ bench/clients/p11bench.c -ldl
+.PHONY: bench-clients
+bench-clients: build/p11bench build/libwim-pkcs11.so build/wim-sim build/firmware.js
+	@bench/clients/run.sh
+
+BENCH_TARGETS := bench-at bench-clients
 bench: build
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
 
