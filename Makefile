@@ -19,6 +19,8 @@ build/.apt:
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	[ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || missing="$$missing libengine-pkcs11-openssl"; \
 	[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing="$$missing softhsm2"; \
+	[ -e /usr/include/openssl/evp.h ] || missing="$$missing libssl-dev"; \
+	[ -e /usr/include/mbedtls/rsa.h ] || missing="$$missing libmbedtls-dev"; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@touch $@
@@ -69,7 +71,7 @@ MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.tes
 
 test: build
 	$(MAKE) --no-print-directory typecheck
-	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-riscv pkcs11-test $(SIM_TEST_FLASH)
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-riscv native-diff pkcs11-test $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
 
@@ -89,7 +91,7 @@ build/p11bench: bench/clients/p11bench.c pc/pkcs11/wim_pkcs11.h
 bench-clients: build/p11bench build/libwim-pkcs11.so build/wim-sim build/firmware.js
 	@bench/clients/run.sh
 
-BENCH_TARGETS := bench-at bench-clients
+BENCH_TARGETS := bench-at bench-native bench-clients
 bench: build
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
 

@@ -7,13 +7,22 @@
 #   native-test-limb32   the same with -DWIM_LIMB_BITS=32; its keys and results must equal the 64-bit ones
 #   native-asan          the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   native-ct            the secret-dependence check: a build with -DWIM_CT_CHECK (the core marks its secrets
-#                        for Valgrind's memcheck) runs a private operation and a key generation under
-#                        valgrind, 64- and 32-bit limbs; any branch or memory index on a secret fails it
+#                        for Valgrind's memcheck) runs a private operation, a key generation and the
+#                        exponentiation at every RSA modulus size under valgrind, 64- and 32-bit limbs; any
+#                        branch or memory index on a secret fails it
 #   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
-#                        core's code size (budget NATIVE_TEXT_BUDGET bytes)
+#                        core's code size (all of its objects, budget NATIVE_TEXT_BUDGET bytes; the RSA/bignum
+#                        part, wim_bn.o + wim_rsa.o, is printed too)
+#   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
+#                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
+#                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
+#                        per key size (2048, 3072, 4096) plus edge inputs, on NATIVE_DIFF_JOBS cores
+#   bench-native         bench/native/bench_rsa.c: private operation and key generation, ours vs OpenSSL's
+#                        libcrypto vs mbedTLS, printed as a table with ratios (about two minutes)
 #
 # Needs: gcc, openssl; for native-riscv: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-# qemu-system-misc; for native-ct: valgrind (Debian package names).
+# qemu-system-misc; for native-ct: valgrind; for native-diff: libssl-dev; for bench-native: libssl-dev
+# libmbedtls-dev (Debian package names).
 
 WIM_NATIVE_DIR := modules/wim/native
 # The core only: the xsmc glue (wim_xs.c) is built with the XS hosts, not here.
@@ -65,7 +74,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv
+.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv native-diff bench-native
 
 native-test: build/native-test
 	$(call native_run,build/native-test,build/native-keys)
@@ -94,6 +103,7 @@ NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werro
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
 NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_SRCS))
+NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -108,5 +118,27 @@ native-riscv: build/rv32/native-test.elf
 		-kernel build/rv32/native-test.elf -semihosting-config enable=on,target=native
 	@$(NATIVE_RV_SIZE) $(NATIVE_RV_OBJS)
 	@t=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
-	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes, budget $(NATIVE_TEXT_BUDGET)"; \
+	c=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_CORE_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes, budget $(NATIVE_TEXT_BUDGET)" \
+		"(RSA/bignum: $$c, key store: $$((t - c)))"; \
 	test $$t -le $(NATIVE_TEXT_BUDGET)
+
+# ---- differential test against OpenSSL's libcrypto, and the benchmark ----
+NATIVE_DIFF_INPUTS ?= 10000
+NATIVE_DIFF_JOBS ?= 2
+NATIVE_OSSL_SRCS := test/native/ossl_rsa.c
+NATIVE_OSSL_DEPS := $(NATIVE_OSSL_SRCS) test/native/ossl_rsa.h $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) mk/native.mk
+
+build/native-diff: test/native/diff_openssl.c $(NATIVE_OSSL_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) $< $(NATIVE_OSSL_SRCS) $(WIM_NATIVE_SRCS) -lcrypto -o $@
+
+native-diff: build/native-diff
+	build/native-diff --inputs $(NATIVE_DIFF_INPUTS) --jobs $(NATIVE_DIFF_JOBS)
+
+build/bench-rsa: bench/native/bench_rsa.c $(NATIVE_OSSL_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) $< $(NATIVE_OSSL_SRCS) $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
+
+bench-native: build/bench-rsa
+	build/bench-rsa

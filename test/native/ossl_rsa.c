@@ -164,6 +164,24 @@ int ossl_raw_private(EVP_PKEY_CTX *ctx, const uint8_t *in, size_t len, uint8_t *
 	return 0;
 }
 
+EVP_PKEY_CTX *ossl_raw_pub_ctx(EVP_PKEY *pk)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+	if (!ctx || EVP_PKEY_encrypt_init(ctx) <= 0 || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) <= 0) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int ossl_raw_public(EVP_PKEY_CTX *ctx, const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t outlen = len;
+	if (EVP_PKEY_encrypt(ctx, out, &outlen, in, len) <= 0 || outlen != len)
+		return -1;
+	return 0;
+}
+
 double ossl_now_ms(void)
 {
 	struct timespec ts;

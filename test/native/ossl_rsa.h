@@ -43,6 +43,10 @@ int ossl_key_check(EVP_PKEY *pk);
 EVP_PKEY_CTX *ossl_raw_ctx(EVP_PKEY *pk);
 int ossl_raw_private(EVP_PKEY_CTX *ctx, const uint8_t *in, size_t len, uint8_t *out);
 
+/* The same for the raw public operation (x^e mod n, RSA_NO_PADDING). */
+EVP_PKEY_CTX *ossl_raw_pub_ctx(EVP_PKEY *pk);
+int ossl_raw_public(EVP_PKEY_CTX *ctx, const uint8_t *in, size_t len, uint8_t *out);
+
 /* Monotonic time in milliseconds. */
 double ossl_now_ms(void);
 

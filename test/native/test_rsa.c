@@ -8,6 +8,7 @@
 #include "vectors.h"
 #include "wim_bn.h"
 #include "wim_crc32.h"
+#include "wim_ct.h"
 #include "wim_rsa_key.h"
 
 #include <string.h>
@@ -285,13 +286,48 @@ void test_rsa(int full, const char *emit_dir)
 	CHECK(fl.violations == 0);
 }
 
-/* The secret-dependence check's workload (run under valgrind by `make native-ct`): one private
- * operation with the OpenSSL-made key and one seeded key generation; the core marks the secrets. */
+/* Part of the secret-dependence workload: the exponentiation (and the reductions the private operation
+ * uses) at every modulus size of RSA-2048..4096 — the CRT halves (16, 24, 32 limbs of 64 bits: the
+ * unrolled fixed-size code) and the full moduli (48, 64: the generic loops) — with the modulus, the base
+ * and the exponent marked secret. */
+static void ct_sizes(t_rng *r)
+{
+	static const size_t sizes[] = { 1024, 1536, 2048, 3072, 4096 };
+	static wim_limb m[WIM_BN_LIMBS(4096)], a[2 * WIM_BN_LIMBS(4096)], e[WIM_BN_LIMBS(4096)];
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		size_t n = WIM_BN_LIMBS(sizes[si]);
+		wim_mont ctx;
+		for (size_t i = 0; i < 2 * n; i++) {
+			a[i] = (wim_limb)t_rng_next(r);
+			if (i < n) {
+				m[i] = (wim_limb)t_rng_next(r);
+				e[i] = (wim_limb)t_rng_next(r);
+			}
+		}
+		m[0] |= 1;
+		m[n - 1] |= (wim_limb)1 << (WIM_LIMB_BITS - 1);
+		a[2 * n - 1] >>= 1; /* a < m R */
+		WIM_SECRET(m, n * sizeof(wim_limb));
+		WIM_SECRET(a, 2 * n * sizeof(wim_limb));
+		WIM_SECRET(e, n * sizeof(wim_limb));
+		wim_mont_init(&ctx, m, n, trr, tone, tt);
+		wim_mont_mod(ta, a, 2 * n, &ctx, tt);
+		wim_bn_mod_exp(tb, ta, e, sizes[si], &ctx, tt);
+		wim_limb below = wim_bn_lt(tb, m, n);
+		WIM_PUBLIC(&below, sizeof below);
+		CHECK(below);
+	}
+}
+
+/* The secret-dependence check's workload (run under valgrind by `make native-ct`): the exponentiation at
+ * every size, one private operation with the OpenSSL-made key and one seeded key generation; the core
+ * marks the secrets. */
 void test_rsa_ct(void)
 {
 	t_rng r;
 	static uint8_t n[256], p[128], q[128], dp[128], dq[128], qi[128], x[256], y[256];
 	t_rng_init(&r, 11);
+	ct_sizes(&r);
 	t_flash_init(&fl, flash_mem, sizeof flash_mem, SECTOR);
 	CHECK_RC(wim_store_format(&st, &fl.f), WIM_OK);
 	t_hex(n, 256, kat_rsa_n);

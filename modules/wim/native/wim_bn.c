@@ -79,15 +79,6 @@ void wim_bn_cmov(wim_limb *r, const wim_limb *a, wim_limb mask, size_t n)
 		r[i] ^= (r[i] ^ a[i]) & mask;
 }
 
-void wim_bn_cswap(wim_limb *a, wim_limb *b, wim_limb mask, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		wim_limb x = (a[i] ^ b[i]) & mask;
-		a[i] ^= x;
-		b[i] ^= x;
-	}
-}
-
 wim_limb wim_bn_is_zero(const wim_limb *a, size_t n)
 {
 	wim_limb acc = 0;
@@ -114,13 +105,6 @@ wim_limb wim_bn_lt(const wim_limb *a, const wim_limb *b, size_t n)
 	return (wim_limb)0 - bw;
 }
 
-int wim_bn_cmp(const wim_limb *a, const wim_limb *b, size_t n)
-{
-	wim_limb lt = wim_bn_lt(a, b, n) & 1;
-	wim_limb gt = wim_bn_lt(b, a, n) & 1;
-	return (int)gt - (int)lt;
-}
-
 wim_limb wim_bn_shl1(wim_limb *r, const wim_limb *a, size_t n)
 {
 	wim_limb c = 0;
@@ -130,14 +114,6 @@ wim_limb wim_bn_shl1(wim_limb *r, const wim_limb *a, size_t n)
 		c = x >> (W - 1);
 	}
 	return c;
-}
-
-void wim_bn_shr1(wim_limb *r, const wim_limb *a, wim_limb top, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		wim_limb hi = (i + 1 < n) ? a[i + 1] : top;
-		r[i] = (a[i] >> 1) | (hi << (W - 1));
-	}
 }
 
 void wim_bn_shr(wim_limb *r, const wim_limb *a, size_t s, size_t n)
@@ -194,20 +170,6 @@ wim_limb wim_bn_mul_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n)
 		c = (wim_limb)(p >> W);
 	}
 	return c;
-}
-
-void wim_bn_mod(wim_limb *r, const wim_limb *a, size_t an, const wim_limb *m, size_t mn, wim_limb *t)
-{
-	/* Invariant r < m. Each step r = 2r + bit < 2m, then subtract m once if r >= m (counting the bit
-	 * shifted out of the top limb). */
-	wim_bn_zero(r, mn);
-	for (size_t i = an * W; i-- > 0;) {
-		wim_limb c = wim_bn_shl1(r, r, mn);
-		r[0] |= wim_bn_bit(a, i);
-		wim_limb bw = wim_bn_sub(t, r, m, mn);
-		wim_limb take = (wim_limb)0 - (c | (bw ^ 1));
-		wim_bn_cmov(r, t, take, mn);
-	}
 }
 
 uint32_t wim_bn_mod_small(const wim_limb *a, size_t n, uint32_t d)
@@ -283,7 +245,7 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
  */
 #if WIM_LIMB_BITS == 64 && defined(__GNUC__)
 #define WIM_MONT_FIXED
-#define UNROLL _Pragma("GCC unroll 32")
+#define UNROLL _Pragma("GCC unroll 64")
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define UNROLL
@@ -322,31 +284,6 @@ static ALWAYS_INLINE void mont_col_low(wim_limb *u, size_t k, const wim_limb *m,
 	*hip = hi;
 }
 
-static ALWAYS_INLINE void mont_mul_n(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx,
-		wim_limb *t, const size_t n)
-{
-	const wim_limb *m = ctx->m;
-	wim_limb m0inv = ctx->m0inv;
-	wim_dlimb acc = 0;
-	wim_limb hi = 0;
-	UNROLL for (size_t k = 0; k < n; k++) {
-		UNROLL for (size_t i = 0; i <= k; i++)
-			MAC(a[i], b[k - i]);
-		mont_col_low(t, k, m, m0inv, &acc, &hi);
-	}
-	UNROLL for (size_t k = n; k < 2 * n - 1; k++) {
-		UNROLL for (size_t i = k - n + 1; i < n; i++) {
-			MAC(a[i], b[k - i]);
-			MAC(t[i], m[k - i]);
-		}
-		t[k - n] = (wim_limb)acc;
-		SHIFT_ACC();
-	}
-	t[n - 1] = (wim_limb)acc;
-	t[n] = (wim_limb)(acc >> W);
-	mont_final(r, t, ctx, n);
-}
-
 /* Adds twice the off-diagonal products a[i]*a[k-i] (lo <= i < k-i) and the diagonal a[k/2]^2 of
  * column k to the accumulator. */
 static ALWAYS_INLINE void sqr_col(const wim_limb *a, size_t k, size_t lo, wim_dlimb *accp, wim_limb *hip)
@@ -366,27 +303,48 @@ static ALWAYS_INLINE void sqr_col(const wim_limb *a, size_t k, size_t lo, wim_dl
 	*hip = hi;
 }
 
-static ALWAYS_INLINE void mont_sqr_n(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t,
-		const size_t n)
+/* What the columns add besides the reduction: a*b, a^2, or the limbs of a (a Montgomery reduction). */
+enum { MONT_MUL, MONT_SQR, MONT_REDC };
+
+/* One routine for the three, so that the 32-bit build carries the column loop once (code size); the
+ * 64-bit fixed-size instances get `mode` and `n` as constants and keep only their own code. For
+ * MONT_REDC, a has an <= 2n limbs and b is unused. Every branch here is on public values. */
+static ALWAYS_INLINE void mont_core(wim_limb *r, const wim_limb *a, const wim_limb *b, size_t an,
+		const wim_mont *ctx, wim_limb *t, const size_t n, const int mode)
 {
 	const wim_limb *m = ctx->m;
 	wim_limb m0inv = ctx->m0inv;
 	wim_dlimb acc = 0;
 	wim_limb hi = 0;
-	UNROLL for (size_t k = 0; k < n; k++) {
-		sqr_col(a, k, 0, &acc, &hi);
-		mont_col_low(t, k, m, m0inv, &acc, &hi);
+	UNROLL for (size_t k = 0; k < 2 * n; k++) {
+		size_t lo = k < n ? 0 : k - n + 1, top = k < n ? k : n - 1;
+		if (mode == MONT_MUL) {
+			UNROLL for (size_t i = lo; i <= top; i++)
+				MAC(a[i], b[k - i]);
+		} else if (mode == MONT_SQR) {
+			sqr_col(a, k, lo, &acc, &hi);
+		} else if (k < an) {
+			acc += a[k];
+			hi += acc < a[k];
+		}
+		if (k < n) {
+			mont_col_low(t, k, m, m0inv, &acc, &hi);
+		} else {
+			UNROLL for (size_t i = lo; i < n; i++)
+				MAC(t[i], m[k - i]);
+			t[k - n] = (wim_limb)acc;
+			SHIFT_ACC();
+		}
 	}
-	UNROLL for (size_t k = n; k < 2 * n - 1; k++) {
-		sqr_col(a, k, k - n + 1, &acc, &hi);
-		UNROLL for (size_t i = k - n + 1; i < n; i++)
-			MAC(t[i], m[k - i]);
-		t[k - n] = (wim_limb)acc;
-		SHIFT_ACC();
-	}
-	t[n - 1] = (wim_limb)acc;
-	t[n] = (wim_limb)(acc >> W);
+	t[n] = (wim_limb)acc;
 	mont_final(r, t, ctx, n);
+}
+
+/* The generic instance: any n, any mode. */
+static void mont_any(wim_limb *r, const wim_limb *a, const wim_limb *b, size_t an, const wim_mont *ctx,
+		wim_limb *t, int mode)
+{
+	mont_core(r, a, b, an, ctx, t, ctx->n, mode);
 }
 
 #ifdef WIM_MONT_FIXED
@@ -394,11 +352,11 @@ static ALWAYS_INLINE void mont_sqr_n(wim_limb *r, const wim_limb *a, const wim_m
 	static void mont_mul_##N(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_mont *ctx, \
 			wim_limb *t) \
 	{ \
-		mont_mul_n(r, a, b, ctx, t, N); \
+		mont_core(r, a, b, 0, ctx, t, N, MONT_MUL); \
 	} \
 	static void mont_sqr_##N(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t) \
 	{ \
-		mont_sqr_n(r, a, ctx, t, N); \
+		mont_core(r, a, a, 0, ctx, t, N, MONT_SQR); \
 	}
 FIXED_INSTANCES(16)
 FIXED_INSTANCES(24)
@@ -420,7 +378,7 @@ void wim_mont_mul(wim_limb *r, const wim_limb *a, const wim_limb *b, const wim_m
 		return;
 	}
 #endif
-	mont_mul_n(r, a, b, ctx, t, ctx->n);
+	mont_any(r, a, b, 0, ctx, t, MONT_MUL);
 }
 
 void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb *t)
@@ -438,32 +396,12 @@ void wim_mont_sqr(wim_limb *r, const wim_limb *a, const wim_mont *ctx, wim_limb 
 		return;
 	}
 #endif
-	mont_sqr_n(r, a, ctx, t, ctx->n);
+	mont_any(r, a, a, 0, ctx, t, MONT_SQR);
 }
 
 void wim_mont_redc(wim_limb *r, const wim_limb *a, size_t an, const wim_mont *ctx, wim_limb *t)
 {
-	size_t n = ctx->n;
-	const wim_limb *m = ctx->m;
-	wim_dlimb acc = 0;
-	wim_limb hi = 0;
-	for (size_t k = 0; k < n; k++) {
-		if (k < an) /* public */
-			acc += a[k];
-		mont_col_low(t, k, ctx->m, ctx->m0inv, &acc, &hi);
-	}
-	for (size_t k = n; k < 2 * n; k++) {
-		if (k < an) {
-			acc += a[k];
-			hi += acc < a[k];
-		}
-		for (size_t i = k - n + 1; i < n; i++)
-			MAC(t[i], m[k - i]);
-		t[k - n] = (wim_limb)acc;
-		SHIFT_ACC();
-	}
-	t[n] = (wim_limb)acc;
-	mont_final(r, t, ctx, n);
+	mont_any(r, a, NULL, an, ctx, t, MONT_REDC);
 }
 
 void wim_mont_init(wim_mont *ctx, const wim_limb *m, size_t n, wim_limb *rr, wim_limb *one, wim_limb *t)
@@ -536,7 +474,7 @@ void wim_bn_mod_exp(wim_limb *r, const wim_limb *a, const wim_limb *e, size_t eb
 
 	size_t nwin = (ebits + 3) / 4;
 	for (size_t w = nwin; w-- > 0;) {
-		if (w + 1 != nwin) { /* public: the first window starts from 1, no squaring needed */
+		if (w + 1 != nwin) { /* public: the first window needs no squaring */
 			for (int k = 0; k < 4; k++)
 				wim_mont_sqr(acc, acc, ctx, mt);
 		}

@@ -70,20 +70,14 @@ wim_limb wim_bn_add_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n);
 wim_limb wim_bn_sub_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n);
 /* r = mask ? a : r, mask all-ones or zero. */
 void wim_bn_cmov(wim_limb *r, const wim_limb *a, wim_limb mask, size_t n);
-/* Swaps a and b if mask is all-ones. */
-void wim_bn_cswap(wim_limb *a, wim_limb *b, wim_limb mask, size_t n);
 /* All-ones if a == 0. */
 wim_limb wim_bn_is_zero(const wim_limb *a, size_t n);
 /* All-ones if a == b. */
 wim_limb wim_bn_eq(const wim_limb *a, const wim_limb *b, size_t n);
 /* All-ones if a < b. */
 wim_limb wim_bn_lt(const wim_limb *a, const wim_limb *b, size_t n);
-/* -1, 0 or 1 as a compares to b. Computed in constant time; the RESULT is then the caller's to use. */
-int wim_bn_cmp(const wim_limb *a, const wim_limb *b, size_t n);
 /* r = a << 1; returns the bit shifted out. r may alias a. */
 wim_limb wim_bn_shl1(wim_limb *r, const wim_limb *a, size_t n);
-/* r = a >> 1 with `top` (0/1) shifted in at the top. r may alias a. */
-void wim_bn_shr1(wim_limb *r, const wim_limb *a, wim_limb top, size_t n);
 /* r = a >> s for a PUBLIC shift count s (0 <= s < n*WIM_LIMB_BITS). r may alias a. */
 void wim_bn_shr(wim_limb *r, const wim_limb *a, size_t s, size_t n);
 /* Bit i (public index) of a, as 0/1. */
@@ -95,10 +89,6 @@ size_t wim_bn_bitlen_vartime(const wim_limb *a, size_t n);
 void wim_bn_mul(wim_limb *r, const wim_limb *a, size_t an, const wim_limb *b, size_t bn);
 /* r = a * w; returns the high limb. r may alias a. */
 wim_limb wim_bn_mul_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n);
-
-/* r = a mod m, a of an limbs, m of mn limbs (m > 0). Bit-serial shift-and-subtract: constant time in
- * both a and m. t: mn limbs. r (mn limbs) must not alias a or t. */
-void wim_bn_mod(wim_limb *r, const wim_limb *a, size_t an, const wim_limb *m, size_t mn, wim_limb *t);
 
 /* a mod d for a small public divisor 2 <= d < 2^24; constant time in a. */
 uint32_t wim_bn_mod_small(const wim_limb *a, size_t n, uint32_t d);
