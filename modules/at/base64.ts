@@ -37,18 +37,31 @@ export function toBase64(bytes: Uint8Array): string {
   return codesToString(out);
 }
 
+/**
+ * Latin-1 codes of a string. XS keeps strings as UTF-8, so charCodeAt(i) costs O(i) there: text
+ * that may be long goes through TextEncoder (ASCII is the same in UTF-8), short text the loop.
+ */
+export function stringCodes(text: string): Uint8Array {
+  const utf8 = new TextEncoder().encode(text);
+  if (utf8.length === text.length) return utf8; // ASCII
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
 /** Decodes padded base64 text; returns undefined for anything that is not canonical base64. */
-export function fromBase64(text: string): Uint8Array | undefined {
+export function fromBase64(input: string): Uint8Array | undefined {
+  const text = stringCodes(input);
   const len = text.length;
   if (len % 4 !== 0) return undefined;
   let pad = 0;
-  if (len > 0 && text.charCodeAt(len - 1) === 61) pad = text.charCodeAt(len - 2) === 61 ? 2 : 1;
+  if (len > 0 && text[len - 1] === 61) pad = text[len - 2] === 61 ? 2 : 1;
   const out = new Uint8Array((len / 4) * 3 - pad);
   let o = 0;
   for (let i = 0; i < len; i += 4) {
     let v = 0;
     for (let j = 0; j < 4; j++) {
-      const c = text.charCodeAt(i + j);
+      const c = text[i + j];
       let d: number;
       if (c === 61 && i + 4 === len && j >= 4 - pad) d = 0;
       else if (c < 128 && (d = DECODE[c]) >= 0) { /* a data character */ }
@@ -60,6 +73,6 @@ export function fromBase64(text: string): Uint8Array | undefined {
     if (o < out.length) out[o++] = v & 255;
   }
   // canonical: the bits dropped by the padding must be zero
-  if (pad > 0 && toBase64(out.subarray(out.length - (3 - pad))) !== text.slice(len - 4)) return undefined;
+  if (pad > 0 && toBase64(out.subarray(out.length - (3 - pad))) !== input.slice(len - 4)) return undefined;
   return out;
 }

@@ -120,7 +120,7 @@ export class AtEngine {
       this.processed++;
       let out: string;
       try {
-        out = line.overflow ? this.final(new CmeError(CME.TEXT_TOO_LONG)) : this.runLine(line.text);
+        out = line.overflow ? this.final(new CmeError(CME.TEXT_TOO_LONG)) : this.runLine(line.bytes);
       } catch (e) {
         this.opts.log?.("AT engine: " + String(e));
         out = this.final("ERROR");
@@ -129,9 +129,9 @@ export class AtEngine {
     }
   }
 
-  /** Executes one command line and returns all of its response text. */
-  runLine(text: string): string {
-    if (text.trim() === "") return ""; // V.250: an empty line is ignored
+  /** Executes one command line (its bytes, or text in tests) and returns all of its response text. */
+  runLine(text: string | Uint8Array): string {
+    if (isBlank(text)) return ""; // V.250: an empty line is ignored
     const parsed = parseLine(text);
     if ("fault" in parsed) return this.final("ERROR");
     let out = "";
@@ -232,8 +232,13 @@ function testResponse(spec: CommandSpec): string {
 
 const pad3 = (n: number) => (n < 10 ? "00" : n < 100 ? "0" : "") + n;
 
+/** Response text is ASCII (quote() escapes the rest), so its bytes are its UTF-8. */
 function ascii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
+  return new TextEncoder().encode(s);
+}
+
+function isBlank(line: string | Uint8Array): boolean {
+  if (typeof line === "string") return line.trim() === "";
+  for (let i = 0; i < line.length; i++) if (line[i] !== 32) return false;
+  return true;
 }

@@ -3,15 +3,13 @@
  * S3 (CR) ends a line, S5 (backspace) deletes, control characters are dropped, and a line longer
  * than the limit is reported as overflowed (its content is discarded, the terminator still ends it).
  */
-import { codesToString } from "./base64.js";
-
 export const S3 = 13; // command line termination character
 export const S4 = 10; // response formatting character
 export const S5 = 8;  // command line editing character
 
-/** What the assembler hands over for each terminated line. */
+/** What the assembler hands over for each terminated line: its bytes (Latin-1), or an overflow. */
 export interface AssembledLine {
-  readonly text: string;
+  readonly bytes: Uint8Array;
   readonly overflow: boolean;
 }
 
@@ -32,7 +30,7 @@ export class LineAssembler {
     for (let i = 0; i < bytes.length; i++) {
       const c = bytes[i];
       if (c === S3) {
-        lines.push({ text: this.overflow ? "" : latin1(this.buf, this.len), overflow: this.overflow });
+        lines.push({ bytes: this.overflow ? new Uint8Array(0) : this.buf.slice(0, this.len), overflow: this.overflow });
         this.len = 0;
         this.overflow = false;
       } else if (c === S5 || c === 127) {
@@ -55,6 +53,3 @@ export class LineAssembler {
   }
 }
 
-function latin1(buf: Uint8Array, len: number): string {
-  return codesToString(buf.subarray(0, len));
-}

@@ -5,6 +5,8 @@
  * parameter is "omitted". The parser never throws: it returns a SyntaxFault instead.
  */
 
+import { codesToString, stringCodes } from "./base64.js";
+
 /** A parameter value: a number, a string, or undefined when omitted. */
 export type AtValue = number | string | undefined;
 
@@ -32,7 +34,7 @@ const isExtNameChar = (c: number) =>
   isUpper(c) || isDigit(c) || c === 33 || c === 37 || c === 45 || c === 46 || c === 47 || c === 58 || c === 95;
 
 /** Parses a whole command line (as assembled, without S3). An empty body ("AT") gives []. */
-export function parseLine(line: string): AtCommand[] | SyntaxFault {
+export function parseLine(line: string | Uint8Array): AtCommand[] | SyntaxFault {
   const p = new Cursor(line);
   p.skipSpaces();
   const a = p.peekUpper(), t = p.peekUpper(1);
@@ -97,7 +99,7 @@ function parseExtended(p: Cursor): AtCommand | SyntaxFault {
   p.pos++;
   while (!p.done() && isExtNameChar(p.peekUpper())) p.pos++;
   if (p.pos - start < 2) return { fault: "empty command name" };
-  const name = p.text.slice(start, p.pos).toUpperCase();
+  const name = codesToString(p.text.subarray(start, p.pos)).toUpperCase();
   p.skipSpaces();
   const c = p.peek();
   if (c === 63) { p.pos++; return { name, form: "read", args: [] }; }
@@ -140,7 +142,7 @@ function parseValues(p: Cursor): AtValue[] | SyntaxFault {
 }
 
 /** Parses the value list of an information response ("+NAME: 1,\"x\""), after the colon. */
-export function parseValueList(text: string): AtValue[] | SyntaxFault {
+export function parseValueList(text: string | Uint8Array): AtValue[] | SyntaxFault {
   const p = new Cursor(text);
   const values = parseValues(p);
   if (!("fault" in values) && !p.done()) return { fault: "trailing characters" };
@@ -159,13 +161,17 @@ export function quote(s: string): string {
   return out + '"';
 }
 
+/** A read position in a line's bytes (Latin-1). Bytes, not a string: XS indexes strings in O(n). */
 class Cursor {
   pos = 0;
-  constructor(readonly text: string) {}
+  readonly text: Uint8Array;
+  constructor(line: string | Uint8Array) {
+    this.text = typeof line === "string" ? stringCodes(line) : line;
+  }
   done() { return this.pos >= this.text.length; }
   peek(ahead = 0) {
     const i = this.pos + ahead;
-    return i < this.text.length ? this.text.charCodeAt(i) : -1;
+    return i < this.text.length ? this.text[i] : -1;
   }
   peekUpper(ahead = 0) {
     const c = this.peek(ahead);
@@ -186,27 +192,35 @@ class Cursor {
   }
   quoted(): string | undefined {
     this.pos++;
+    const t = this.text;
     // fast path: no escape before the closing quote (base64 payloads)
-    const end = this.text.indexOf('"', this.pos);
+    const end = t.indexOf(34, this.pos);
     if (end < 0) return undefined;
-    const slash = this.text.indexOf("\\", this.pos);
+    const slash = t.indexOf(92, this.pos);
     if (slash < 0 || slash > end) {
-      const v = this.text.slice(this.pos, end);
+      const v = codesToString(t.subarray(this.pos, end));
       this.pos = end + 1;
       return v;
     }
-    let s = "";
+    const out: number[] = [];
     for (;;) {
       const c = this.peek();
       if (c === -1) return undefined;
       this.pos++;
-      if (c === 34) return s;
+      if (c === 34) return codesToString(Uint8Array.from(out));
       if (c === 92) {
-        const h = parseInt(this.text.slice(this.pos, this.pos + 2), 16);
-        if (!/^[0-9A-Fa-f]{2}$/.test(this.text.slice(this.pos, this.pos + 2))) return undefined;
-        s += String.fromCharCode(h);
+        const h = hexValue(this.peek()) * 16 + hexValue(this.peek(1));
+        if (!(h >= 0)) return undefined;
+        out.push(h);
         this.pos += 2;
-      } else s += String.fromCharCode(c);
+      } else out.push(c);
     }
   }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1000;
 }

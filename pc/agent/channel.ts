@@ -94,6 +94,8 @@ export class Channel {
   private ch: number | undefined;
   private epoch: number;
   private loggedIn: "so" | "user" | undefined;
+  /** Key attributes read by operation Inits (see keyAttributes). */
+  private readonly keyCache = new Map<string, Map<number, Uint8Array>>();
 
   constructor(private readonly device: Device) {
     this.epoch = device.epoch;
@@ -103,6 +105,7 @@ export class Channel {
   private sync(): void {
     if (this.epoch === this.device.epoch) return;
     this.epoch = this.device.epoch;
+    this.keyCache.clear();
     this.sessions.clear();
     this.ch = undefined;
     this.loggedIn = undefined;
@@ -184,6 +187,7 @@ export class Channel {
   }
 
   async initToken(slot: number, pin: Uint8Array | null, label: Uint8Array | null): Promise<number> {
+    this.keyCache.clear();
     checkSlot(slot);
     if (this.sessions.size) return CKR.SESSION_EXISTS;
     await this.run("+PKCSINIT", [latin1(pin), latin1(label).replace(/ +$/, "")]);
@@ -205,6 +209,7 @@ export class Channel {
   }
 
   async closeSession(h: number): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     this.sessions.delete(h);
     await this.run("+PKCSCLOSE", [h]);
@@ -228,6 +233,7 @@ export class Channel {
   }
 
   async login(h: number, userType: number, pin: Uint8Array | null): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     await this.run("+PKCSLOGIN", [h, userType, latin1(pin)]);
     if (userType === 0) this.loggedIn = "so";
@@ -236,6 +242,7 @@ export class Channel {
   }
 
   async logout(h: number): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     await this.run("+PKCSLOGOUT", [h]);
     this.loggedIn = undefined;
@@ -297,6 +304,7 @@ export class Channel {
   }
 
   async createObject(h: number, template: RpcAttribute[], w: Writer): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     const [[o]] = await this.run("+PKCSCREATE", [h, wireTemplate(template)]);
     w.u64(o as number);
@@ -304,6 +312,7 @@ export class Channel {
   }
 
   async copyObject(h: number, object: number, template: RpcAttribute[], w: Writer): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     const [[o]] = await this.run("+PKCSCOPY", [h, object, wireTemplate(template)]);
     w.u64(o as number);
@@ -311,12 +320,14 @@ export class Channel {
   }
 
   async destroyObject(h: number, object: number): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     await this.run("+PKCSDESTROY", [h, object]);
     return CKR.OK;
   }
 
   async setAttributeValue(h: number, object: number, template: RpcAttribute[]): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     await this.run("+PKCSSETATTR", [h, object, wireTemplate(template)]);
     return CKR.OK;
@@ -338,6 +349,7 @@ export class Channel {
   }
 
   async deriveKey(h: number, m: RpcMechanism, base: number, template: RpcAttribute[], w: Writer): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     if (!this.offered(m.type, CKF.DERIVE)) return CKR.MECHANISM_INVALID;
     const [[o]] = await this.run("+PKCSDERIVE", [h, base, m.type, m.parameter, wireTemplate(template)]);
@@ -346,6 +358,7 @@ export class Channel {
   }
 
   async generateKeyPair(h: number, m: RpcMechanism, pub: RpcAttribute[], priv: RpcAttribute[], w: Writer): Promise<number> {
+    this.keyCache.clear();
     this.session(h);
     const [[pubH, privH]] = await this.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);
     w.u64(pubH as number).u64(privH as number);
@@ -628,6 +641,19 @@ export class Channel {
 
   /** The given attributes of a key; CKR_KEY_HANDLE_INVALID if the object is not visible. */
   private async keyAttributes(h: number, key: number, types: number[]): Promise<Map<number, Uint8Array>> {
+    // the attributes an operation's Init reads are kept per key until this application changes
+    // something (login state, objects): C_SignInit then costs no round trip. The device checks
+    // every operation again, so a key changed meanwhile by another application fails at C_Sign.
+    this.sync();
+    const cacheKey = `${key}:${types.join(",")}`;
+    const hit = this.keyCache.get(cacheKey);
+    if (hit) return hit;
+    const map = await this.fetchAttributes(h, key, types);
+    this.keyCache.set(cacheKey, map);
+    return map;
+  }
+
+  private async fetchAttributes(h: number, key: number, types: number[]): Promise<Map<number, Uint8Array>> {
     let values;
     try {
       [[values]] = await this.run("+PKCSATTR", [h, key, encodeTypes(types)]);

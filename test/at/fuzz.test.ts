@@ -40,8 +40,9 @@ describe("AT engine fuzz (Node)", function () {
     // every non-blank line must produce a final result code (result codes are kept on: Q1 is rewritten)
     const runLine = engine.runLine.bind(engine);
     let silent = 0;
-    engine.runLine = (text: string) => {
+    engine.runLine = (text: string | Uint8Array) => {
       const r = runLine(text);
+      if (typeof text !== "string") text = Buffer.from(text).toString("latin1");
       // silent only where V.250 allows it: quiet mode (ATQ1, possibly spelled with dropped control bytes)
       if (r === "" && text.trim() !== "" && !engine["settings"].quiet) silent++;
       return r;
