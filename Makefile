@@ -33,6 +33,7 @@ node_modules/.installed: package.json package-lock.json
 deps: build/.apt node_modules/.installed
 
 include mk/native.mk
+include mk/store.mk
 include mk/sim.mk
 include mk/pkcs11.mk
 
@@ -71,7 +72,7 @@ MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.tes
 
 test: build
 	$(MAKE) --no-print-directory typecheck
-	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-riscv native-diff pkcs11-test $(SIM_TEST_FLASH)
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-riscv native-diff store-test pkcs11-test $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
 
@@ -79,7 +80,7 @@ test: build
 build/bench-at.js: $(wildcard bench/at/*.ts) $(wildcard modules/at/*.ts) node_modules/.installed
 	npx esbuild bench/at/xs-main.ts --bundle --format=iife --target=es2020 --outfile=$@ --log-level=warning
 
-.PHONY: bench bench-at fuzz
+.PHONY: bench bench-at fuzz soak
 bench-at: build/bench-at.js build/wim-sim
 	@node --import tsx bench/at/run.ts
 
@@ -91,9 +92,13 @@ build/p11bench: bench/clients/p11bench.c pc/pkcs11/wim_pkcs11.h
 bench-clients: build/p11bench build/libwim-pkcs11.so build/wim-sim build/firmware.js
 	@bench/clients/run.sh
 
-BENCH_TARGETS := bench-at bench-native bench-clients
+BENCH_TARGETS := bench-at bench-native bench-store bench-clients
 bench: build
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+# The long power-cut run: at least 1,000,000 cut points of the key store (make test runs 20,000).
+soak: deps
+	@$(MAKE) --no-print-directory store-soak
 
 # The long fuzz run (make test runs 1,000,000 lines on Node and 50,000 on the simulator).
 fuzz: build

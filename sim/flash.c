@@ -9,7 +9,8 @@
  *  - --cut-after N: write/erase operations 1..N complete, operation N+1 is cut: a write applies
  *    only its first half (rounded down to a 4-byte word), an erase only the first half of its
  *    sector, and the process exits with status 99 at once, as if the power had gone;
- *  - erase counts per sector are kept in memory and printed at exit when WIM_SIM_STATS=1.
+ *  - erase counts per sector and the bytes written are kept in memory and printed at exit when
+ *    WIM_SIM_STATS=1.
  * The RNG of the C core (wim_host_rng) reads the OS's random source.
  */
 #define _GNU_SOURCE
@@ -32,9 +33,10 @@ static struct {
 	long cut_after;       /* operations allowed before the cut; < 0: never cut */
 	unsigned long writes;
 	unsigned long erases;
+	unsigned long long bytes_written;
 	uint32_t *erase_counts;
 	const char *path;
-} flash = { -1, 0, -1, 0, 0, NULL, NULL };
+} flash = { -1, 0, -1, 0, 0, 0, NULL, NULL };
 
 static int in_bounds(uint32_t offset, uint32_t len)
 {
@@ -129,6 +131,7 @@ static int flash_write(void *ctx, uint32_t offset, const void *buf, uint32_t len
 		power_cut("write", offset, applied, len);
 	}
 	flash.writes++;
+	flash.bytes_written += len;
 	if (len > 0 && pwrite_all(flash.fd, offset, bytes, len) != 0) {
 		fprintf(stderr, "wim-sim: flash: write failed: %s\n", strerror(errno));
 		return WIM_E_FLASH;
@@ -221,6 +224,7 @@ int sim_flash_open(const char *path, uint32_t size, long cut_after)
 	flash.cut_after = cut_after;
 	flash.writes = 0;
 	flash.erases = 0;
+	flash.bytes_written = 0;
 	flash.path = path;
 	partition.size = size;
 	return 0;
@@ -236,8 +240,8 @@ void sim_flash_report(void)
 	for (i = 0; i < sectors; i++)
 		if (flash.erase_counts[i] > max)
 			max = flash.erase_counts[i];
-	fprintf(stderr, "wim-sim: flash stats: %lu writes, %lu erases, %u sectors, max erases of a sector %u\n",
-			flash.writes, flash.erases, sectors, max);
+	fprintf(stderr, "wim-sim: flash stats: %lu writes, %lu erases, %u sectors, max erases of a sector %u, "
+			"%llu bytes written\n", flash.writes, flash.erases, sectors, max, flash.bytes_written);
 	fprintf(stderr, "wim-sim: flash erase counts:");
 	for (i = 0; i < sectors; i++)
 		fprintf(stderr, " %u", flash.erase_counts[i]);

@@ -22,6 +22,16 @@ export interface NativeCrypto {
   storeRemove(id: number): boolean;
   /** Ids that have a PUBLIC record, ascending. */
   storeIds(): number[];
+  /**
+   * Opens a store transaction: until storeCommit, storePut/storePutSecret/storeRemove and rsaGenerate's
+   * secret are staged — invisible to reads, then durable all at once (a power cut leaves all or none).
+   * `reserve`: the payload bytes it will write (at most 3800 in all, 8 writes); omitted: a whole sector.
+   */
+  storeBegin(reserve?: number): void;
+  /** Commits the open transaction (throws if it was lost to a flash error: nothing was written then). */
+  storeCommit(): void;
+  /** Drops the open transaction's staged writes. */
+  storeAbort(): void;
   /** Generates an RSA key (e = 65537) into SECRET record `id`; returns the modulus, big-endian. */
   rsaGenerate(id: number, bits: number): ArrayBuffer;
   /** Raw RSA private operation input^d mod n with the key in SECRET record `id` (CRT, blinded, fault-checked). */
@@ -39,6 +49,9 @@ export const NATIVE_NAMES: { readonly [K in keyof NativeCrypto]: string } = {
   storePutSecret: "xs_wim_store_put_secret",
   storeRemove: "xs_wim_store_remove",
   storeIds: "xs_wim_store_ids",
+  storeBegin: "xs_wim_store_begin",
+  storeCommit: "xs_wim_store_commit",
+  storeAbort: "xs_wim_store_abort",
   rsaGenerate: "xs_wim_rsa_generate",
   rsaPrivate: "xs_wim_rsa_private",
   ecSecret: "xs_wim_ec_secret",

@@ -4,7 +4,7 @@
  * Each public method is one AT+PKCS command; each failure is a PkcsError with the CK_RV the
  * PKCS#11 specification names.
  */
-import { CKA, CKF, CKO, CKR, CKU, PkcsError } from "../at/pkcs11.js";
+import { CKA, CKF, CKM, CKO, CKR, CKU, PkcsError } from "../at/pkcs11.js";
 import { ATTR_INVALID, ATTR_SENSITIVE, type Attribute, type AttributeAnswer, readBool, readUlong } from "../at/template.js";
 import type { Env } from "./env.js";
 import { RULES, applyChanges } from "./attributes.js";
@@ -304,12 +304,24 @@ export class Wim {
     if (sessionOnly(pubT) || sessionOnly(privT)) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "session keys are not supported yet");
     if (!s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
     if (this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
-    const privHandle = this.objects.nextHandle();
-    const pair = generateKeyPair(this.env.native, (b) => this.env.random(b), mechanism, pubT, privT, privHandle);
-    this.objects.put(privHandle, pair.privateKey);
-    const pubHandle = this.objects.nextHandle();
-    this.objects.put(pubHandle, pair.publicKey);
-    return [pubHandle, privHandle];
+    const bits = pubT.find((a) => a.type === CKA.MODULUS_BITS);
+    const rsaBits = (bits && readUlong(bits.value)) || 0;
+    // the secret and both objects are one transaction: a power cut leaves all three or none
+    const native = this.env.native;
+    native.storeBegin(mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN ? 7 + (3 * rsaBits) / 8 + (5 * rsaBits) / 16 + 1024 : 1024);
+    try {
+      const privHandle = this.objects.nextHandle();
+      const pair = generateKeyPair(native, (b) => this.env.random(b), mechanism, pubT, privT, privHandle);
+      this.objects.put(privHandle, pair.privateKey);
+      const pubHandle = this.objects.nextHandle();
+      this.objects.put(pubHandle, pair.publicKey);
+      native.storeCommit();
+      return [pubHandle, privHandle];
+    } catch (e) {
+      native.storeAbort();
+      this.objects.reset(); // the cache may hold what was never committed
+      throw e;
+    }
   }
 
   /** C_SignInit + C_Sign in one: checks the key and mechanism, then signs. */

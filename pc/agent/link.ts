@@ -44,7 +44,10 @@ export class AtLink {
     stream.onData((b) => this.receive(b));
     stream.onClose(() => {
       this.closed = true;
-      this.pending?.reject(new LinkError("link closed"));
+      if (this.pending) {
+        clearTimeout(this.pending.timer);
+        this.pending.reject(new LinkError("link closed"));
+      }
       this.pending = undefined;
     });
   }
@@ -105,6 +108,12 @@ export class AtLink {
   }
 
   close(): void {
+    this.closed = true;
+    if (this.pending) {
+      clearTimeout(this.pending.timer);
+      this.pending.reject(new LinkError("link closed"));
+      this.pending = undefined;
+    }
     this.stream.close();
   }
 

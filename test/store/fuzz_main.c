@@ -4,8 +4,8 @@
  *
  *   store-fuzz [--seed S] [--seconds T] [--max-len N] [FILE...]
  *
- * On a failure the entry point aborts; the driver has written the input to build/store-fuzz-crash.bin
- * first, so `store-fuzz build/store-fuzz-crash.bin` reproduces it. Deterministic: input k of seed S is
+ * On a failure the entry point aborts; the driver then writes the input to build/store-fuzz-crash.bin,
+ * so `store-fuzz build/store-fuzz-crash.bin` reproduces it. Deterministic: input k of seed S is
  * always the same; only how many inputs fit in T seconds varies.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,10 +14,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int crc32_fast_selfcheck(void);
 extern long fuzz_calls, fuzz_cuts;
+
+static uint8_t buf[1 << 16];
+static size_t cur_len;
+
+/* On a failure: keep the input that caused it. */
+static void on_abort(int sig)
+{
+	int fd = open("build/store-fuzz-crash.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) {
+		if (write(fd, buf, cur_len) < 0)
+			fd = -fd;
+		close(fd);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static double now(void)
 {
@@ -40,7 +59,6 @@ int main(int argc, char **argv)
 	double seconds = 20;
 	size_t max_len = 600;
 	int files = 0;
-	static uint8_t buf[1 << 16];
 	if (crc32_fast_selfcheck())
 		return 1;
 	for (int i = 1; i < argc; i++) {
@@ -70,6 +88,7 @@ int main(int argc, char **argv)
 	}
 	if (files)
 		return 0;
+	signal(SIGABRT, on_abort);
 	double t0 = now(), t = t0;
 	long inputs = 0;
 	uint64_t bytes = 0;
@@ -78,18 +97,13 @@ int main(int argc, char **argv)
 		size_t n = 1 + (size_t)(rnd(&s) % max_len);
 		for (size_t i = 0; i < n; i++)
 			buf[i] = (uint8_t)rnd(&s);
-		FILE *f = fopen("build/store-fuzz-crash.bin", "wb");
-		if (f) {
-			fwrite(buf, 1, n, f);
-			fclose(f);
-		}
+		cur_len = n;
 		LLVMFuzzerTestOneInput(buf, n);
 		inputs++;
 		bytes += n;
 		if (inputs % 64 == 0)
 			t = now();
 	}
-	remove("build/store-fuzz-crash.bin");
 	printf("store fuzz (seed %llu): %ld inputs (%llu bytes), %ld writing calls, %ld of them cut, no difference "
 			"from the model (%.1f s)\n", (unsigned long long)seed, inputs, (unsigned long long)bytes, fuzz_calls,
 			fuzz_cuts, now() - t0);

@@ -55,8 +55,9 @@ int m_matches(wim_store *st, const model *m);
 /*
  * Runs a unit on the store and tells what the model must become if it completes: *after = before with
  * the unit applied (a refused put/remove leaves the model as it was; a transaction whose op is refused
- * with WIM_E_FULL is aborted, so none of its ops count). Returns the last store result code; a flash
- * error (the cut) is returned as is and *after is then the state had the unit completed.
+ * with WIM_E_FULL is aborted, so none of its ops count; a refusal is returned as WIM_OK). Returns the
+ * store's result code; after a flash error (a cut) *after means nothing: the driver takes the state
+ * after the unit from an uncut run.
  */
 int m_run(wim_store *st, const m_unit *u, const model *before, model *after);
 

@@ -209,6 +209,31 @@ void xs_wim_store_remove(xsMachine *the)
 	xsmcSetTrue(xsResult);
 }
 
+/* Transactions: storeBegin(reserve?) → storePut/storePutSecret/storeRemove/rsaGenerate → storeCommit()
+ * (or storeAbort()). Between begin and commit the writes are staged: invisible to reads, and all
+ * durable at once at the commit. reserve: the payload bytes the transaction will write (0 or absent:
+ * a whole sector). A flash error ends the transaction (the store is mounted again on next use and
+ * storeCommit then throws WIM_E_ARG: nothing was committed). */
+void xs_wim_store_begin(xsMachine *the)
+{
+	uint32_t reserve = 0;
+	wim_store *st;
+	if (xsmcArgc > 0 && xsmcTypeOf(xsArg(0)) != xsUndefinedType)
+		reserve = arg_uint(the, 0, 0, 65536, "reserve");
+	st = open_store(the);
+	check(the, wim_store_begin(st, reserve));
+}
+
+void xs_wim_store_commit(xsMachine *the)
+{
+	check(the, wim_store_commit(open_store(the)));
+}
+
+void xs_wim_store_abort(xsMachine *the)
+{
+	wim_store_abort(open_store(the));
+}
+
 void xs_wim_store_ids(xsMachine *the)
 {
 	wim_store *st = open_store(the);

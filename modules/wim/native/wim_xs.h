@@ -17,6 +17,9 @@ void xs_wim_store_put(struct xsMachineRecord *the);        /* (id, bytes) → un
 void xs_wim_store_put_secret(struct xsMachineRecord *the); /* (id, bytes) → undefined */
 void xs_wim_store_remove(struct xsMachineRecord *the);     /* (id) → boolean */
 void xs_wim_store_ids(struct xsMachineRecord *the);        /* () → number[] */
+void xs_wim_store_begin(struct xsMachineRecord *the);      /* (reserve?) → undefined: opens a transaction */
+void xs_wim_store_commit(struct xsMachineRecord *the);     /* () → undefined: all staged writes at once */
+void xs_wim_store_abort(struct xsMachineRecord *the);      /* () → undefined: drops the staged writes */
 void xs_wim_rsa_generate(struct xsMachineRecord *the);     /* (id, bits) → ArrayBuffer (modulus) */
 void xs_wim_rsa_private(struct xsMachineRecord *the);      /* (id, input) → ArrayBuffer */
 void xs_wim_ec_secret(struct xsMachineRecord *the);        /* (id) → ArrayBuffer (the EC scalar) */
