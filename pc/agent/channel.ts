@@ -73,6 +73,17 @@ function checkSlot(slot: number): void {
   if (slot !== SLOT_ID) throw new PkcsError(CKR.SLOT_ID_INVALID);
 }
 
+/**
+ * The size-query convention before an operation runs: with no buffer, or one shorter than `size`,
+ * the call only reports the size (CKR_OK or CKR_BUFFER_TOO_SMALL) and the operation stays active.
+ * Undefined when the buffer is big enough and the operation should run.
+ */
+function sizeOnly(w: Writer, out: RpcOutput, size: number): number | undefined {
+  if (out.hasBuffer && out.capacity >= size) return undefined;
+  w.output(size, new Uint8Array(0));
+  return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
+}
+
 /** Delivers `data` to an output buffer per the size-query convention; returns the CK_RV. */
 function deliver(w: Writer, out: RpcOutput, data: Uint8Array): number {
   if (!out.hasBuffer) {
@@ -418,10 +429,8 @@ export class Channel {
       s.sign = undefined;
       return CKR.ARGUMENTS_BAD;
     }
-    if (!out.hasBuffer || out.capacity < op.size) {
-      w.output(op.size, new Uint8Array(0));
-      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK; // the operation stays active
-    }
+    const early = sizeOnly(w, out, op.size); // the operation stays active
+    if (early !== undefined) return early;
     return this.finishSign(s, op, data, w, out);
   }
 
@@ -442,10 +451,8 @@ export class Channel {
     const s = this.session(h);
     const op = s.sign;
     if (!op) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!out.hasBuffer || out.capacity < op.size) {
-      w.output(op.size, new Uint8Array(0));
-      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
-    }
+    const early = sizeOnly(w, out, op.size);
+    if (early !== undefined) return early;
     return this.finishSign(s, op, null, w, out);
   }
 
@@ -515,10 +522,8 @@ export class Channel {
     const s = this.session(h);
     const d = s.digest;
     if (!d) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!out.hasBuffer || out.capacity < d.size!) {
-      w.output(d.size!, new Uint8Array(0));
-      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
-    }
+    const early = sizeOnly(w, out, d.size!);
+    if (early !== undefined) return early;
     s.digest = undefined;
     if (!data) return CKR.ARGUMENTS_BAD;
     return deliver(w, out, d.update(data).digest());
@@ -539,10 +544,8 @@ export class Channel {
     const s = this.session(h);
     const d = s.digest;
     if (!d) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!out.hasBuffer || out.capacity < d.size!) {
-      w.output(d.size!, new Uint8Array(0));
-      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
-    }
+    const early = sizeOnly(w, out, d.size!);
+    if (early !== undefined) return early;
     s.digest = undefined;
     return deliver(w, out, d.digest());
   }
@@ -612,10 +615,8 @@ export class Channel {
     const s = this.session(h);
     const op = s.encrypt;
     if (!op) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!out.hasBuffer || out.capacity < op.size) {
-      w.output(op.size, new Uint8Array(0));
-      return out.hasBuffer ? CKR.BUFFER_TOO_SMALL : CKR.OK;
-    }
+    const early = sizeOnly(w, out, op.size);
+    if (early !== undefined) return early;
     s.encrypt = undefined;
     if (!data) return CKR.ARGUMENTS_BAD;
     return deliver(w, out, encrypt(op.mechanism, op.publicKey!, op.parameter, data));
