@@ -61,6 +61,7 @@ run: build
 .PHONY: typecheck unit e2e test
 typecheck: deps
 	npx tsc -p .
+	npx tsc -p tsconfig.esp32.json
 
 unit: build
 	npx mocha 'test/at/**/*.test.ts'
