@@ -21,6 +21,7 @@ for (const transport of env.transports) {
     handlers,
     identity: { manufacturer: "WIM project", model: "WIM token", revision: REVISION, serial: env.serial },
     log: (m) => env.log(m),
+    pending: transport.pending && (() => transport.pending!()),
   });
   transport.onReceive((bytes) => engine.receive(bytes));
   engine.unsolicited(`+PKCSRDY: ${PROTOCOL_VERSION}`);

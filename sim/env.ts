@@ -20,7 +20,9 @@ export function bindNative(lookup: (name: string) => (...args: unknown[]) => unk
 export function createEnv(): Env {
   const write = __native("sim_serial_write");
   const onReceive = __native("sim_serial_on_receive");
+  const pending = __native("sim_serial_pending");
   const serial: Transport = {
+    pending: () => pending() as number,
     write: (bytes) => void write(bytes),
     onReceive: (receiver) => void onReceive((buf: ArrayBuffer) => receiver(new Uint8Array(buf))),
   };

@@ -65,6 +65,7 @@ int sim_serial_pollfds(struct pollfd *fds);   /* fills at most 2 entries, return
 void sim_serial_service(sim_machine *the, const struct pollfd *fds, int count);
 void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
+void sim_serial_pending(sim_machine *the);
 
 /* flash.c: the file-backed NOR partition behind wim_host_flash() */
 int sim_flash_open(const char *path, uint32_t size, long cut_after); /* cut_after < 0: never */

@@ -10,6 +10,7 @@
 static const sim_native table[] = {
 	{ "sim_serial_write", sim_serial_write, 1 },
 	{ "sim_serial_on_receive", sim_serial_on_receive, 1 },
+	{ "sim_serial_pending", sim_serial_pending, 0 },
 	{ "sim_exit", sim_exit, 1 },
 	{ "xs_wim_store_open", xs_wim_store_open, 0 },
 	{ "xs_wim_store_format", xs_wim_store_format, 0 },

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <sys/inotify.h>
 
@@ -197,6 +198,16 @@ void sim_serial_write(xsMachine *the)
 		return;
 	/* write_all calls no JavaScript: the buffer cannot move meanwhile */
 	write_all(data, length, client_present() ? SIM_SERIAL_WRITE_TIMEOUT_MS : 0);
+}
+
+/* sim_serial_pending(): bytes the PC has sent that the device has not read yet (a running command
+ * sees them here: the event loop does not run until the command returns). */
+void sim_serial_pending(xsMachine *the)
+{
+	int count = 0;
+	if (master_fd >= 0 && ioctl(master_fd, FIONREAD, &count) != 0)
+		count = 0;
+	xsmcSetInteger(xsResult, count);
 }
 
 void sim_serial_on_receive(xsMachine *the)

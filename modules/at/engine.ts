@@ -17,6 +17,10 @@ export interface LinkContext {
   staged: Uint8Array | undefined;
   /** The protocol version negotiated with AT+PKCSVER. */
   version: number;
+  /** Sends an intermediate result line at once, while the command runs (e.g. progress). */
+  intermediate(text: string): void;
+  /** True when the PC has sent something since the command started: V.250's abort of a command. */
+  interrupted(): boolean;
 }
 
 /** Runs one AT+PKCS command: typed parameters in, the values of each response line out. */
@@ -54,6 +58,8 @@ export interface EngineOptions {
   identity: Identity;
   /** Reports a handler's unexpected exception (never with parameters: they may hold PINs). */
   log?(message: string): void;
+  /** Bytes waiting on the link (for aborting long commands); absent where the transport cannot tell. */
+  pending?(): number;
 }
 
 /** V.250 settings of the link (reset by ATZ). */
@@ -71,7 +77,13 @@ export class AtEngine {
   private settings: Settings = { ...DEFAULTS };
   private readonly builtins: ReadonlyMap<string, CommandHandler>;
   /** The link's state for the command handlers. */
-  readonly link: LinkContext = { channel: 0, staged: undefined, version: PROTOCOL_VERSION };
+  readonly link: LinkContext = {
+    channel: 0,
+    staged: undefined,
+    version: PROTOCOL_VERSION,
+    intermediate: (text) => this.opts.write(ascii(this.info(text))),
+    interrupted: () => (this.opts.pending?.() ?? 0) > 0,
+  };
   /** Lines processed since start (for tests and benchmarks). */
   processed = 0;
 

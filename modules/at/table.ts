@@ -221,6 +221,11 @@ export const UNSOLICITED: readonly UnsolicitedSpec[] = [
     summary: "The device has (re)started: every channel, session and login is gone, and the link settings are the defaults. Sent once on each link at start-up.",
     fields: [u("version")],
   },
+  {
+    name: "+PKCSKGP",
+    summary: "Intermediate result of AT+PKCSGENKP: random draws so far of an RSA key generation (prime candidates and Miller-Rabin bases; every 16). Any byte the PC sends meanwhile (the agent sends CAN, 0x18) cancels it: +PKCS ERROR: 80 (CKR_FUNCTION_CANCELED), nothing stored.",
+    fields: [u("candidates")],
+  },
 ];
 
 /** The command table by name. */

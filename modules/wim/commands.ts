@@ -70,7 +70,10 @@ function handlers(wim: Wim): Map<string, CommandHandler> {
     ["+PKCSDESTROY", ([h, o], { channel }) => (wim.destroyObject(channel, n(h), n(o)), [])],
     ["+PKCSSETATTR", ([h, o, t], { channel }) => (wim.setAttributes(channel, n(h), n(o), template(t)), [])],
     ["+PKCSSETPIN", ([h, oldPin, newPin], { channel }) => (wim.setPin(channel, n(h), str(oldPin), str(newPin)), [])],
-    ["+PKCSGENKP", ([h, mech, pub, priv], { channel }) => [wim.generateKeyPair(channel, n(h), n(mech), template(pub), template(priv))]],
+    ["+PKCSGENKP", ([h, mech, pub, priv], link) => [wim.generateKeyPair(link.channel, n(h), n(mech), template(pub), template(priv), {
+      progress: (count) => link.intermediate(`+PKCSKGP: ${count}`),
+      cancelled: () => link.interrupted(),
+    })]],
     ["+PKCSSIGN", ([h, key, mech, data, param], { channel }) =>
       [[wim.sign(channel, n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
     ["+PKCSDECRYPT", ([h, key, mech, data, param], { channel }) =>

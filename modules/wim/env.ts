@@ -10,6 +10,8 @@ export interface Transport {
   write(bytes: Uint8Array): void;
   /** Registers the receiver of bytes from the PC (one receiver per transport). */
   onReceive(receiver: (bytes: Uint8Array) => void): void;
+  /** Bytes received but not yet delivered (seen while a long command runs); absent where unknown. */
+  pending?(): number;
 }
 
 /** What the device runs on. */

@@ -15,6 +15,7 @@ const BY_CODE: Record<string, number> = {
   WIM_E_FAULT: CKR.FUNCTION_FAILED,
   WIM_E_RNG: CKR.DEVICE_ERROR,
   WIM_E_TOOBIG: CKR.DEVICE_MEMORY,
+  WIM_E_CANCELED: CKR.FUNCTION_CANCELED,
 };
 
 /** A PkcsError for any failure: PkcsErrors pass through, C module errors are mapped, the rest is CKR_GENERAL_ERROR. */

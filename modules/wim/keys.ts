@@ -85,8 +85,14 @@ export interface GeneratedPair {
 }
 
 /** Generates a pair with `mechanism` whose private part becomes SECRET record `privateHandle`. */
+/** Following a long generation: progress reports, and the PC's request to stop. */
+export interface GenerationHooks {
+  progress(candidates: number): void;
+  cancelled(): boolean;
+}
+
 export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) => void, mechanism: number, pubT: readonly Attribute[],
-  privT: readonly Attribute[], privateHandle: number): GeneratedPair {
+  privT: readonly Attribute[], privateHandle: number, hooks?: GenerationHooks): GeneratedPair {
   if (mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN) {
     const pub = publicDefaults(CKK.RSA, mechanism);
     const priv = privateDefaults(CKK.RSA, mechanism);
@@ -101,7 +107,8 @@ export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) =>
     applyTemplate(priv, privT, CKO.PRIVATE_KEY, CKK.RSA, () => false);
     if (bits === undefined) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
     if (!RSA_BITS.includes(bits)) throw new PkcsError(CKR.KEY_SIZE_RANGE);
-    const modulus = new Uint8Array(native.rsaGenerate(privateHandle, bits));
+    const onCandidate = hooks && ((n: number) => (hooks.progress(n), hooks.cancelled()));
+    const modulus = new Uint8Array(native.rsaGenerate(privateHandle, bits, onCandidate));
     for (const m of [pub, priv]) {
       m.set(CKA.MODULUS, modulus);
       m.set(CKA.PUBLIC_EXPONENT, E65537);

@@ -32,8 +32,12 @@ export interface NativeCrypto {
   storeCommit(): void;
   /** Drops the open transaction's staged writes. */
   storeAbort(): void;
-  /** Generates an RSA key (e = 65537) into SECRET record `id`; returns the modulus, big-endian. */
-  rsaGenerate(id: number, bits: number): ArrayBuffer;
+  /**
+   * Generates an RSA key (e = 65537) into SECRET record `id`; returns the modulus, big-endian.
+   * `onCandidate(count)`, if given, is called every few prime candidates; returning true cancels
+   * (the call throws WIM_E_CANCELED and writes nothing).
+   */
+  rsaGenerate(id: number, bits: number, onCandidate?: (count: number) => boolean): ArrayBuffer;
   /** Raw RSA private operation input^d mod n with the key in SECRET record `id` (CRT, blinded, fault-checked). */
   rsaPrivate(id: number, input: ArrayBuffer): ArrayBuffer;
   /** The one narrow exit of a secret: the EC private scalar of SECRET record `id`, for the JS EC code. */

@@ -11,7 +11,7 @@ import { RULES, applyChanges } from "./attributes.js";
 import { type NewObject, createObject } from "./create.js";
 import { curveByParams } from "./curves.js";
 import { deriveEcdh } from "./derive.js";
-import { generateKeyPair } from "./keys.js";
+import { type GenerationHooks, generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
 import { MECHANISMS, type MechanismInfo, allowedMechanism, checkMechanism, decrypt, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
@@ -298,7 +298,8 @@ export class Wim {
     if (isPrivate && this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
   }
 
-  generateKeyPair(ch: number, h: number, mechanism: number, pubT: readonly Attribute[], privT: readonly Attribute[]): [number, number] {
+  generateKeyPair(ch: number, h: number, mechanism: number, pubT: readonly Attribute[], privT: readonly Attribute[],
+    hooks?: GenerationHooks): [number, number] {
     const s = this.session(ch, h);
     const sessionOnly = (t: readonly Attribute[]) => t.some((a) => a.type === CKA.TOKEN && readBool(a.value) === false);
     if (sessionOnly(pubT) || sessionOnly(privT)) throw new PkcsError(CKR.TEMPLATE_INCONSISTENT, "session keys are not supported yet");
@@ -311,7 +312,7 @@ export class Wim {
     native.storeBegin(mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN ? 7 + (3 * rsaBits) / 8 + (5 * rsaBits) / 16 + 1024 : 1024);
     try {
       const privHandle = this.objects.nextHandle();
-      const pair = generateKeyPair(native, (b) => this.env.random(b), mechanism, pubT, privT, privHandle);
+      const pair = generateKeyPair(native, (b) => this.env.random(b), mechanism, pubT, privT, privHandle, hooks);
       this.objects.put(privHandle, pair.privateKey);
       const pubHandle = this.objects.nextHandle();
       this.objects.put(pubHandle, pair.publicKey);

@@ -129,6 +129,11 @@ export class Channel {
     return this.device.run(name, values, this.ch);
   }
 
+  /** The application went away: a long command of its own (a key generation) is cancelled at once. */
+  abandon(): void {
+    if (this.ch !== undefined) this.device.cancelFor(this.ch);
+  }
+
   /** Closes the channel and with it every session (the client went away). */
   async closeAll(): Promise<void> {
     this.sync();

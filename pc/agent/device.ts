@@ -71,6 +71,14 @@ export class Device {
     }));
   }
 
+  /** The channel whose command is on the link now (undefined between commands). */
+  private busyChannel: number | undefined;
+
+  /** Cancels the command in flight if it belongs to `channel` (its application went away). */
+  cancelFor(channel: number): void {
+    if (this.busyChannel === channel) this.link.interrupt();
+  }
+
   /**
    * Runs an AT+PKCS command on a channel: selects the channel in the same line when it changes,
    * and stages a binary value too long for one line with AT+PKCSDATA first. A broken link
@@ -83,9 +91,11 @@ export class Device {
         const args = await this.stageLong(spec, values);
         const select = channel !== this.current ? [`+PKCSCH=${channel}`] : [];
         this.current = -1; // unknown until the line succeeds
+        this.busyChannel = channel;
         try {
           return await this.link.command(spec, args, select);
         } finally {
+          this.busyChannel = undefined;
           this.current = channel;
         }
       } catch (e) {

@@ -107,6 +107,12 @@ export class AtLink {
     return p;
   }
 
+  /** Cancels the command in flight (V.250: a character received during a command aborts it; CAN is
+   * the one the device's line assembly then drops). The command fails with the device's answer. */
+  interrupt(): void {
+    if (this.pending && !this.closed) this.send("\x18");
+  }
+
   close(): void {
     this.closed = true;
     if (this.pending) {

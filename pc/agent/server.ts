@@ -139,7 +139,10 @@ export function serve(device: Device, path: string): net.Server {
         });
       }
     });
-    sock.on("close", () => void busy.then(() => channel.closeAll()));
+    sock.on("close", () => {
+      channel.abandon();
+      void busy.then(() => channel.closeAll());
+    });
     sock.on("error", () => undefined);
   });
   server.listen(path, () => chmodSync(path, 0o600));

@@ -104,3 +104,35 @@ describe("the agent after a device restart", () => {
     assert.equal(lines, 2, "the link was set up again");
   });
 });
+
+describe("a long key generation on the simulator", function () {
+  this.timeout(120_000);
+  it("reports progress with +PKCSKGP and is cancelled by a byte from the PC, storing nothing", async () => {
+    const sim = await startSim(tempDir("cancel"), ["--no-agent"]);
+    const link = new AtLink(openSerial(sim.pty));
+    try {
+      await link.start();
+      const at = (name: string, values: Value[] = []) => link.command(COMMAND_BY_NAME.get(name)!, values);
+      const [[s]] = (await at("+PKCSOPEN", [CKF.SERIAL_SESSION | CKF.RW_SESSION])) as number[][];
+      await at("+PKCSLOGIN", [s, CKU.USER, "123456"]);
+      const gen = encodeTemplate([{ type: CKA.MODULUS_BITS, value: ulongValue(4096) }]);
+      // uncancelled: progress lines, then the pair
+      const whole = await link.line(`AT+PKCSGENKP=${s},0,"${Buffer.from(gen).toString("base64")}",""`);
+      assert.equal(whole.final, "OK");
+      const progress = whole.info.filter((l) => l.startsWith("+PKCSKGP: "));
+      assert.ok(progress.length >= 2, `progress lines: ${progress.length}`);
+      assert.ok(Number(progress[1].slice(10)) > Number(progress[0].slice(10)));
+      const before = (await at("+PKCSFIND", [s, new Uint8Array(0)])).length;
+      // cancelled shortly after it started
+      const running = link.line(`AT+PKCSGENKP=${s},0,"${Buffer.from(gen).toString("base64")}",""`);
+      setTimeout(() => link.interrupt(), 30);
+      const r = await running;
+      assert.equal(r.final, `+PKCS ERROR: ${CKR.FUNCTION_CANCELED}`);
+      assert.equal((await link.line("AT")).final, "OK", "the device answers afterwards");
+      assert.equal((await at("+PKCSFIND", [s, new Uint8Array(0)])).length, before, "a cancelled generation stores nothing");
+    } finally {
+      link.close();
+      await sim.stop();
+    }
+  });
+});

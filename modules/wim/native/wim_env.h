@@ -24,7 +24,8 @@ enum {
 	WIM_E_CORRUPT = -7,   /* the medium holds no valid store (format it) */
 	WIM_E_FAULT = -8,     /* a private-key result failed its self-check: nothing was released */
 	WIM_E_RNG = -9,       /* the random source failed */
-	WIM_E_TOOBIG = -10    /* an output buffer is too small */
+	WIM_E_TOOBIG = -10,   /* an output buffer is too small */
+	WIM_E_CANCELED = -11  /* the caller asked to stop (a key generation cancelled from the PC) */
 };
 
 /*

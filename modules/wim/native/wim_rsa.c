@@ -213,7 +213,8 @@ static int rng_fill(const wim_rng *rng, uint8_t *buf, size_t len)
 {
 	if (!rng || !rng->fill)
 		return WIM_E_RNG;
-	return rng->fill(rng->ctx, buf, len) ? WIM_E_RNG : WIM_OK;
+	int rc = rng->fill(rng->ctx, buf, len);
+	return rc < 0 ? rc : rc ? WIM_E_RNG : WIM_OK; /* a WIM_E_* from the source (e.g. WIM_E_CANCELED) passes */
 }
 
 /* ---- the stored key ---- */

@@ -54,6 +54,7 @@ static const char *error_name(int rc)
 	case WIM_E_FAULT: return "WIM_E_FAULT";
 	case WIM_E_RNG: return "WIM_E_RNG";
 	case WIM_E_TOOBIG: return "WIM_E_TOOBIG";
+	case WIM_E_CANCELED: return "WIM_E_CANCELED";
 	default: return "WIM_E_UNKNOWN";
 	}
 }
@@ -253,6 +254,34 @@ void xs_wim_store_ids(xsMachine *the)
 	}
 }
 
+/*
+ * Key generation may be followed and cancelled: the core draws one random candidate per RNG call,
+ * so the glue wraps the host's RNG and calls the optional JavaScript `onCandidate(count)` every
+ * WIM_XS_PROGRESS_EVERY draws; a true result cancels (the fill fails with WIM_E_CANCELED and the
+ * core stops, writing nothing). The core itself stays free of callbacks.
+ */
+#define WIM_XS_PROGRESS_EVERY 16
+
+typedef struct progress_rng {
+	xsMachine *the;
+	const wim_rng *host;
+	uint32_t draws;
+	int has_callback;
+	int var; /* the xsVar holding the count argument */
+} progress_rng;
+
+static int progress_fill(void *ctx, uint8_t *buf, size_t len)
+{
+	progress_rng *p = ctx;
+	int rc = p->host->fill(p->host->ctx, buf, len);
+	if (rc || !p->has_callback || (++p->draws % WIM_XS_PROGRESS_EVERY) != 0)
+		return rc;
+	xsMachine *the = p->the;
+	xsmcSetInteger(xsVar(p->var), (xsIntegerValue)p->draws);
+	xsSlot cancel = xsCallFunction1(xsArg(2), xsUndefined, xsVar(p->var));
+	return xsmcTest(cancel) ? WIM_E_CANCELED : WIM_OK;
+}
+
 void xs_wim_rsa_generate(xsMachine *the)
 {
 	wim_store *st;
@@ -265,8 +294,16 @@ void xs_wim_rsa_generate(xsMachine *the)
 		xsRangeError("bits is not a multiple of 8");
 	if (wim_rsa_scratch_size(bits) > sizeof(scratch))
 		throw_wim(the, WIM_E_SCRATCH);
+	progress_rng p = { the, wim_host_rng(), 0, 0, 0 };
+	if (xsmcArgc > 2 && xsmcTypeOf(xsArg(2)) != xsUndefinedType) {
+		if (!xsmcIsInstanceOf(xsArg(2), xsFunctionPrototype))
+			xsTypeError("onCandidate must be a function");
+		p.has_callback = 1;
+		p.var = xsmcVars(1);
+	}
+	wim_rng rng = { &p, progress_fill };
 	st = open_store(the);
-	rc = wim_rsa_generate(st, id, bits, wim_host_rng(), rsa_out, scratch, sizeof(scratch));
+	rc = wim_rsa_generate(st, id, bits, &rng, rsa_out, scratch, sizeof(scratch));
 	wipe(scratch, sizeof(scratch));
 	check(the, rc);
 	xsmcSetArrayBuffer(xsResult, rsa_out, (xsIntegerValue)(bits / 8));
