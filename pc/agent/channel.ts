@@ -412,6 +412,15 @@ export class Channel {
     };
   }
 
+  /** Starts an operation of `kind` on a session that has none running (CKR_OPERATION_ACTIVE otherwise). */
+  private async begin<K extends "sign" | "verify" | "decrypt" | "encrypt">(h: number, kind: K,
+    start: () => Promise<NonNullable<Session[K]>>): Promise<number> {
+    const s = this.session(h);
+    if (s[kind]) return CKR.OPERATION_ACTIVE;
+    s[kind] = await start();
+    return CKR.OK;
+  }
+
   /** The input of the device operation: the digest (in a DigestInfo for PKCS#1 v1.5), or the data. */
   private static prepared(op: SignOperation): Uint8Array {
     if (!op.hash) return Buffer.concat(op.parts);
@@ -419,11 +428,8 @@ export class Channel {
     return op.m.digestInfo ? Buffer.concat([op.m.hash!.digestInfo, digest]) : digest;
   }
 
-  async signInit(h: number, m: RpcMechanism, key: number): Promise<number> {
-    const s = this.session(h);
-    if (s.sign) return CKR.OPERATION_ACTIVE;
-    s.sign = await this.startSign(h, m, key, false);
-    return CKR.OK;
+  signInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    return this.begin(h, "sign", () => this.startSign(h, m, key, false));
   }
 
   async sign(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
@@ -474,11 +480,8 @@ export class Channel {
     return deliver(w, out, sig as Uint8Array);
   }
 
-  async verifyInit(h: number, m: RpcMechanism, key: number): Promise<number> {
-    const s = this.session(h);
-    if (s.verify) return CKR.OPERATION_ACTIVE;
-    s.verify = await this.startSign(h, m, key, true);
-    return CKR.OK;
+  verifyInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    return this.begin(h, "verify", () => this.startSign(h, m, key, true));
   }
 
   async verify(h: number, data: Uint8Array | null, sig: Uint8Array | null): Promise<number> {
@@ -570,11 +573,8 @@ export class Channel {
     return { mechanism: m.type, key, parameter: m.parameter, size, publicKey: decrypting ? undefined : publicKey(attrs) };
   }
 
-  async decryptInit(h: number, m: RpcMechanism, key: number): Promise<number> {
-    const s = this.session(h);
-    if (s.decrypt) return CKR.OPERATION_ACTIVE;
-    s.decrypt = await this.startCipher(h, m, key, true);
-    return CKR.OK;
+  decryptInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    return this.begin(h, "decrypt", () => this.startCipher(h, m, key, true));
   }
 
   /** C_Decrypt: the size query answers the modulus size (an upper bound); the result is kept for a retry. */
@@ -609,11 +609,8 @@ export class Channel {
     return deliver(w, out, result);
   }
 
-  async encryptInit(h: number, m: RpcMechanism, key: number): Promise<number> {
-    const s = this.session(h);
-    if (s.encrypt) return CKR.OPERATION_ACTIVE;
-    s.encrypt = await this.startCipher(h, m, key, false);
-    return CKR.OK;
+  encryptInit(h: number, m: RpcMechanism, key: number): Promise<number> {
+    return this.begin(h, "encrypt", () => this.startCipher(h, m, key, false));
   }
 
   async encrypt(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
