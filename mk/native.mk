@@ -11,14 +11,20 @@
 #                        exponentiation at every RSA modulus size under valgrind, 64- and 32-bit limbs; any
 #                        branch or memory index on a secret fails it
 #   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
-#                        core's code size (all of its objects, budget NATIVE_TEXT_BUDGET bytes; the RSA/bignum
-#                        part, wim_bn.o + wim_rsa.o, is printed too)
+#                        core's code size: bignum, RSA and key store within NATIVE_TEXT_BUDGET bytes (the
+#                        RSA/bignum part, wim_bn.o + wim_rsa.o, is printed too), the EC core (wim_ec.o)
+#                        within its own NATIVE_EC_TEXT_BUDGET (docs/design-notes.md says why it is separate)
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
 #                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
 #                        per key size (2048, 3072, 4096) plus edge inputs, on NATIVE_DIFF_JOBS cores
+#   native-diff-ec       test/native/diff_ec.c: the EC core (P-256, P-384) against OpenSSL — public keys, ECDSA
+#                        signatures verified by OpenSSL, ECDH, key generation, edges — with 64- and 32-bit
+#                        limbs, and Wycheproof's ECDH vectors from ../shared/vectors/wycheproof (skipped, with a
+#                        message, where that folder is absent)
 #   bench-native         bench/native/bench_rsa.c: private operation and key generation, ours vs OpenSSL's
-#                        libcrypto vs mbedTLS, printed as a table with ratios (about two minutes)
+#                        libcrypto vs mbedTLS, printed as a table with ratios (about two minutes); then
+#                        bench/native/bench_ec.c: ECDSA signing and ECDH on P-256/P-384, the same three
 #
 # Needs: gcc, openssl; for native-riscv: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 # qemu-system-misc; for native-ct: valgrind; for native-diff: libssl-dev; for bench-native: libssl-dev
@@ -27,10 +33,11 @@
 WIM_NATIVE_DIR := modules/wim/native
 # The core only: the xsmc glue (wim_xs.c) is built with the XS hosts, not here.
 WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
-	$(WIM_NATIVE_DIR)/wim_crc32.c
+	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c
 WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
-	wim_crc32.h wim_ct.h)
-NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c)
+	wim_crc32.h wim_ct.h wim_ec.h)
+NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c \
+	test_ec.c)
 NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
 NATIVE_DEPS := $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) $(NATIVE_TEST_SRCS) $(NATIVE_TEST_HDRS) mk/native.mk
 
@@ -74,7 +81,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv native-diff bench-native
+.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv native-diff native-diff-ec bench-native
 
 native-test: build/native-test
 	$(call native_run,build/native-test,build/native-keys)
@@ -99,11 +106,14 @@ NATIVE_RV_CC ?= riscv64-unknown-elf-gcc
 NATIVE_RV_SIZE ?= riscv64-unknown-elf-size
 NATIVE_RV_QEMU ?= qemu-system-riscv32
 NATIVE_TEXT_BUDGET ?= 16384
+NATIVE_EC_TEXT_BUDGET ?= 5120
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
 NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_SRCS))
 NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
+NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o
+NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -117,11 +127,13 @@ native-riscv: build/rv32/native-test.elf
 	timeout 120 $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none \
 		-kernel build/rv32/native-test.elf -semihosting-config enable=on,target=native
 	@$(NATIVE_RV_SIZE) $(NATIVE_RV_OBJS)
-	@t=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	@t=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_BUDGET_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	c=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_CORE_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes, budget $(NATIVE_TEXT_BUDGET)" \
 		"(RSA/bignum: $$c, key store: $$((t - c)))"; \
-	test $$t -le $(NATIVE_TEXT_BUDGET)
+	echo "EC core .text (P-256/P-384): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
+	test $$t -le $(NATIVE_TEXT_BUDGET) && test $$e -le $(NATIVE_EC_TEXT_BUDGET)
 
 # ---- differential test against OpenSSL's libcrypto, and the benchmark ----
 NATIVE_DIFF_INPUTS ?= 10000
@@ -136,9 +148,40 @@ build/native-diff: test/native/diff_openssl.c $(NATIVE_OSSL_DEPS)
 native-diff: build/native-diff
 	build/native-diff --inputs $(NATIVE_DIFF_INPUTS) --jobs $(NATIVE_DIFF_JOBS)
 
+# The EC differential test; Wycheproof's ECDH vectors are read in place from ../shared (never copied).
+NATIVE_DIFF_EC_COUNT ?= 500
+WYCHEPROOF_DIR ?= ../shared/vectors/wycheproof
+NATIVE_EC_SRCS := $(WIM_NATIVE_SRCS) test/native/test_flash.c
+NATIVE_EC_DEPS := test/native/diff_ec.c $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h mk/native.mk
+
+build/native-diff-ec: $(NATIVE_EC_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -Wno-deprecated-declarations $(NATIVE_INC) test/native/diff_ec.c $(NATIVE_EC_SRCS) \
+		-lcrypto -o $@
+
+build/native-diff-ec-limb32: $(NATIVE_EC_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -Wno-deprecated-declarations -DWIM_LIMB_BITS=32 $(NATIVE_INC) test/native/diff_ec.c \
+		$(NATIVE_EC_SRCS) -lcrypto -o $@
+
+native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
+	@set -e; args=; \
+	if [ -f $(WYCHEPROOF_DIR)/ecdh_secp256r1_ecpoint_test.json ]; then \
+	  python3 test/native/wycheproof_ecdh.py $(WYCHEPROOF_DIR)/ecdh_secp256r1_ecpoint_test.json \
+	    $(WYCHEPROOF_DIR)/ecdh_secp384r1_ecpoint_test.json > build/wycheproof-ecdh.txt; \
+	  args="--wycheproof build/wycheproof-ecdh.txt"; \
+	else echo "native-diff-ec: $(WYCHEPROOF_DIR) is absent: Wycheproof ECDH vectors skipped"; fi; \
+	build/native-diff-ec --count $(NATIVE_DIFF_EC_COUNT) $$args; \
+	build/native-diff-ec-limb32 --count $$(( $(NATIVE_DIFF_EC_COUNT) / 5 )) $$args
+
 build/bench-rsa: bench/native/bench_rsa.c $(NATIVE_OSSL_DEPS)
 	@mkdir -p build
 	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) $< $(NATIVE_OSSL_SRCS) $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
 
-bench-native: build/bench-rsa
+build/bench-ec: bench/native/bench_ec.c $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) mk/native.mk
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -Wno-deprecated-declarations $(NATIVE_INC) $< $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
+
+bench-native: build/bench-rsa build/bench-ec
 	build/bench-rsa
+	build/bench-ec

@@ -138,10 +138,12 @@ int main(int argc, char **argv)
 			full ? "" : ", quick subset");
 	if (ct) {
 		test_rsa_ct();
+		test_ec_ct();
 	} else {
 		test_bn();
 		test_store(full);
 		test_rsa(full, emit);
+		test_ec();
 	}
 	printf("%d passed, %d failed\n", t_passed, t_failed);
 	int code = t_failed ? 1 : 0;

@@ -39,5 +39,7 @@ void test_bn(void);
 void test_rsa(int full, const char *emit_dir);
 void test_store(int full);
 void test_rsa_ct(void);
+void test_ec(void);
+void test_ec_ct(void);
 
 #endif
