@@ -25,6 +25,9 @@ static const sim_native table[] = {
 	{ "xs_wim_rsa_generate", xs_wim_rsa_generate, 2 },
 	{ "xs_wim_rsa_private", xs_wim_rsa_private, 2 },
 	{ "xs_wim_ec_secret", xs_wim_ec_secret, 1 },
+	{ "xs_wim_ec_sign", xs_wim_ec_sign, 3 },
+	{ "xs_wim_ec_ecdh", xs_wim_ec_ecdh, 3 },
+	{ "xs_wim_ec_generate", xs_wim_ec_generate, 2 },
 };
 
 const sim_native *sim_native_find(const char *name)

@@ -8,6 +8,7 @@ import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../a
 import { checkValue, ruleFor } from "./attributes.js";
 import type { NewObject } from "./create.js";
 import type { Curve } from "./curves.js";
+import type { NativeCrypto } from "./native.js";
 import type { AttributeMap } from "./objects.js";
 
 const CKD_NULL = 1;
@@ -31,16 +32,28 @@ function rawPoint(q: Uint8Array): Uint8Array {
   return q.length > 2 && q[0] === 0x04 && q[1] === q.length - 2 && (q[2] === 0x04 || q[2] === 0x02 || q[2] === 0x03) ? q.subarray(2) : q;
 }
 
-/** Derives the secret key object from the base key's secret (wiped afterwards by the caller). */
-export function deriveEcdh(curve: Curve, secret: Uint8Array, parameter: Uint8Array, template: readonly Attribute[]): NewObject {
+/**
+ * Derives the secret key object from the base key `handle` (its scalar stays in C: NativeCrypto.ecEcdh).
+ * The peer's point is decoded and checked here; the C core checks it again.
+ */
+export function deriveEcdh(native: NativeCrypto, handle: number, curve: Curve, parameter: Uint8Array,
+  template: readonly Attribute[]): NewObject {
   const { kdf, shared, peer } = ecdhParams(parameter);
   if (kdf !== CKD_NULL || shared.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID, "only CKD_NULL");
-  if (!curve.sharedX) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+  if (curve.native === undefined || !curve.peerPoint) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+  const notOnCurve = () => new PkcsError(CKR.MECHANISM_PARAM_INVALID, "not a point of the curve");
+  let xy: Uint8Array;
+  try {
+    xy = curve.peerPoint(rawPoint(peer));
+  } catch {
+    throw notOnCurve();
+  }
   let x: Uint8Array;
   try {
-    x = curve.sharedX(secret, rawPoint(peer));
-  } catch {
-    throw new PkcsError(CKR.MECHANISM_PARAM_INVALID, "not a point of the curve");
+    x = new Uint8Array(native.ecEcdh(handle, curve.native, xy.slice().buffer as ArrayBuffer));
+  } catch (e) {
+    if (e instanceof Error && e.message === "WIM_E_ARG") throw notOnCurve();
+    throw e;
   }
   const attrs: AttributeMap = new Map<number, Uint8Array>([
     [CKA.CLASS, ulongValue(CKO.SECRET_KEY)], [CKA.KEY_TYPE, ulongValue(CKK.GENERIC_SECRET)], [CKA.TOKEN, boolValue(false)],

@@ -1,6 +1,6 @@
 /**
- * On-device key-pair generation: RSA in the C module, P-256 with @noble/curves. Builds the
- * attribute sets of both objects from the application's templates over the token's defaults.
+ * On-device key-pair generation: RSA, P-256 and P-384 in the C module, Ed25519 with @noble/curves.
+ * Builds the attribute sets of both objects from the application's templates over the token's defaults.
  */
 import { CKA, CKK, CKM, CKO, CKR, PkcsError } from "../at/pkcs11.js";
 import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../at/template.js";
@@ -130,13 +130,23 @@ export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) =>
     if (!params) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
     const curve = curveByParams(params);
     if (!curve || curve.generator !== mechanism) throw new PkcsError(CKR.CURVE_NOT_SUPPORTED);
-    const seed = new Uint8Array(curve.seedSize);
-    random(seed);
-    const secret = curve.secretFrom(seed);
-    seed.fill(0);
-    const point = curve.publicPoint(secret);
-    native.storePutSecret(privateHandle, secret.slice().buffer as ArrayBuffer);
-    secret.fill(0);
+    let point: Uint8Array;
+    if (curve.native !== undefined) {
+      // P-256 / P-384: the scalar is drawn and stored in C (staged in the caller's transaction)
+      const xy = new Uint8Array(native.ecGenerate(privateHandle, curve.native));
+      point = new Uint8Array(1 + xy.length);
+      point[0] = 0x04; // uncompressed
+      point.set(xy, 1);
+    } else {
+      const js = curve.js!;
+      const seed = new Uint8Array(js.seedSize);
+      random(seed);
+      const secret = js.secretFrom(seed);
+      seed.fill(0);
+      point = js.publicPoint(secret);
+      native.storePutSecret(privateHandle, secret.slice().buffer as ArrayBuffer);
+      secret.fill(0);
+    }
     for (const m of [pub, priv]) m.set(CKA.EC_PARAMS, params);
     pub.set(CKA.EC_POINT, derOctetString(point));
     return { publicKey: pub, privateKey: priv };

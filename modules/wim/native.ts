@@ -1,5 +1,5 @@
 /**
- * The JavaScript face of the C module (modules/wim/native): key store and RSA.
+ * The JavaScript face of the C module (modules/wim/native): key store, RSA, and EC on P-256 / P-384.
  *
  * Each method is one xsmc host function of modules/wim/native/wim_xs.c, named in NATIVE_NAMES.
  * On the ESP32 they are bound with Moddable's `@ "name"` syntax (hosts/esp32/native.js); in the
@@ -40,9 +40,27 @@ export interface NativeCrypto {
   rsaGenerate(id: number, bits: number, onCandidate?: (count: number) => boolean): ArrayBuffer;
   /** Raw RSA private operation input^d mod n with the key in SECRET record `id` (CRT, blinded, fault-checked). */
   rsaPrivate(id: number, input: ArrayBuffer): ArrayBuffer;
-  /** The one narrow exit of a secret: the EC private scalar of SECRET record `id`, for the JS EC code. */
+  /** The one narrow exit of a secret: the private key of SECRET record `id`, for the JS EC code (Ed25519). */
   ecSecret(id: number): ArrayBuffer;
+  /**
+   * ECDSA in C with the scalar of SECRET record `id` (which never reaches JavaScript): r‖s over `hash`
+   * (1..64 bytes; its leftmost bits count, as FIPS 186-5 says). `curve`: an EC_CURVE id.
+   */
+  ecSign(id: number, curve: number, hash: ArrayBuffer): ArrayBuffer;
+  /**
+   * ECDH in C with the scalar of SECRET record `id`: the x-coordinate of d·peer. `peer` is x‖y
+   * (uncompressed, no 04 prefix); a point off the curve throws WIM_E_ARG.
+   */
+  ecEcdh(id: number, curve: number, peer: ArrayBuffer): ArrayBuffer;
+  /**
+   * Draws a scalar in C and stores it as SECRET record `id` (staged in the open transaction, like
+   * rsaGenerate's key); returns the public point x‖y.
+   */
+  ecGenerate(id: number, curve: number): ArrayBuffer;
 }
+
+/** The C core's curve ids (WIM_EC_* of modules/wim/native/wim_ec.h). */
+export const EC_CURVE = { P256: 1, P384: 2 } as const;
 
 /** Host-function name of each NativeCrypto method (xsmc glue names). */
 export const NATIVE_NAMES: { readonly [K in keyof NativeCrypto]: string } = {
@@ -59,4 +77,7 @@ export const NATIVE_NAMES: { readonly [K in keyof NativeCrypto]: string } = {
   rsaGenerate: "xs_wim_rsa_generate",
   rsaPrivate: "xs_wim_rsa_private",
   ecSecret: "xs_wim_ec_secret",
+  ecSign: "xs_wim_ec_sign",
+  ecEcdh: "xs_wim_ec_ecdh",
+  ecGenerate: "xs_wim_ec_generate",
 };

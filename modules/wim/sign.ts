@@ -1,7 +1,8 @@
 /**
  * Private-key operations on the device: the mechanisms the device performs itself. Hashing (and
  * building a DigestInfo) is the PC's part of the work; the device gets the prepared input, encodes
- * it (modules/wim/rsa-pad.ts), and runs the private operation (C for RSA, @noble/curves for EC).
+ * it (modules/wim/rsa-pad.ts), and runs the private operation (C for RSA, P-256 and P-384;
+ * @noble/curves for Ed25519).
  */
 import { CKA, CKF, CKK, CKM, CKR, PkcsError } from "../at/pkcs11.js";
 import { curveByParams } from "./curves.js";
@@ -97,6 +98,9 @@ function checkEddsaParams(p: Uint8Array): void {
   if (!plain) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID, "Ed25519ph and Ed25519ctx are not supported");
 }
 
+/** The longest hash NativeCrypto.ecSign takes; a longer one is cut, as ECDSA would cut it anyway. */
+const ECDSA_HASH_MAX = 64;
+
 /** Signs `data` with the private key of `handle`, described by its attributes `key`. */
 export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, handle: number, mechanism: number,
   parameter: Uint8Array, data: Uint8Array, key: AttributeMap): Uint8Array {
@@ -118,14 +122,19 @@ export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, hand
       random(salt);
       return rsaRaw(native, handle, pssEncode(data, modBits(modulus!), hash, salt), modulus!);
     }
-    case CKM.ECDSA:
-    case CKM.EDDSA: {
-      if (mechanism === CKM.ECDSA && data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
+    case CKM.ECDSA: {
+      if (data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
       const curve = curveByParams(key.get(CKA.EC_PARAMS) ?? new Uint8Array(0));
-      if (!curve) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+      if (curve?.native === undefined) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+      // in C, the scalar read there; only the hash's leftmost bits count (48 bytes at most here)
+      return new Uint8Array(native.ecSign(handle, curve.native, data.slice(0, ECDSA_HASH_MAX).buffer as ArrayBuffer));
+    }
+    case CKM.EDDSA: {
+      const curve = curveByParams(key.get(CKA.EC_PARAMS) ?? new Uint8Array(0));
+      if (!curve?.js) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
       const secret = new Uint8Array(native.ecSecret(handle));
       try {
-        return curve.sign(data, secret);
+        return curve.js.sign(data, secret);
       } finally {
         secret.fill(0);
       }

@@ -1,8 +1,8 @@
 /**
  * The WIM security manager: one slot with one token; sessions, login state, objects, and the
- * dispatch of private-key operations to the crypto (C module for RSA, @noble/curves for EC).
- * Each public method is one AT+PKCS command; each failure is a PkcsError with the CK_RV the
- * PKCS#11 specification names.
+ * dispatch of private-key operations to the crypto (the C module for RSA, P-256 and P-384;
+ * @noble/curves for Ed25519). Each public method is one AT+PKCS command; each failure is a
+ * PkcsError with the CK_RV the PKCS#11 specification names.
  */
 import { CKA, CKF, CKM, CKO, CKR, CKU, PkcsError } from "../at/pkcs11.js";
 import { ATTR_INVALID, ATTR_SENSITIVE, type Attribute, type AttributeAnswer, readBool, readUlong } from "../at/template.js";
@@ -215,12 +215,7 @@ export class Wim {
     const attrs = this.privateKey(ch, h, base, CKA.DERIVE, mechanism, CKF.DERIVE);
     const curve = curveByParams(attrs.get(CKA.EC_PARAMS) ?? new Uint8Array(0));
     if (!curve) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
-    const secret = new Uint8Array(this.env.native.ecSecret(base));
-    try {
-      return this.addObject(ch, h, s, deriveEcdh(curve, secret, parameter, template));
-    } finally {
-      secret.fill(0);
-    }
+    return this.addObject(ch, h, s, deriveEcdh(this.env.native, base, curve, parameter, template));
   }
 
   /** Stores a new object: in the key store (token) or in RAM (session), its secret beside it. */

@@ -1,15 +1,16 @@
 /*
  * wim_xs.c — the xsmc glue between JavaScript (modules/wim/native.ts) and the C core (wim_store,
- * wim_rsa). The same file is linked by the ESP32 build and by the simulator: only xsmc.h APIs here.
+ * wim_rsa, wim_ec). The same file is linked by the ESP32 build and by the simulator: only xsmc.h APIs here.
  *
  * Every host function checks its arguments before the core sees them: ids are integers in
  * 0..2^32-1, byte arguments are an ArrayBuffer or a Uint8Array (any byte view xsmc accepts), sizes
  * are bounded by static buffers. A core error is thrown as an Error whose message is the WIM_E_*
  * name; errors.ts maps those names to CK_RV. Argument errors are TypeError / RangeError.
  *
- * Memory: one static wim_store, static I/O buffers and a static RSA scratch (no malloc). Bytes read
- * from JavaScript are used before any allocation, so the engine cannot move them meanwhile. Buffers
- * that held secrets (RSA scratch, the EC scalar) are wiped after each use.
+ * Memory: one static wim_store, static I/O buffers and a static scratch shared by RSA and EC (no
+ * malloc). Bytes read from JavaScript are used before any allocation, so the engine cannot move them
+ * meanwhile. Buffers that held secrets (the scratch, the EC scalar in `io`, an ECDH result) are wiped
+ * after each use.
  */
 #include <string.h>
 
@@ -17,20 +18,26 @@
 #include "wim_env.h"
 #include "wim_store.h"
 #include "wim_rsa.h"
+#include "wim_ec.h"
 #include "wim_xs.h"
 
-/* RSA scratch: at least wim_rsa_scratch_size(WIM_RSA_MAX_BITS); checked at run time. */
+/* Scratch, shared by RSA and EC: at least wim_rsa_scratch_size(WIM_RSA_MAX_BITS) and
+ * wim_ec_scratch_size() (a few KiB); both checked at run time. */
 #ifndef WIM_XS_RSA_SCRATCH
 #define WIM_XS_RSA_SCRATCH (16 * 1024) /* wim_rsa_scratch_size(4096) is 14880 today */
 #endif
 /* The largest secret ecSecret releases: EC scalars are 32..66 bytes; an RSA key is far larger. */
 #define WIM_XS_EC_SECRET_MAX 128
 #define WIM_XS_RSA_BYTES (WIM_RSA_MAX_BITS / 8)
+/* P-256 / P-384 (wim_ec): the largest coordinate, and the longest hash ecSign takes (SHA-512's). */
+#define WIM_XS_EC_BYTES 48
+#define WIM_XS_EC_HASH_MAX 64
 
 static wim_store store;
 static int mounted;
 static uint8_t io[WIM_STORE_MAX_VALUE];
 static uint8_t rsa_out[WIM_XS_RSA_BYTES];
+static uint8_t ec_out[2 * WIM_XS_EC_BYTES];
 static uint32_t ids[WIM_STORE_MAX_RECORDS];
 static uint64_t scratch[WIM_XS_RSA_SCRATCH / sizeof(uint64_t)];
 
@@ -345,4 +352,105 @@ void xs_wim_ec_secret(xsMachine *the)
 	}
 	xsmcSetArrayBuffer(xsResult, io, (xsIntegerValue)length);
 	wipe(io, length);
+}
+
+/*
+ * P-256 and P-384 in C (wim_ec): the scalar is read from the store into `io`, used and wiped here; it
+ * never reaches JavaScript. curve: WIM_EC_P256 (1) or WIM_EC_P384 (2).
+ */
+static int arg_curve(xsMachine *the, int index)
+{
+	int curve = (int)arg_uint(the, index, WIM_EC_P256, WIM_EC_P384, "curve");
+	if (wim_ec_size(curve) > WIM_XS_EC_BYTES)
+		throw_wim(the, WIM_E_SCRATCH);
+	if (wim_ec_scratch_size() > sizeof(scratch))
+		throw_wim(the, WIM_E_SCRATCH);
+	return curve;
+}
+
+/* The scalar of SECRET record `id` into io[0..size): a record shorter than size is a big-endian
+ * integer without its leading zero bytes (as an importer may write CKA_VALUE) and is padded. */
+static int read_scalar(wim_store *st, uint32_t id, size_t size)
+{
+	uint32_t length = 0;
+	int rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
+	if (rc != WIM_OK)
+		return rc;
+	if (length == 0 || length > size)
+		return WIM_E_SECRET; /* not a scalar of this curve */
+	if (length < size) {
+		memmove(io + (size - length), io, length);
+		memset(io, 0, size - length);
+	}
+	return WIM_OK;
+}
+
+void xs_wim_ec_sign(xsMachine *the)
+{
+	wim_store *st;
+	const uint8_t *hash;
+	uint32_t id, hash_len;
+	size_t size;
+	int curve, rc;
+	need_args(the, 3);
+	id = arg_id(the, 0);
+	curve = arg_curve(the, 1);
+	size = wim_ec_size(curve);
+	st = open_store(the);
+	hash = arg_bytes(the, 2, &hash_len);
+	if (hash_len == 0 || hash_len > WIM_XS_EC_HASH_MAX)
+		xsRangeError("hash must be 1 to %d bytes", WIM_XS_EC_HASH_MAX);
+	/* the core reads flash and computes; it calls no JavaScript, so `hash` stays put */
+	rc = read_scalar(st, id, size);
+	if (rc == WIM_OK)
+		rc = wim_ec_sign(curve, io, hash, hash_len, wim_host_rng(), ec_out, scratch, sizeof(scratch));
+	wipe(io, sizeof(io));
+	wipe(scratch, wim_ec_scratch_size());
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
+}
+
+void xs_wim_ec_ecdh(xsMachine *the)
+{
+	wim_store *st;
+	const uint8_t *peer;
+	uint32_t id, peer_len;
+	size_t size;
+	int curve, rc;
+	need_args(the, 3);
+	id = arg_id(the, 0);
+	curve = arg_curve(the, 1);
+	size = wim_ec_size(curve);
+	st = open_store(the);
+	peer = arg_bytes(the, 2, &peer_len);
+	if (peer_len != 2 * size)
+		xsRangeError("peer must be x and y, %d bytes", (int)(2 * size));
+	rc = read_scalar(st, id, size);
+	if (rc == WIM_OK)
+		rc = wim_ec_ecdh(curve, io, peer, ec_out, scratch, sizeof(scratch));
+	wipe(io, sizeof(io));
+	wipe(scratch, wim_ec_scratch_size());
+	if (rc != WIM_OK) {
+		wipe(ec_out, sizeof(ec_out));
+		throw_wim(the, rc);
+	}
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)size);
+	wipe(ec_out, size); /* the shared secret: JavaScript has its copy */
+}
+
+void xs_wim_ec_generate(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id;
+	size_t size;
+	int curve, rc;
+	need_args(the, 2);
+	id = arg_id(the, 0);
+	curve = arg_curve(the, 1);
+	size = wim_ec_size(curve);
+	st = open_store(the);
+	rc = wim_ec_generate(st, id, curve, wim_host_rng(), ec_out, scratch, sizeof(scratch));
+	wipe(scratch, wim_ec_scratch_size());
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
 }
