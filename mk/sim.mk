@@ -23,10 +23,8 @@ SIM_LDLIBS     := -lm -lpthread -ldl
 SIM_XS_SRCS    := $(filter-out %/xsSnapshot.c,$(wildcard $(XS_DIR)/sources/xs*.c))
 SIM_XS_OBJS    := $(patsubst $(XS_DIR)/sources/%.c,$(SIM_OBJ_DIR)/xs/%.o,$(SIM_XS_SRCS))
 
-# The project's C: the host, the glue, the core (wim_ec.c named here too until WIM_NATIVE_SRCS lists
-# it; sort drops the duplicate then).
-SIM_SRCS       := $(sort $(wildcard sim/*.c) modules/wim/native/wim_xs.c modules/wim/native/wim_ec.c \
-                  $(WIM_NATIVE_SRCS))
+# The project's C: the host, the glue, the core.
+SIM_SRCS       := $(sort $(wildcard sim/*.c) modules/wim/native/wim_xs.c $(WIM_NATIVE_SRCS))
 SIM_OBJS       := $(patsubst %.c,$(SIM_OBJ_DIR)/obj/%.o,$(SIM_SRCS))
 
 $(SIM_BIN): $(SIM_XS_OBJS) $(SIM_OBJS)
