@@ -86,7 +86,11 @@ export function createObject(template: readonly Attribute[]): NewObject {
     const curve = curveByParams(attrs.get(CKA.EC_PARAMS)!);
     if (!curve || curve.keyType !== keyType) throw new PkcsError(CKR.CURVE_NOT_SUPPORTED);
     if (cls === CKO.PUBLIC_KEY) need(CKA.EC_POINT);
-    if (cls === CKO.PRIVATE_KEY && (!secret || secret.length === 0)) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
+    if (cls === CKO.PRIVATE_KEY) {
+      if (!secret || secret.length === 0) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
+      secret = curve.importSecret(secret);
+      if (!secret) throw new PkcsError(CKR.ATTRIBUTE_VALUE_INVALID, "not a private key of this curve");
+    }
   } else if (keyType !== undefined) {
     throw new PkcsError(CKR.ATTRIBUTE_VALUE_INVALID);
   }

@@ -43,6 +43,12 @@ export interface Curve {
    * is a point of the curve. Absent for EdDSA curves.
    */
   peerPoint?(encoded: Uint8Array): Uint8Array;
+  /**
+   * An imported private key's CKA_VALUE as the stored secret (the scalar at the curve's full size, or
+   * the 32-byte Ed25519 seed); undefined if it is not a valid secret of this curve (0, at least the
+   * order, or too long).
+   */
+  importSecret(value: Uint8Array): Uint8Array | undefined;
   /** Verification with the public point (the PC's part: no secret involved). */
   verify(signature: Uint8Array, data: Uint8Array, point: Uint8Array): boolean;
 }
@@ -50,18 +56,30 @@ export interface Curve {
 const oid = (...b: number[]) => Uint8Array.from(b);
 const printable = (s: string) => Uint8Array.from([0x13, s.length, ...Array.from(s, (c) => c.charCodeAt(0))]);
 
+/** A big-endian scalar (leading zeros optional) at `size` bytes, if `valid` (0 < d < n) says it is one. */
+function scalar(value: Uint8Array, size: number, valid: (d: Uint8Array) => boolean): Uint8Array | undefined {
+  let start = 0;
+  while (start < value.length && value[start] === 0) start++;
+  if (value.length - start > size) return undefined;
+  const d = new Uint8Array(size);
+  d.set(value.subarray(start), size - (value.length - start));
+  return valid(d) ? d : undefined;
+}
+
 /** Every curve the device knows. */
 export const CURVES: readonly Curve[] = [
   {
     name: "P-256", keyType: CKK.EC, generator: CKM.EC_KEY_PAIR_GEN, bits: 256, signatureSize: 64, native: EC_CURVE.P256,
     params: [oid(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07)],
     peerPoint: (q) => p256.Point.fromBytes(q).toBytes(false).subarray(1),
+    importSecret: (v) => scalar(v, 32, p256.utils.isValidSecretKey),
     verify: (sig, d, q) => p256.verify(sig, d, q, { prehash: false, lowS: false }),
   },
   {
     name: "P-384", keyType: CKK.EC, generator: CKM.EC_KEY_PAIR_GEN, bits: 384, signatureSize: 96, native: EC_CURVE.P384,
     params: [oid(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22)],
     peerPoint: (q) => p384.Point.fromBytes(q).toBytes(false).subarray(1),
+    importSecret: (v) => scalar(v, 48, p384.utils.isValidSecretKey),
     verify: (sig, d, q) => p384.verify(sig, d, q, { prehash: false, lowS: false }),
   },
   {
@@ -73,6 +91,7 @@ export const CURVES: readonly Curve[] = [
       publicPoint: (s) => ed25519.getPublicKey(s),
       sign: (d, s) => ed25519.sign(d, s),
     },
+    importSecret: (v) => (v.length === 32 ? v.slice() : undefined),
     verify: (sig, d, q) => ed25519.verify(sig, d, q),
   },
 ];

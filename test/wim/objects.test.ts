@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { p256, p384 } from "@noble/curves/nist.js";
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
 import { ATTR_SENSITIVE, boolValue, decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
 import type { Value } from "../../modules/at/codec.js";
@@ -14,6 +15,16 @@ import { openSerial } from "../../pc/agent/serial.js";
 import { type SimToken, startSim, tempDir } from "../e2e/harness.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
+const P384 = Uint8Array.of(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22);
+/** Flattened CK_ECDH1_DERIVE_PARAMS as the agent sends them: u64 kdf (CKD_NULL), no shared data, the peer's point. */
+const ecdhParams = (q: Uint8Array) => {
+  const p = new Uint8Array(16 + q.length);
+  const dv = new DataView(p.buffer);
+  dv.setUint32(0, 1, true);
+  dv.setUint32(12, q.length, true);
+  p.set(q, 16);
+  return p;
+};
 const tpl = (...a: [number, Uint8Array][]) => encodeTemplate(a.map(([type, value]) => ({ type, value })));
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -105,6 +116,41 @@ describe("objects and access rules on the simulator", function () {
     assert.equal((sig as Uint8Array).length, 64);
     assert.equal(await rv(at("+PKCSSETATTR", [s, k, tpl([CKA.SENSITIVE, boolValue(false)])])), CKR.ATTRIBUTE_READ_ONLY);
     assert.equal(await rv(at("+PKCSSETATTR", [s, k, tpl([CKA.EXTRACTABLE, boolValue(true)])])), CKR.ATTRIBUTE_READ_ONLY);
+  });
+
+  it("imports P-256/P-384 scalars only if valid; the C core signs and derives with them as noble does", async () => {
+    await at("+PKCSLOGIN", [s, CKU.USER, "123456"]).catch(() => undefined);
+    for (const [params, curve, size] of [[P256, p256, 32], [P384, p384, 48]] as const) {
+      const n = curve.Point.Fn.ORDER;
+      const be = (v: bigint) => Uint8Array.from(Buffer.from(v.toString(16).padStart(2 * size, "0"), "hex"));
+      const importKey = (value: Uint8Array) => at("+PKCSCREATE", [s, tpl([CKA.CLASS, ulongValue(CKO.PRIVATE_KEY)],
+        [CKA.KEY_TYPE, ulongValue(CKK.EC)], [CKA.TOKEN, boolValue(true)], [CKA.EC_PARAMS, params], [CKA.DERIVE, boolValue(true)],
+        [CKA.VALUE, value])]);
+      for (const bad of [new Uint8Array(size), be(n), be(n + 1n), Uint8Array.of(1, ...new Uint8Array(size))]) {
+        assert.equal(await rv(importKey(bad)), CKR.ATTRIBUTE_VALUE_INVALID, `${bad.length}-byte value refused`);
+      }
+      // a scalar with its leading zero bytes left out (as some tools write CKA_VALUE) is the same key
+      const d = curve.utils.randomSecretKey();
+      d[0] = 0;
+      const [[k]] = (await importKey(d.subarray(1))) as number[][];
+      const hash = randomBytes(size);
+      const [[sig]] = await at("+PKCSSIGN", [s, k, CKM.ECDSA, hash]);
+      assert.ok(curve.verify(sig as Uint8Array, hash, curve.getPublicKey(d), { prehash: false, lowS: false }), "noble verifies");
+      // ECDH with the peer's point uncompressed, compressed and inside a DER OCTET STRING
+      const peer = curve.utils.randomSecretKey();
+      const want = curve.getSharedSecret(peer, curve.getPublicKey(d)).subarray(1);
+      for (const q of [curve.getPublicKey(peer, false), curve.getPublicKey(peer, true)]) {
+        for (const enc of [q, Uint8Array.of(0x04, q.length, ...q)]) {
+          const [[o]] = (await at("+PKCSDERIVE", [s, k, CKM.ECDH1_DERIVE, ecdhParams(enc),
+            tpl([CKA.SENSITIVE, boolValue(false)], [CKA.EXTRACTABLE, boolValue(true)])])) as number[][];
+          assert.deepEqual(await attr(o, CKA.VALUE), want, `shared secret (${enc.length}-byte peer)`);
+        }
+      }
+      const off = curve.getPublicKey(peer, false);
+      off[off.length - 1] ^= 1;
+      assert.equal(await rv(at("+PKCSDERIVE", [s, k, CKM.ECDH1_DERIVE, ecdhParams(off), tpl()])), CKR.MECHANISM_PARAM_INVALID);
+      await at("+PKCSDESTROY", [s, k]);
+    }
   });
 
   it("asks for the signature PIN before every use of a CKA_ALWAYS_AUTHENTICATE key", async () => {
