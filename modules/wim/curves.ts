@@ -92,9 +92,22 @@ export const CURVES: readonly Curve[] = [
       sign: (d, s) => ed25519.sign(d, s),
     },
     importSecret: (v) => (v.length === 32 ? v.slice() : undefined),
-    verify: (sig, d, q) => ed25519.verify(sig, d, q),
+    verify: (sig, d, q) => ed25519.verify(sig, d, q, { zip215: false }), // RFC 8032 §5.1.7, not ZIP 215
   },
 ];
+
+/**
+ * A CKA_EC_POINT (or ECDH peer) value without its DER OCTET STRING, if it has one. A bare point may
+ * begin with the same two bytes as a wrapped one (04, then its length minus 2), so the wrapper is
+ * taken off only when what it wraps has the length of one of this curve's encodings (SEC 1
+ * uncompressed or compressed; the 32-byte Ed25519 key).
+ */
+export function rawPoint(curve: Curve, q: Uint8Array): Uint8Array {
+  const s = Math.ceil(curve.bits / 8);
+  const sizes = curve.keyType === CKK.EC_EDWARDS ? [32] : [1 + 2 * s, 1 + s];
+  const wrapped = q.length > 2 && q[0] === 0x04 && q[1] === q.length - 2;
+  return wrapped && sizes.includes(q.length - 2) && !sizes.includes(q.length) ? q.subarray(2) : q;
+}
 
 /** The curve named by a CKA_EC_PARAMS value, or undefined. */
 export function curveByParams(params: Uint8Array): Curve | undefined {

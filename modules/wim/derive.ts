@@ -7,7 +7,7 @@ import { CKA, CKK, CKO, CKR, PkcsError } from "../at/pkcs11.js";
 import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../at/template.js";
 import { checkValue, ruleFor } from "./attributes.js";
 import type { NewObject } from "./create.js";
-import type { Curve } from "./curves.js";
+import { type Curve, rawPoint } from "./curves.js";
 import type { NativeCrypto } from "./native.js";
 import type { AttributeMap } from "./objects.js";
 
@@ -27,11 +27,6 @@ function ecdhParams(p: Uint8Array): { kdf: number; shared: Uint8Array; peer: Uin
   return { kdf, shared: p.subarray(12, 12 + n1), peer: p.subarray(16 + n1) };
 }
 
-/** The peer's point: raw, or inside a DER OCTET STRING. */
-function rawPoint(q: Uint8Array): Uint8Array {
-  return q.length > 2 && q[0] === 0x04 && q[1] === q.length - 2 && (q[2] === 0x04 || q[2] === 0x02 || q[2] === 0x03) ? q.subarray(2) : q;
-}
-
 /**
  * Derives the secret key object from the base key `handle` (its scalar stays in C: NativeCrypto.ecEcdh).
  * The peer's point is decoded and checked here; the C core checks it again.
@@ -44,7 +39,7 @@ export function deriveEcdh(native: NativeCrypto, handle: number, curve: Curve, p
   const notOnCurve = () => new PkcsError(CKR.MECHANISM_PARAM_INVALID, "not a point of the curve");
   let xy: Uint8Array;
   try {
-    xy = curve.peerPoint(rawPoint(peer));
+    xy = curve.peerPoint(rawPoint(curve, peer));
   } catch {
     throw notOnCurve();
   }

@@ -73,7 +73,8 @@ export function checkMechanism(mechanism: number, flag: number, keyType: number)
 }
 
 /** A raw RSA private operation on a k-byte block (the input must be below the modulus). */
-function rsaRaw(native: NativeCrypto, handle: number, block: Uint8Array, modulus: Uint8Array): Uint8Array {
+function rsaRaw(native: NativeCrypto, handle: number, block: Uint8Array, modulus: Uint8Array,
+  notBelow: number = CKR.DATA_INVALID): Uint8Array {
   if (block.length !== modulus.length) throw new PkcsError(CKR.DATA_LEN_RANGE);
   let below = 0, decided = 0; // block < modulus, compared without an early exit
   for (let i = 0; i < block.length; i++) {
@@ -81,7 +82,7 @@ function rsaRaw(native: NativeCrypto, handle: number, block: Uint8Array, modulus
     below |= lt & (decided ^ 1);
     decided |= lt | gt;
   }
-  if (!below) throw new PkcsError(CKR.DATA_INVALID);
+  if (!below) throw new PkcsError(notBelow);
   return new Uint8Array(native.rsaPrivate(handle, block.slice().buffer as ArrayBuffer));
 }
 
@@ -148,7 +149,7 @@ export function decrypt(native: NativeCrypto, handle: number, mechanism: number,
   data: Uint8Array, modulus: Uint8Array): Uint8Array {
   if (data.length !== modulus.length) throw new PkcsError(CKR.ENCRYPTED_DATA_LEN_RANGE);
   if (mechanism !== CKM.RSA_PKCS_OAEP && parameter.length) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
-  const block = rsaRaw(native, handle, data, modulus);
+  const block = rsaRaw(native, handle, data, modulus, CKR.ENCRYPTED_DATA_INVALID); // a ciphertext >= n
   switch (mechanism) {
     case CKM.RSA_X_509:
       return block;

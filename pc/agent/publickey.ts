@@ -5,7 +5,7 @@
 import crypto from "node:crypto";
 import { CKA, CKK, CKM, CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { readUlong } from "../../modules/at/template.js";
-import { type Curve, curveByParams } from "../../modules/wim/curves.js";
+import { type Curve, curveByParams, rawPoint } from "../../modules/wim/curves.js";
 import { HASHES as PAD_HASHES, pssParams, pssVerify } from "../../modules/wim/rsa-pad.js";
 import type { SignMechanism } from "./mechanisms.js";
 
@@ -32,7 +32,7 @@ export function publicKey(attrs: Map<number, Uint8Array>): PublicKey {
     const params = attrs.get(CKA.EC_PARAMS), point = attrs.get(CKA.EC_POINT);
     const curve = params && curveByParams(params);
     if (!curve || !point) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
-    const q = point[0] === 0x04 && point[1] === point.length - 2 ? point.subarray(2) : point;
+    const q = rawPoint(curve, point);
     return { keyType, material: q, curve, bits: curve.bits };
   }
   throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);

@@ -96,32 +96,7 @@ function load(file: string): VectorFile | undefined {
  * instead of failing the test; any other failure of the vector still fails it, and so does a known
  * issue that no longer occurs (then its entry goes). The fixes are outside this test's files.
  */
-const KNOWN_ISSUES: Record<string, Record<number, { failure: string; why: string }>> = {
-  "verify ed25519_test.json": {
-    // curves.ts verifies Ed25519 with @noble/curves' default zip215: true, which ignores the sign bit of
-    // x when decoding R = (x = 0, y = 1); RFC 8032 §5.1.3 (and FIPS 186-5) say decoding fails.
-    // Fix: ed25519.verify(sig, d, q, { zip215: false }) in modules/wim/curves.ts (all 151 pass then).
-    151: { failure: "accepted", why: "Ed25519 verify accepts R with y = 1 and the sign bit of x set (zip215)" },
-  },
-  "verify-bare-point ed25519_test.json": {
-    151: { failure: "accepted", why: "the same zip215 issue" },
-  },
-  "verify-bare-point ecdsa_secp256r1_sha256_p1363_test.json": {
-    // publicKey() (pc/agent/publickey.ts) takes a bare point 04‖x‖y for DER when x starts with 0x3f
-    // (point[1] === point.length - 2) and strips two bytes of it. Fix: unwrap only when the length is
-    // that of a wrapped point of the key's curve (P-256: 67 = 2 + 65; P-384: 99; Ed25519: 34), or
-    // have create.ts require (or normalise to) the DER form.
-    184: { failure: "refused (CKR_SIGNATURE_INVALID)", why: "bare point with x = 3fd6…: read as DER, two bytes stripped" },
-  },
-  "decrypt rsa_pkcs1_2048_test.json": {
-    // sign.ts rsaRaw refuses a k-byte block >= n with CKR_DATA_INVALID, which C_Decrypt may not return;
-    // its code for an invalid ciphertext is CKR_ENCRYPTED_DATA_INVALID.
-    30: { failure: "refused with CKR_DATA_INVALID, expected CKR_ENCRYPTED_DATA_INVALID", why: "c = n gives CKR_DATA_INVALID" },
-  },
-  "decrypt rsa_oaep_2048_sha256_mgf1sha256_test.json": {
-    27: { failure: "refused with CKR_DATA_INVALID, expected CKR_ENCRYPTED_DATA_INVALID", why: "c + n gives CKR_DATA_INVALID" },
-  },
-};
+const KNOWN_ISSUES: Record<string, Record<number, { failure: string; why: string }>> = {};
 
 /** Per-file bookkeeping: what passed, the acceptable cases either way, what was skipped and why, failures. */
 class Tally {
