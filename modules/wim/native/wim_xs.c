@@ -368,6 +368,16 @@ static int arg_curve(xsMachine *the, int index)
 	return curve;
 }
 
+/* The arguments every EC function starts with: (id, curve, ...), at least `count` of them; the store. */
+static wim_store *ec_args(xsMachine *the, int count, uint32_t *id, int *curve, size_t *size)
+{
+	need_args(the, count);
+	*id = arg_id(the, 0);
+	*curve = arg_curve(the, 1);
+	*size = wim_ec_size(*curve);
+	return open_store(the);
+}
+
 /* The scalar of SECRET record `id` into io[0..size): a record shorter than size is a big-endian
  * integer without its leading zero bytes (as an importer may write CKA_VALUE) and is padded. */
 static int read_scalar(wim_store *st, uint32_t id, size_t size)
@@ -387,17 +397,11 @@ static int read_scalar(wim_store *st, uint32_t id, size_t size)
 
 void xs_wim_ec_sign(xsMachine *the)
 {
-	wim_store *st;
-	const uint8_t *hash;
 	uint32_t id, hash_len;
 	size_t size;
 	int curve, rc;
-	need_args(the, 3);
-	id = arg_id(the, 0);
-	curve = arg_curve(the, 1);
-	size = wim_ec_size(curve);
-	st = open_store(the);
-	hash = arg_bytes(the, 2, &hash_len);
+	wim_store *st = ec_args(the, 3, &id, &curve, &size);
+	const uint8_t *hash = arg_bytes(the, 2, &hash_len);
 	if (hash_len == 0 || hash_len > WIM_XS_EC_HASH_MAX)
 		xsRangeError("hash must be 1 to %d bytes", WIM_XS_EC_HASH_MAX);
 	/* the core reads flash and computes; it calls no JavaScript, so `hash` stays put */
@@ -412,17 +416,11 @@ void xs_wim_ec_sign(xsMachine *the)
 
 void xs_wim_ec_ecdh(xsMachine *the)
 {
-	wim_store *st;
-	const uint8_t *peer;
 	uint32_t id, peer_len;
 	size_t size;
 	int curve, rc;
-	need_args(the, 3);
-	id = arg_id(the, 0);
-	curve = arg_curve(the, 1);
-	size = wim_ec_size(curve);
-	st = open_store(the);
-	peer = arg_bytes(the, 2, &peer_len);
+	wim_store *st = ec_args(the, 3, &id, &curve, &size);
+	const uint8_t *peer = arg_bytes(the, 2, &peer_len);
 	if (peer_len != 2 * size)
 		xsRangeError("peer must be x and y, %d bytes", (int)(2 * size));
 	rc = read_scalar(st, id, size);
@@ -440,15 +438,10 @@ void xs_wim_ec_ecdh(xsMachine *the)
 
 void xs_wim_ec_generate(xsMachine *the)
 {
-	wim_store *st;
 	uint32_t id;
 	size_t size;
 	int curve, rc;
-	need_args(the, 2);
-	id = arg_id(the, 0);
-	curve = arg_curve(the, 1);
-	size = wim_ec_size(curve);
-	st = open_store(the);
+	wim_store *st = ec_args(the, 2, &id, &curve, &size);
 	rc = wim_ec_generate(st, id, curve, wim_host_rng(), ec_out, scratch, sizeof(scratch));
 	wipe(scratch, wim_ec_scratch_size());
 	check(the, rc);
