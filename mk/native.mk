@@ -22,6 +22,10 @@
 #                        signatures verified by OpenSSL, ECDH, key generation, edges — with 64- and 32-bit
 #                        limbs, and Wycheproof's ECDH vectors from ../shared/vectors/wycheproof (skipped, with a
 #                        message, where that folder is absent)
+#   native-wycheproof-rsa  test/native/wycheproof_rsa.c: Wycheproof's RSA decryption vectors (PKCS#1 v1.5 and
+#                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
+#                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
+#                        in place from ../shared/vectors/wycheproof (skipped, with a message, where absent)
 #   bench-native         bench/native/bench_rsa.c: private operation and key generation, ours vs OpenSSL's
 #                        libcrypto vs mbedTLS, printed as a table with ratios (about two minutes); then
 #                        bench/native/bench_ec.c: ECDSA signing and ECDH on P-256/P-384, the same three
@@ -81,7 +85,8 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv native-diff native-diff-ec bench-native
+.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv native-diff native-diff-ec native-wycheproof-rsa \
+	bench-native
 
 native-test: build/native-test
 	$(call native_run,build/native-test,build/native-keys)
@@ -173,6 +178,29 @@ native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
 	else echo "native-diff-ec: $(WYCHEPROOF_DIR) is absent: Wycheproof ECDH vectors skipped"; fi; \
 	build/native-diff-ec --count $(NATIVE_DIFF_EC_COUNT) $$args; \
 	build/native-diff-ec-limb32 --count $$(( $(NATIVE_DIFF_EC_COUNT) / 5 )) $$args
+
+# Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
+NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json
+NATIVE_WP_RSA_DEPS := test/native/wycheproof_rsa.c $(WIM_NATIVE_SRCS) test/native/test_flash.c $(WIM_NATIVE_HDRS) \
+	test/native/test_flash.h mk/native.mk
+
+build/native-wycheproof-rsa: $(NATIVE_WP_RSA_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) test/native/wycheproof_rsa.c $(WIM_NATIVE_SRCS) test/native/test_flash.c \
+		-o $@
+
+build/native-wycheproof-rsa-limb32: $(NATIVE_WP_RSA_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -DWIM_LIMB_BITS=32 $(NATIVE_INC) test/native/wycheproof_rsa.c $(WIM_NATIVE_SRCS) \
+		test/native/test_flash.c -o $@
+
+native-wycheproof-rsa: build/native-wycheproof-rsa build/native-wycheproof-rsa-limb32
+	@set -e; if [ -d $(WYCHEPROOF_DIR) ]; then \
+	  python3 test/native/wycheproof_rsa.py $(addprefix $(WYCHEPROOF_DIR)/,$(NATIVE_WP_RSA_FILES)) \
+	    > build/wycheproof-rsa.txt; \
+	  build/native-wycheproof-rsa build/wycheproof-rsa.txt; \
+	  build/native-wycheproof-rsa-limb32 build/wycheproof-rsa.txt; \
+	else echo "native-wycheproof-rsa: $(WYCHEPROOF_DIR) is absent: Wycheproof RSA vectors skipped"; fi
 
 build/bench-rsa: bench/native/bench_rsa.c $(NATIVE_OSSL_DEPS)
 	@mkdir -p build
