@@ -20,6 +20,8 @@ interface TokenState {
   user?: PinVerifier;
   soTries: number;
   userTries: number;
+  /** C_InitToken has begun erasing the old objects: until this is cleared, every start finishes it. */
+  erasing?: boolean;
 }
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
@@ -27,7 +29,8 @@ const unhex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (h) => parseI
 
 function encodeState(s: TokenState): ArrayBuffer {
   const v = (p?: PinVerifier) => p && { salt: hex(p.salt), hash: hex(p.hash) };
-  const json = JSON.stringify({ v: 1, label: s.label, so: v(s.so), user: v(s.user), soTries: s.soTries, userTries: s.userTries });
+  const json = JSON.stringify({ v: 1, label: s.label, so: v(s.so), user: v(s.user), soTries: s.soTries, userTries: s.userTries,
+    erasing: s.erasing || undefined });
   return new TextEncoder().encode(json).buffer as ArrayBuffer;
 }
 
@@ -36,7 +39,7 @@ function decodeState(raw: ArrayBuffer): TokenState | undefined {
     const j = JSON.parse(new TextDecoder().decode(new Uint8Array(raw)));
     const v = (p: { salt: string; hash: string } | undefined) => p && { salt: unhex(p.salt), hash: unhex(p.hash) };
     if (j.v !== 1 || typeof j.label !== "string" || !j.so) return undefined;
-    return { label: j.label, so: v(j.so)!, user: v(j.user), soTries: j.soTries, userTries: j.userTries };
+    return { label: j.label, so: v(j.so)!, user: v(j.user), soTries: j.soTries, userTries: j.userTries, erasing: j.erasing === true };
   } catch {
     return undefined;
   }
@@ -84,11 +87,28 @@ export class TokenInfo {
     return f;
   }
 
-  /** (Re)initializes: a new SO PIN and label, no user PIN. An initialized token needs its SO PIN first. */
+  /**
+   * (Re)initializes: a new SO PIN and label, no user PIN. An initialized token needs its SO PIN first.
+   * The new state is written marked `erasing` (one record, so a power cut leaves the old state or the
+   * new one): the caller then erases every object and calls erased(); a start that finds the mark
+   * erases them first (Wim's constructor), so the old objects never outlive a re-initialization.
+   */
   initialize(soPin: string, label: string): void {
     checkPinLength(soPin);
     if (this.state) this.verify("so", soPin);
-    this.state = { label, so: makeVerifier(soPin, this.random), soTries: SO_TRIES, userTries: USER_TRIES };
+    this.state = { label, so: makeVerifier(soPin, this.random), soTries: SO_TRIES, userTries: USER_TRIES, erasing: true };
+    this.save();
+  }
+
+  /** True while an initialization's erase of the old objects is unfinished. */
+  get erasing(): boolean {
+    return this.state?.erasing === true;
+  }
+
+  /** The initialization's erase is complete. */
+  erased(): void {
+    const s = this.requireState();
+    s.erasing = undefined;
     this.save();
   }
 

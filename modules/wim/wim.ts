@@ -69,6 +69,16 @@ export class Wim {
     if (env.native.storeOpen()) env.log("key store: formatted a new partition");
     this.objects = new ObjectStore(env.native);
     this.token = new TokenInfo(env.native, (b) => env.random(b));
+    if (this.token.erasing) {
+      env.log("token: finishing the erase of an interrupted C_InitToken");
+      this.eraseObjects();
+    }
+  }
+
+  /** Removes every token object (each removal durable on its own), then clears the token's erase mark. */
+  private eraseObjects(): void {
+    for (const h of this.objects.handles()) this.objects.remove(h);
+    this.token.erased();
   }
 
   /** Opens a logical channel; returns its number. */
@@ -106,8 +116,8 @@ export class Wim {
   /** C_InitToken: needs no open session; erases every object. */
   initToken(soPin: string, label: string): void {
     if (this.sessions.size) throw new PkcsError(CKR.SESSION_EXISTS);
-    this.token.initialize(soPin, label); // verifies the old SO PIN first
-    for (const h of this.objects.handles()) this.objects.remove(h);
+    this.token.initialize(soPin, label); // verifies the old SO PIN first; marks the erase durable
+    this.eraseObjects();
   }
 
   openSession(ch: number, flags: number): number {
