@@ -157,7 +157,7 @@ native-diff: build/native-diff
 NATIVE_DIFF_EC_COUNT ?= 500
 WYCHEPROOF_DIR ?= ../shared/vectors/wycheproof
 NATIVE_EC_SRCS := $(WIM_NATIVE_SRCS) test/native/test_flash.c
-NATIVE_EC_DEPS := test/native/diff_ec.c $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h mk/native.mk
+NATIVE_EC_DEPS := test/native/diff_ec.c $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h test/native/splitmix.h mk/native.mk
 
 build/native-diff-ec: $(NATIVE_EC_DEPS)
 	@mkdir -p build
@@ -182,7 +182,7 @@ native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
 NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json
 NATIVE_WP_RSA_DEPS := test/native/wycheproof_rsa.c $(WIM_NATIVE_SRCS) test/native/test_flash.c $(WIM_NATIVE_HDRS) \
-	test/native/test_flash.h mk/native.mk
+	test/native/test_flash.h test/native/splitmix.h mk/native.mk
 
 build/native-wycheproof-rsa: $(NATIVE_WP_RSA_DEPS)
 	@mkdir -p build
@@ -206,7 +206,7 @@ build/bench-rsa: bench/native/bench_rsa.c $(NATIVE_OSSL_DEPS)
 	@mkdir -p build
 	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) $< $(NATIVE_OSSL_SRCS) $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
 
-build/bench-ec: bench/native/bench_ec.c $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) mk/native.mk
+build/bench-ec: bench/native/bench_ec.c $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) test/native/splitmix.h mk/native.mk
 	@mkdir -p build
 	$(NATIVE_CC) $(NATIVE_CFLAGS) -Wno-deprecated-declarations $(NATIVE_INC) $< $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "splitmix.h"
 #include "wim_ec.h"
 
 static uint64_t scratch[4096];
@@ -31,12 +32,7 @@ static uint64_t state = 42;
 static int fill(void *ctx, uint8_t *b, size_t n)
 {
 	(void)ctx;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		b[i] = (uint8_t)(z ^ (z >> 31));
-	}
+	splitmix_fill(&state, b, n);
 	return 0;
 }
 static int mbed_rng(void *ctx, unsigned char *b, size_t n)

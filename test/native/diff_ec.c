@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "splitmix.h"
 #include "test_flash.h"
 #include "wim_bn.h"
 #include "wim_ec.h"
@@ -52,19 +53,11 @@ static const curve_case CURVES[] = {
 	{ WIM_EC_P384, NID_secp384r1, 48, "P-384" },
 };
 
-/* splitmix64: the seeded source of test secrets, hashes and nonces (a double of the hardware RNG). */
+/* the seeded source of test secrets, hashes and nonces (splitmix.h) */
 static uint64_t state;
-static uint64_t next(void)
-{
-	uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 static void fill(uint8_t *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)next();
+	splitmix_fill(&state, b, n);
 }
 static int rng_fill(void *ctx, uint8_t *b, size_t n)
 {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "splitmix.h"
 #include "test_flash.h"
 #include "wim_rsa_key.h"
 #include "wim_store.h"
@@ -40,12 +41,7 @@ static uint64_t state = 0x5eedc0deull;
 static int rng_fill(void *ctx, uint8_t *b, size_t n)
 {
 	(void)ctx;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		b[i] = (uint8_t)(z ^ (z >> 31));
-	}
+	splitmix_fill(&state, b, n);
 	return 0;
 }
 static const wim_rng RNG = { NULL, rng_fill };
