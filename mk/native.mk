@@ -12,7 +12,7 @@
 #                        branch or memory index on a secret fails it
 #   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
 #                        core's code size: bignum, RSA and key store within NATIVE_TEXT_BUDGET bytes (the
-#                        RSA/bignum part, wim_bn.o + wim_rsa.o, is printed too), the EC core (wim_ec.o)
+#                        RSA/bignum part, wim_bn.o + wim_rsa.o, is printed too), the EC core (wim_ec.o, wim_sha256.o)
 #                        within its own NATIVE_EC_TEXT_BUDGET (docs/design-notes.md says why it is separate)
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
@@ -21,7 +21,8 @@
 #   native-diff-ec       test/native/diff_ec.c: the EC core (P-256, P-384) against OpenSSL — public keys, ECDSA
 #                        signatures verified by OpenSSL, ECDH, key generation, edges — with 64- and 32-bit
 #                        limbs, and Wycheproof's ECDH vectors from ../shared/vectors/wycheproof (skipped, with a
-#                        message, where that folder is absent)
+#                        message, where that folder is absent); then the ECDSA nonces (RFC 6979, deterministic
+#                        and hedged) against @noble/curves' (test/native/rfc6979_noble.ts), byte for byte
 #   native-wycheproof-rsa  test/native/wycheproof_rsa.c: Wycheproof's RSA decryption vectors (PKCS#1 v1.5 and
 #                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
 #                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
@@ -37,9 +38,10 @@
 WIM_NATIVE_DIR := modules/wim/native
 # The core only: the xsmc glue (wim_xs.c) is built with the XS hosts, not here.
 WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
-	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c
+	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c \
+	$(WIM_NATIVE_DIR)/wim_sha256.c
 WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
-	wim_crc32.h wim_ct.h wim_ec.h)
+	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h)
 NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c \
 	test_ec.c)
 NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
@@ -111,13 +113,13 @@ NATIVE_RV_CC ?= riscv64-unknown-elf-gcc
 NATIVE_RV_SIZE ?= riscv64-unknown-elf-size
 NATIVE_RV_QEMU ?= qemu-system-riscv32
 NATIVE_TEXT_BUDGET ?= 16384
-NATIVE_EC_TEXT_BUDGET ?= 5120
+NATIVE_EC_TEXT_BUDGET ?= 7168
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
 NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_SRCS))
 NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
-NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o
+NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o build/rv32/wim_sha256.o
 NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
@@ -137,7 +139,7 @@ native-riscv: build/rv32/native-test.elf
 	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes, budget $(NATIVE_TEXT_BUDGET)" \
 		"(RSA/bignum: $$c, key store: $$((t - c)))"; \
-	echo "EC core .text (P-256/P-384): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
+	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
 	test $$t -le $(NATIVE_TEXT_BUDGET) && test $$e -le $(NATIVE_EC_TEXT_BUDGET)
 
 # ---- differential test against OpenSSL's libcrypto, and the benchmark ----
@@ -157,7 +159,7 @@ native-diff: build/native-diff
 NATIVE_DIFF_EC_COUNT ?= 500
 WYCHEPROOF_DIR ?= ../shared/vectors/wycheproof
 NATIVE_EC_SRCS := $(WIM_NATIVE_SRCS) test/native/test_flash.c
-NATIVE_EC_DEPS := test/native/diff_ec.c $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h test/native/splitmix.h mk/native.mk
+NATIVE_EC_DEPS := test/native/diff_ec.c test/native/rfc6979_noble.ts $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h test/native/splitmix.h mk/native.mk
 
 build/native-diff-ec: $(NATIVE_EC_DEPS)
 	@mkdir -p build
@@ -176,7 +178,8 @@ native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
 	    $(WYCHEPROOF_DIR)/ecdh_secp384r1_ecpoint_test.json > build/wycheproof-ecdh.txt; \
 	  args="--wycheproof build/wycheproof-ecdh.txt"; \
 	else echo "native-diff-ec: $(WYCHEPROOF_DIR) is absent: Wycheproof ECDH vectors skipped"; fi; \
-	build/native-diff-ec --count $(NATIVE_DIFF_EC_COUNT) $$args; \
+	build/native-diff-ec --count $(NATIVE_DIFF_EC_COUNT) $$args --emit-rfc6979 build/rfc6979-sigs.txt; \
+	npx tsx test/native/rfc6979_noble.ts build/rfc6979-sigs.txt; \
 	build/native-diff-ec-limb32 --count $$(( $(NATIVE_DIFF_EC_COUNT) / 5 )) $$args
 
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).

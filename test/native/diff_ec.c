@@ -13,8 +13,9 @@
  * that are 0 or n mod n, peers off the curve or with a coordinate >= p refused (WIM_E_ARG), a failing
  * RNG (WIM_E_RNG), a scratch too small (WIM_E_SCRATCH), an unknown curve (WIM_E_ARG).
  *
- *   native-diff-ec [--count N] [--seed S] [--wycheproof FILE]...
+ *   native-diff-ec [--count N] [--seed S] [--wycheproof FILE]... [--emit-rfc6979 FILE]
  *     --count       random keys per curve (default 500)
+ *     --emit-rfc6979  also writes `count` signatures per curve for test/native/rfc6979_noble.ts
  *     --wycheproof  lines "curve private public shared result" (hex; from test/native/wycheproof_ecdh.py):
  *                   valid and acceptable vectors must give `shared`, invalid ones must be refused
  *
@@ -73,6 +74,71 @@ static int rng_fail(void *ctx, uint8_t *b, size_t n)
 	return WIM_E_RNG;
 }
 static const wim_rng RNG = { NULL, rng_fill }, BAD_RNG = { NULL, rng_fail };
+
+/* An RNG that remembers what it gave (the hedge of a signature, for the comparison with noble). */
+static uint8_t recorded[64];
+static size_t recorded_len;
+static int rng_record(void *ctx, uint8_t *b, size_t n)
+{
+	(void)ctx;
+	fill(b, n);
+	recorded_len = n < sizeof(recorded) ? n : sizeof(recorded);
+	memcpy(recorded, b, recorded_len);
+	return 0;
+}
+static const wim_rng RECORDING_RNG = { NULL, rng_record };
+
+static void put_hex(FILE *f, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", b[i]);
+}
+
+static void random_scalar(const BIGNUM *order, uint8_t *out, size_t size, BN_CTX *bc);
+
+/* Writes `count` signatures per curve, half deterministic (RFC 6979) and half hedged, as lines
+ * "curve d hash hedge|- r||s" for test/native/rfc6979_noble.ts to compare with @noble/curves. */
+static void emit_rfc6979(const char *path, long count)
+{
+	static const size_t HASHES[] = { 20, 28, 32, 48, 64, 1 };
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		FAIL("cannot write %s", path);
+		return;
+	}
+	for (size_t c = 0; c < 2; c++) {
+		const curve_case *cc = &CURVES[c];
+		BN_CTX *bc = BN_CTX_new();
+		EC_GROUP *g = EC_GROUP_new_by_curve_name(cc->nid);
+		for (long i = 0; i < count; i++) {
+			uint8_t d[48], hash[64], rs[96];
+			size_t hlen = HASHES[i % 6];
+			int hedged = i % 2;
+			random_scalar(EC_GROUP_get0_order(g), d, cc->size, bc);
+			fill(hash, hlen);
+			if (wim_ec_sign(cc->id, d, hash, hlen, hedged ? &RECORDING_RNG : NULL, rs, SCRATCH) != WIM_OK) {
+				FAIL("%s: sign failed", cc->name);
+				continue;
+			}
+			fprintf(f, "%s ", cc->name);
+			put_hex(f, d, cc->size);
+			fputc(' ', f);
+			put_hex(f, hash, hlen);
+			fputc(' ', f);
+			if (hedged)
+				put_hex(f, recorded, recorded_len);
+			else
+				fputc('-', f);
+			fputc(' ', f);
+			put_hex(f, rs, 2 * cc->size);
+			fputc('\n', f);
+		}
+		EC_GROUP_free(g);
+		BN_CTX_free(bc);
+	}
+	fclose(f);
+	printf("wrote %ld signatures per curve to %s (half deterministic, half hedged)\n", count, path);
+}
 
 /* OpenSSL's d·G as x||y. */
 static void ossl_public(const EC_GROUP *g, const BIGNUM *d, uint8_t *xy, size_t size)
@@ -343,6 +409,7 @@ static void wycheproof(const char *path)
 int main(int argc, char **argv)
 {
 	long count = 500;
+	const char *emit = NULL;
 	state = 0x5eed0ec5ull;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--count") && i + 1 < argc)
@@ -351,8 +418,10 @@ int main(int argc, char **argv)
 			state = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--wycheproof") && i + 1 < argc)
 			wycheproof(argv[++i]);
+		else if (!strcmp(argv[i], "--emit-rfc6979") && i + 1 < argc)
+			emit = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--count N] [--seed S] [--wycheproof FILE]...\n", argv[0]);
+			fprintf(stderr, "usage: %s [--count N] [--seed S] [--wycheproof FILE]... [--emit-rfc6979 FILE]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -361,6 +430,8 @@ int main(int argc, char **argv)
 		edge_tests(&CURVES[c]);
 		random_tests(&CURVES[c], count);
 	}
+	if (emit)
+		emit_rfc6979(emit, count);
 	printf("%s: %d failures\n", failures ? "FAILED" : "ok", failures);
 	return failures ? 1 : 0;
 }

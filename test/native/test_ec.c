@@ -2,10 +2,10 @@
  * test_ec.c — the EC core's own tests (P-256, P-384), which also run on rv32imc under QEMU and in the
  * sanitizer and secret-dependence builds. OpenSSL's cross-check is test/native/diff_ec.c.
  *
- * Without an outside reference, a signature is checked by its equations: the nonce k is recomputed from
- * a copy of the seeded generator (the core's documented reduction of size + 16 bytes mod n), then
- * r = x(k·G) mod n (k·G by wim_ec_public) and s·k = e + r·d (mod n, with wim_bn's Montgomery
- * arithmetic). Points are checked against the standard's base point, its negation, and ECDH's symmetry.
+ * Without an outside reference, a signature is checked by its equation: k = (e + r·d) / s mod n must
+ * give r = x(k·G) mod n (k·G by wim_ec_public), for hedged and deterministic nonces; the deterministic
+ * nonce is checked against RFC 6979's published signatures, SHA-256 against FIPS 180-4's examples.
+ * Points are checked against the standard's base point, its negation, and ECDH's symmetry.
  */
 #include <string.h>
 
@@ -13,6 +13,7 @@
 #include "test_util.h"
 #include "wim_bn.h"
 #include "wim_ec.h"
+#include "wim_sha256.h"
 
 #define L WIM_BN_LIMBS(384)
 
@@ -71,39 +72,76 @@ static void modn_from_wide(modn *m, wim_limb *r, const uint8_t *b, size_t len)
 	wim_mont_mod(r, wide, wl, &m->ctx, m->t);
 }
 
+/* A signature verified by its equation, without knowing how k was made: k = (e + r·d) / s mod n must
+ * give x(k·G) mod n = r (for a wrong (r, s), k·G is a random point). */
 static void check_signature(const curve_kat *k, modn *m, const uint8_t *d, const uint8_t *hash, size_t hlen,
-		t_rng *rng)
+		const wim_rng *rng)
 {
 	size_t size = k->size, nl = m->nl;
-	uint8_t rs[96], kb[48 + 16], kbytes[48], kg[96];
-	wim_limb kk[L], r[L], s[L], e[L], dd[L], lhs[L], rhs[L], x[L];
-	t_rng copy = *rng;
-	copy.rng.ctx = &copy;
-	if (!CHECK_RC(wim_ec_sign(k->id, d, hash, hlen, &rng->rng, rs, SCRATCH), WIM_OK))
+	uint8_t rs[96], kbytes[48], kg[96];
+	wim_limb kk[L], r[L], s[L], e[L], dd[L], t[L], x[L], sinv[L], inv_t[WIM_BN_MODINV_SCRATCH(L)];
+	if (!CHECK_RC(wim_ec_sign(k->id, d, hash, hlen, rng, rs, SCRATCH), WIM_OK))
 		return;
-	CHECK(copy.rng.fill(copy.rng.ctx, kb, size + 16) == WIM_OK);
-	modn_from_wide(m, kk, kb, size + 16);
-	wim_bn_to_be(kbytes, size, kk, nl);
-	CHECK_RC(wim_ec_public(k->id, kbytes, kg, SCRATCH), WIM_OK);
-	/* r = x(k·G) mod n */
-	wim_bn_from_be(x, nl, kg, size);
-	if (!wim_bn_lt(x, m->n, nl))
-		wim_bn_sub(x, x, m->n, nl);
 	wim_bn_from_be(r, nl, rs, size);
 	wim_bn_from_be(s, nl, rs + size, size);
-	CHECK(wim_bn_eq(r, x, nl));
+	CHECK(!wim_bn_is_zero(r, nl) && wim_bn_lt(r, m->n, nl));
 	CHECK(!wim_bn_is_zero(s, nl) && wim_bn_lt(s, m->n, nl));
-	/* s·k = e + r·d (mod n), e the hash's leftmost size bytes mod n */
+	/* e = the hash's leftmost size bytes mod n */
 	wim_bn_from_be(e, nl, hash, hlen < size ? hlen : size);
 	if (!wim_bn_lt(e, m->n, nl))
 		wim_bn_sub(e, e, m->n, nl);
 	wim_bn_from_be(dd, nl, d, size);
-	modn_mul(m, lhs, s, kk);
-	modn_mul(m, rhs, r, dd);
-	wim_limb carry = wim_bn_add(rhs, rhs, e, nl);
-	if (carry || !wim_bn_lt(rhs, m->n, nl))
-		wim_bn_sub(rhs, rhs, m->n, nl);
-	CHECK(wim_bn_eq(lhs, rhs, nl));
+	modn_mul(m, t, r, dd);
+	wim_limb carry = wim_bn_add(t, t, e, nl);
+	if (carry || !wim_bn_lt(t, m->n, nl))
+		wim_bn_sub(t, t, m->n, nl);
+	CHECK(wim_bn_mod_inv_vartime(sinv, s, m->n, nl, inv_t) == 0);
+	modn_mul(m, kk, t, sinv);
+	wim_bn_to_be(kbytes, size, kk, nl);
+	CHECK_RC(wim_ec_public(k->id, kbytes, kg, SCRATCH), WIM_OK);
+	wim_bn_from_be(x, nl, kg, size);
+	if (!wim_bn_lt(x, m->n, nl))
+		wim_bn_sub(x, x, m->n, nl);
+	CHECK(wim_bn_eq(r, x, nl));
+}
+
+/* RFC 6979 appendix A.2.5 (P-256) and A.2.6 (P-384), message "sample" hashed with SHA-256: the
+ * deterministic nonce (no hedge) must give exactly the published signature. */
+static void test_rfc6979(void)
+{
+	static const struct { int id; size_t size; const char *x, *rs; } V[] = {
+		{ WIM_EC_P256, 32, "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721",
+		  "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716"
+		  "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8" },
+		{ WIM_EC_P384, 48,
+		  "6b9d3dad2e1b8c1c05b19875b6659f4de23c3b667bf297ba9aa47740787137d896d5724e4c70a825f872c9ea60d2edf5",
+		  "21b13d1e013c7fa1392d03c5f99af8b30c570c6f98d4ea8e354b63a21d3daa33bde1e888e63355d92fa2b3c36d8fb2cd"
+		  "f3aa443fb107745bf4bd77cb3891674632068a10ca67e3d45db2266fa7d1feebefdc63eccd1ac42ec0cb8668a4fa0ab0" },
+	};
+	uint8_t h[32], want[32], d[48], rs[96], exp[96];
+	wim_sha256 c;
+	/* SHA-256 itself: FIPS 180-4's "abc", and a message over two blocks */
+	wim_sha256_init(&c);
+	wim_sha256_update(&c, (const uint8_t *)"abc", 3);
+	wim_sha256_final(&c, h);
+	t_hex(want, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	CHECK(memcmp(h, want, 32) == 0);
+	static const char two[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	wim_sha256_init(&c);
+	for (size_t i = 0; i < sizeof two - 1; i++) /* byte by byte: the buffering */
+		wim_sha256_update(&c, (const uint8_t *)two + i, 1);
+	wim_sha256_final(&c, h);
+	t_hex(want, 32, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	CHECK(memcmp(h, want, 32) == 0);
+	wim_sha256_init(&c);
+	wim_sha256_update(&c, (const uint8_t *)"sample", 6);
+	wim_sha256_final(&c, h);
+	for (size_t i = 0; i < 2; i++) {
+		t_hex(d, V[i].size, V[i].x);
+		t_hex(exp, 2 * V[i].size, V[i].rs);
+		CHECK_RC(wim_ec_sign(V[i].id, d, h, sizeof h, NULL, rs, SCRATCH), WIM_OK);
+		CHECK(memcmp(rs, exp, 2 * V[i].size) == 0);
+	}
 }
 
 static void test_curve(const curve_kat *k)
@@ -159,7 +197,8 @@ static void test_curve(const curve_kat *k)
 		/* signatures over hashes shorter than, equal to and longer than the order */
 		size_t hlen = i == 0 ? 20 : i == 1 ? size : 64;
 		rng.rng.fill(rng.rng.ctx, hash, hlen);
-		check_signature(k, &m, d, hash, hlen, &rng);
+		check_signature(k, &m, d, hash, hlen, &rng.rng);
+		check_signature(k, &m, d, hash, hlen, NULL);
 	}
 	/* a peer off the curve */
 	xy[2 * size - 1] ^= 1;
@@ -196,6 +235,7 @@ void test_ec(void)
 	CHECK(wim_ec_size(0) == 0 && wim_ec_size(3) == 0);
 	for (size_t i = 0; i < sizeof KATS / sizeof KATS[0]; i++)
 		test_curve(&KATS[i]);
+	test_rfc6979();
 }
 
 /* The secret-dependence workload (under valgrind; the core marks d and k secret). */

@@ -10,11 +10,13 @@
 #include "wim_bn.h"
 #include "wim_ct.h"
 #include "wim_ec.h"
+#include "wim_sha256.h"
 
 #define EC_MAX_SIZE 48
 #define EC_L WIM_BN_LIMBS(EC_MAX_SIZE * 8) /* limbs of the largest field */
 #define EC_EXTRA 16                        /* random bytes beyond the order's size: bias < 2^-128 */
 #define EC_DRAWS 4                         /* nonce or key draws before blaming the RNG */
+#define EC_HEDGE 32                        /* random bytes mixed into each nonce's derivation */
 
 /* Curve constants, big-endian, size bytes each: p, n, b, Gx, Gy (FIPS 186-5 / SP 800-186). */
 static const uint8_t p256[5 * 32] = {
@@ -92,6 +94,11 @@ typedef struct ec_ctx {
 	wim_limb wide[2 * EC_L];         /* a random draw before reduction */
 	wim_limb d[EC_L], k[EC_L], e[EC_L], r[EC_L], s[EC_L], x[EC_L], y[EC_L], u[EC_L];
 	uint8_t buf[EC_MAX_SIZE + EC_EXTRA];
+	/* the nonce generator (RFC 6979 HMAC-DRBG): its key and value, and its seed int2octets(d) ||
+	 * bits2octets(h) || extra random bytes (RFC 6979 section 3.6) */
+	uint8_t K[WIM_SHA256_LEN], V[WIM_SHA256_LEN], t[2 * WIM_SHA256_LEN];
+	uint8_t seed[2 * EC_MAX_SIZE + EC_HEDGE];
+	size_t seed_len;
 } ec_ctx;
 
 size_t wim_ec_size(int curve)
@@ -319,6 +326,56 @@ static int draw_scalar(ec_ctx *c, wim_limb *r, const wim_rng *rng)
 	return WIM_E_RNG;
 }
 
+/* K = HMAC_K(V || sep || seed), V = HMAC_K(V); the seed only when `with_seed`. */
+static void drbg_update(ec_ctx *c, uint8_t sep, int with_seed)
+{
+	wim_hmac_sha256(c->K, c->V, sizeof(c->V), &sep, 1, c->seed, with_seed ? c->seed_len : 0, c->K);
+	wim_hmac_sha256(c->K, c->V, sizeof(c->V), NULL, 0, NULL, 0, c->V);
+}
+
+/*
+ * The ECDSA nonce of RFC 6979 (section 3.2, HMAC-SHA-256 for both curves), hedged as its section 3.6
+ * allows: EC_HEDGE bytes from rng join the seed (rng NULL: the deterministic nonce, for tests). A broken
+ * RNG then still gives a nonce that no one can predict without d, and a fault or bias in the RNG cannot
+ * repeat a nonce for two messages. c->e must hold bits2int(h) mod n.
+ */
+static int nonce_init(ec_ctx *c, const wim_rng *rng)
+{
+	size_t size = c->size;
+	wim_bn_to_be(c->seed, size, c->d, c->nl);
+	wim_bn_to_be(c->seed + size, size, c->e, c->nl);
+	c->seed_len = 2 * size;
+	if (rng) {
+		if (rng->fill(rng->ctx, c->seed + c->seed_len, EC_HEDGE) != 0)
+			return WIM_E_RNG;
+		c->seed_len += EC_HEDGE;
+	}
+	memset(c->V, 0x01, sizeof(c->V));
+	memset(c->K, 0x00, sizeof(c->K));
+	drbg_update(c, 0x00, 1);
+	drbg_update(c, 0x01, 1);
+	return WIM_OK;
+}
+
+/* The next candidate k in [1, n-1] (step h of RFC 6979); `again`: a previous candidate was used up. */
+static void nonce_next(ec_ctx *c, int again)
+{
+	for (;;) {
+		if (again)
+			drbg_update(c, 0x00, 0);
+		again = 1;
+		for (size_t t = 0; t < c->size; t += WIM_SHA256_LEN) {
+			wim_hmac_sha256(c->K, c->V, sizeof(c->V), NULL, 0, NULL, 0, c->V);
+			memcpy(c->t + t, c->V, WIM_SHA256_LEN);
+		}
+		wim_bn_from_be(c->k, c->nl, c->t, c->size); /* bits2int: the leftmost qlen bits */
+		wim_limb ok = wim_bn_lt(c->k, c->n, c->nl) & ~wim_bn_is_zero(c->k, c->nl);
+		WIM_PUBLIC(&ok, sizeof(ok)); /* a rejected candidate (p < 2^-32) reveals nothing of the next */
+		if (ok)
+			return;
+	}
+}
+
 static int finish(ec_ctx *c, int rc)
 {
 	wim_wipe(c, sizeof(*c));
@@ -360,9 +417,10 @@ int wim_ec_sign(int curve, const uint8_t *d, const uint8_t *hash, size_t hash_le
 	wim_bn_from_be(c->e, n, hash, hash_len < c->size ? hash_len : c->size);
 	if (!wim_bn_lt(c->e, c->n, n))
 		wim_bn_sub(c->e, c->e, c->n, n);
+	if ((rc = nonce_init(c, rng)) != WIM_OK)
+		return finish(c, rc);
 	for (int tries = 0; tries < EC_DRAWS; tries++) {
-		if ((rc = draw_scalar(c, c->k, rng)) != WIM_OK)
-			return finish(c, rc);
+		nonce_next(c, tries > 0);
 		pmul(c, c->q, c->k, c->g);
 		wim_limb valid = on_curve(c, c->q);
 		WIM_PUBLIC(&valid, sizeof(valid));

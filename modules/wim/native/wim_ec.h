@@ -34,8 +34,10 @@ size_t wim_ec_scratch_size(void);
 int wim_ec_public(int curve, const uint8_t *d, uint8_t *xy, void *scratch, size_t scratch_len);
 
 /* ECDSA: rs = (r, s) (2·size bytes) over `hash` (any length > 0: its leftmost bits, as FIPS 186-5
- * says) with the secret d. The nonce k is drawn from rng (size + 16 bytes, reduced mod n). The point
- * k·G is checked to be on the curve before anything is released (WIM_E_FAULT otherwise). */
+ * says) with the secret d. The nonce k is RFC 6979's (HMAC-DRBG with HMAC-SHA-256 over d and the hash)
+ * hedged with 32 bytes from rng as its section 3.6 allows; rng NULL gives the deterministic RFC 6979
+ * nonce (tests). The point k·G is checked to be on the curve before anything is released (WIM_E_FAULT
+ * otherwise). */
 int wim_ec_sign(int curve, const uint8_t *d, const uint8_t *hash, size_t hash_len, const wim_rng *rng,
 		uint8_t *rs, void *scratch, size_t scratch_len);
 
