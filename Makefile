@@ -93,7 +93,7 @@ build/p11bench: bench/clients/p11bench.c pc/pkcs11/wim_pkcs11.h
 bench-clients: build/p11bench build/libwim-pkcs11.so build/wim-sim build/firmware.js
 	@bench/clients/run.sh
 
-BENCH_TARGETS := bench-at bench-native bench-store bench-clients
+BENCH_TARGETS := bench-at bench-native bench-riscv bench-store bench-clients
 bench: build
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
 

@@ -27,6 +27,9 @@
 #                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
 #                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
 #                        in place from ../shared/vectors/wycheproof (skipped, with a message, where absent)
+#   bench-riscv          bench/native/bench_rv32.c under QEMU with -icount: instructions each core operation
+#                        retires on rv32imc (RSA-2048 private, P-256/P-384 sign and ECDH, keygen, SHA-256, a
+#                        store put) and the lower-bound time at the ESP32-C3's 160 MHz
 #   bench-native         bench/native/bench_rsa.c: private operation and key generation, ours vs OpenSSL's
 #                        libcrypto vs mbedTLS, printed as a table with ratios (about two minutes); then
 #                        bench/native/bench_ec.c: ECDSA signing and ECDH on P-256/P-384, the same three
@@ -87,7 +90,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv native-diff native-diff-ec native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -141,6 +144,16 @@ native-riscv: build/rv32/native-test.elf
 		"(RSA/bignum: $$c, key store: $$((t - c)))"; \
 	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
 	test $$t -le $(NATIVE_TEXT_BUDGET) && test $$e -le $(NATIVE_EC_TEXT_BUDGET)
+
+# Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
+build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/splitmix.h \
+		test/native/vectors.h mk/native.mk
+	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) $(NATIVE_INC) $(NATIVE_RV_LDFLAGS) $(NATIVE_RV_OBJS) test/native/test_flash.c \
+		bench/native/bench_rv32.c -o $@
+
+bench-riscv: build/rv32/bench-rv32.elf
+	timeout 300 $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
+		-kernel build/rv32/bench-rv32.elf -semihosting-config enable=on,target=native
 
 # ---- differential test against OpenSSL's libcrypto, and the benchmark ----
 NATIVE_DIFF_INPUTS ?= 10000
