@@ -421,6 +421,23 @@ export class Channel {
     return CKR.OK;
   }
 
+  /**
+   * The session and its running operation of `kind` (CKR_OPERATION_NOT_INITIALIZED if there is none).
+   * An `input` given as null ends the operation with CKR_ARGUMENTS_BAD: a failed call ends it, as the spec says.
+   * The third element is the input (empty when none was given).
+   */
+  private operation<K extends "sign" | "verify" | "decrypt" | "encrypt" | "digest">(h: number, kind: K,
+    input?: Uint8Array | null): [Session, NonNullable<Session[K]>, Uint8Array] {
+    const s = this.session(h);
+    const op = s[kind];
+    if (!op) throw new PkcsError(CKR.OPERATION_NOT_INITIALIZED);
+    if (input === null) {
+      s[kind] = undefined;
+      throw new PkcsError(CKR.ARGUMENTS_BAD);
+    }
+    return [s, op as NonNullable<Session[K]>, input ?? new Uint8Array(0)];
+  }
+
   /** The input of the device operation: the digest (in a DigestInfo for PKCS#1 v1.5), or the data. */
   private static prepared(op: SignOperation): Uint8Array {
     if (!op.hash) return Buffer.concat(op.parts);
@@ -433,35 +450,21 @@ export class Channel {
   }
 
   async sign(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
-    const s = this.session(h);
-    const op = s.sign;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!data) {
-      s.sign = undefined;
-      return CKR.ARGUMENTS_BAD;
-    }
+    const [s, op, input] = this.operation(h, "sign", data);
     const early = sizeOnly(w, out, op.size); // the operation stays active
     if (early !== undefined) return early;
-    return this.finishSign(s, op, data, w, out);
+    return this.finishSign(s, op, input, w, out);
   }
 
   async signUpdate(h: number, data: Uint8Array | null): Promise<number> {
-    const s = this.session(h);
-    const op = s.sign;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!data) {
-      s.sign = undefined;
-      return CKR.ARGUMENTS_BAD;
-    }
-    if (op.hash) op.hash.update(data);
-    else op.parts.push(Buffer.from(data));
+    const [, op, input] = this.operation(h, "sign", data);
+    if (op.hash) op.hash.update(input);
+    else op.parts.push(Buffer.from(input));
     return CKR.OK;
   }
 
   async signFinal(h: number, out: RpcOutput, w: Writer): Promise<number> {
-    const s = this.session(h);
-    const op = s.sign;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    const [s, op] = this.operation(h, "sign");
     const early = sizeOnly(w, out, op.size);
     if (early !== undefined) return early;
     return this.finishSign(s, op, null, w, out);
@@ -485,9 +488,7 @@ export class Channel {
   }
 
   async verify(h: number, data: Uint8Array | null, sig: Uint8Array | null): Promise<number> {
-    const s = this.session(h);
-    const op = s.verify;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    const [s, op] = this.operation(h, "verify");
     s.verify = undefined;
     if (!data || !sig) return CKR.ARGUMENTS_BAD;
     verify(op.m, op.publicKey!, op.parameter, data, sig);
@@ -495,21 +496,13 @@ export class Channel {
   }
 
   async verifyUpdate(h: number, data: Uint8Array | null): Promise<number> {
-    const s = this.session(h);
-    const op = s.verify;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!data) {
-      s.verify = undefined;
-      return CKR.ARGUMENTS_BAD;
-    }
-    op.parts.push(Buffer.from(data));
+    const [, op, input] = this.operation(h, "verify", data);
+    op.parts.push(Buffer.from(input));
     return CKR.OK;
   }
 
   async verifyFinal(h: number, sig: Uint8Array | null): Promise<number> {
-    const s = this.session(h);
-    const op = s.verify;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    const [s, op] = this.operation(h, "verify");
     s.verify = undefined;
     if (!sig) return CKR.ARGUMENTS_BAD;
     verify(op.m, op.publicKey!, op.parameter, Buffer.concat(op.parts), sig);
@@ -527,9 +520,7 @@ export class Channel {
   }
 
   async digest(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
-    const s = this.session(h);
-    const d = s.digest;
-    if (!d) return CKR.OPERATION_NOT_INITIALIZED;
+    const [s, d] = this.operation(h, "digest");
     const early = sizeOnly(w, out, d.size!);
     if (early !== undefined) return early;
     s.digest = undefined;
@@ -538,20 +529,13 @@ export class Channel {
   }
 
   async digestUpdate(h: number, data: Uint8Array | null): Promise<number> {
-    const s = this.session(h);
-    if (!s.digest) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!data) {
-      s.digest = undefined;
-      return CKR.ARGUMENTS_BAD;
-    }
-    s.digest.update(data);
+    const [, d, input] = this.operation(h, "digest", data);
+    d.update(input);
     return CKR.OK;
   }
 
   async digestFinal(h: number, out: RpcOutput, w: Writer): Promise<number> {
-    const s = this.session(h);
-    const d = s.digest;
-    if (!d) return CKR.OPERATION_NOT_INITIALIZED;
+    const [s, d] = this.operation(h, "digest");
     const early = sizeOnly(w, out, d.size!);
     if (early !== undefined) return early;
     s.digest = undefined;
@@ -579,13 +563,7 @@ export class Channel {
 
   /** C_Decrypt: the size query answers the modulus size (an upper bound); the result is kept for a retry. */
   async decrypt(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
-    const s = this.session(h);
-    const op = s.decrypt;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
-    if (!data) {
-      s.decrypt = undefined;
-      return CKR.ARGUMENTS_BAD;
-    }
+    const [s, op, input] = this.operation(h, "decrypt", data);
     if (!out.hasBuffer && !op.result) {
       w.output(op.size, new Uint8Array(0));
       return CKR.OK;
@@ -593,7 +571,7 @@ export class Channel {
     if (!op.result) {
       try {
         const param = op.mechanism === CKM.RSA_PKCS_OAEP ? [op.parameter] : [];
-        const [[plain]] = await this.run("+PKCSDECRYPT", [this.handleOf(s), op.key, op.mechanism, data, ...param]);
+        const [[plain]] = await this.run("+PKCSDECRYPT", [this.handleOf(s), op.key, op.mechanism, input, ...param]);
         op.result = plain as Uint8Array;
       } catch (e) {
         s.decrypt = undefined;
@@ -614,9 +592,7 @@ export class Channel {
   }
 
   async encrypt(h: number, data: Uint8Array | null, out: RpcOutput, w: Writer): Promise<number> {
-    const s = this.session(h);
-    const op = s.encrypt;
-    if (!op) return CKR.OPERATION_NOT_INITIALIZED;
+    const [s, op] = this.operation(h, "encrypt");
     const early = sizeOnly(w, out, op.size);
     if (early !== undefined) return early;
     s.encrypt = undefined;
