@@ -13,7 +13,8 @@ const EMPTY = new Uint8Array(0);
 /** CK_UNAVAILABLE_INFORMATION as a CK_ULONG value. */
 const UNAVAILABLE = new Uint8Array(8).fill(0xff);
 
-function defaults(cls: number, keyType: number | undefined): AttributeMap {
+/** The defaults of an object of class `cls` (and key type) made by C_CreateObject; generated keys start from them too. */
+export function objectDefaults(cls: number, keyType: number | undefined): AttributeMap {
   const m = new Map<number, Uint8Array>([
     [CKA.CLASS, ulongValue(cls)], [CKA.TOKEN, boolValue(false)], [CKA.PRIVATE, boolValue(cls === CKO.PRIVATE_KEY)],
     [CKA.MODIFIABLE, boolValue(true)], [CKA.COPYABLE, boolValue(cls !== CKO.PRIVATE_KEY)], [CKA.DESTROYABLE, boolValue(true)],
@@ -55,7 +56,7 @@ export function createObject(template: readonly Attribute[]): NewObject {
   if (!([CKO.DATA, CKO.CERTIFICATE, CKO.PUBLIC_KEY, CKO.PRIVATE_KEY] as number[]).includes(cls)) throw new PkcsError(CKR.ATTRIBUTE_VALUE_INVALID);
   const keyType = cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY ? readUlong(get(CKA.KEY_TYPE) ?? EMPTY) : undefined;
   if ((cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY) && keyType === undefined) throw new PkcsError(CKR.TEMPLATE_INCOMPLETE);
-  const attrs = defaults(cls, keyType);
+  const attrs = objectDefaults(cls, keyType);
   let secret: Uint8Array | undefined;
   for (const a of template) {
     const rule = ruleFor(a.type, cls);

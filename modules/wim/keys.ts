@@ -7,6 +7,7 @@ import { type Attribute, boolValue, readBool, readUlong, ulongValue } from "../a
 import type { NativeCrypto } from "./native.js";
 import type { AttributeMap } from "./objects.js";
 import { checkValue, ruleFor } from "./attributes.js";
+import { objectDefaults } from "./create.js";
 import { curveByParams } from "./curves.js";
 
 /** RSA sizes the C module generates. */
@@ -16,41 +17,23 @@ const E65537 = Uint8Array.of(1, 0, 1);
 /** Attributes the mechanism computes: a generation template may not give them. */
 const COMPUTED = new Set<number>([CKA.MODULUS, CKA.EC_POINT, CKA.VALUE]);
 
-function common(cls: number, keyType: number, mech: number): AttributeMap {
-  return new Map<number, Uint8Array>([
-    [CKA.CLASS, ulongValue(cls)], [CKA.KEY_TYPE, ulongValue(keyType)], [CKA.TOKEN, boolValue(true)],
-    [CKA.MODIFIABLE, boolValue(true)], [CKA.COPYABLE, boolValue(false)], [CKA.DESTROYABLE, boolValue(true)],
-    [CKA.LABEL, new Uint8Array(0)], [CKA.ID, new Uint8Array(0)], [CKA.START_DATE, new Uint8Array(0)],
-    [CKA.END_DATE, new Uint8Array(0)], [CKA.DERIVE, boolValue(false)], [CKA.LOCAL, boolValue(true)],
-    [CKA.KEY_GEN_MECHANISM, ulongValue(mech)], [CKA.SUBJECT, new Uint8Array(0)],
-  ]);
-}
-
-function publicDefaults(keyType: number, mech: number): AttributeMap {
-  const m = common(CKO.PUBLIC_KEY, keyType, mech);
-  m.set(CKA.PRIVATE, boolValue(false));
-  m.set(CKA.ENCRYPT, boolValue(keyType === CKK.RSA));
-  m.set(CKA.VERIFY, boolValue(true));
-  m.set(CKA.VERIFY_RECOVER, boolValue(false));
-  m.set(CKA.WRAP, boolValue(false));
-  m.set(CKA.TRUSTED, boolValue(false));
+/** The defaults of a generated key: those of a created one, but a token object, local, not copyable, and
+ * (private) always sensitive and never extractable. */
+function generatedDefaults(cls: number, keyType: number, mech: number): AttributeMap {
+  const m = objectDefaults(cls, keyType);
+  m.set(CKA.TOKEN, boolValue(true));
+  m.set(CKA.COPYABLE, boolValue(false));
+  m.set(CKA.LOCAL, boolValue(true));
+  m.set(CKA.KEY_GEN_MECHANISM, ulongValue(mech));
+  if (cls === CKO.PRIVATE_KEY) {
+    m.set(CKA.ALWAYS_SENSITIVE, boolValue(true));
+    m.set(CKA.NEVER_EXTRACTABLE, boolValue(true));
+  }
   return m;
 }
 
-function privateDefaults(keyType: number, mech: number): AttributeMap {
-  const m = common(CKO.PRIVATE_KEY, keyType, mech);
-  m.set(CKA.PRIVATE, boolValue(true));
-  m.set(CKA.SENSITIVE, boolValue(true));
-  m.set(CKA.ALWAYS_SENSITIVE, boolValue(true));
-  m.set(CKA.EXTRACTABLE, boolValue(false));
-  m.set(CKA.NEVER_EXTRACTABLE, boolValue(true));
-  m.set(CKA.SIGN, boolValue(true));
-  m.set(CKA.SIGN_RECOVER, boolValue(false));
-  m.set(CKA.DECRYPT, boolValue(keyType === CKK.RSA));
-  m.set(CKA.UNWRAP, boolValue(false));
-  m.set(CKA.ALWAYS_AUTHENTICATE, boolValue(false));
-  return m;
-}
+const publicDefaults = (keyType: number, mech: number) => generatedDefaults(CKO.PUBLIC_KEY, keyType, mech);
+const privateDefaults = (keyType: number, mech: number) => generatedDefaults(CKO.PRIVATE_KEY, keyType, mech);
 
 /**
  * Applies a generation template to defaults. `special` handles the mechanism's own attributes
