@@ -9,7 +9,7 @@ SHELL := /bin/bash
 # Debian packages: command → package. Installed only when a command is missing.
 APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
              riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind \
-             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin
+             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
 build/.apt:
