@@ -7,7 +7,9 @@
  * The sshd: its own config, host key, authorized_keys (from ssh-keygen -D), key-only auth, UsePAM
  * no, StrictModes no, loopback and a free high port; stopped after the tests. The PIN comes from
  * an askpass script (SSH_ASKPASS + SSH_ASKPASS_REQUIRE=force + DISPLAY) that also leaves a mark,
- * so the tests can tell that ssh asked for it. Every program runs under a time limit.
+ * so the tests can tell that ssh asked for it. ssh-agent is tested as users run it with a token:
+ * `ssh-add -s` loads the keys, ssh logs in through the agent, `ssh-add -e` unloads them. Every program
+ * runs under a time limit.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -236,6 +238,59 @@ describe("OpenSSH (ssh-keygen -D, ssh -I) against the simulated token", function
   it("ssh -I logs into the sshd with an Ed25519 key (CKM_EDDSA) when token and OpenSSH have it", async function () {
     if (!ed25519 || sshEd25519 !== true) this.skip(); // see the ssh-keygen -D Ed25519 test
     await loginWith(KEYS.ed25519);
+  });
+
+  it("ssh-agent: ssh-add -s loads the token's keys (PIN by askpass), ssh logs in through the agent, ssh-add -e unloads", async () => {
+    const sock = file("agent.sock");
+    rmSync(sock, { force: true });
+    // ssh-agent runs the module in its ssh-pkcs11-helper: the helper inherits ssh-agent's environment
+    // (WIM_AGENT_SOCKET), and -P allows a provider outside /usr/lib.
+    const agent: ChildProcess = spawn("ssh-agent", ["-D", "-a", sock, "-P", MODULE], {
+      env: { ...process.env, WIM_AGENT_SOCKET: sim.socket }, stdio: ["ignore", "ignore", "pipe"],
+    });
+    let agentLog = "";
+    agent.stderr!.on("data", (b: Buffer) => (agentLog += b.toString("latin1")));
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(sock), `ssh-agent did not start: ${agentLog}`);
+      const env = { SSH_AUTH_SOCK: sock, SSH_ASKPASS: file("askpass"), SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" };
+      rmSync(file("askpass.log"), { force: true });
+      const add = await exec("ssh-add", ["-s", MODULE], { env, timeoutMs: 60_000 });
+      assert.equal(add.code, 0, `${show(add)}
+--- ssh-agent
+${agentLog}`);
+      assert.match(add.stderr, /Card added/);
+      assert.ok(existsSync(file("askpass.log")), "ssh-add asked for the PIN through SSH_ASKPASS");
+      const list = await exec("ssh-add", ["-L"], { env });
+      assert.equal(list.code, 0, show(list));
+      for (const k of [KEYS.rsa, KEYS.p256]) {
+        const want = listed.get(k.sshType)!.split(" ").slice(0, 2).join(" ");
+        assert.ok(list.stdout.split("\n").some((l) => l.startsWith(want)), `ssh-add -L lacks the ${k.sshType} key:\n${list.stdout}`);
+      }
+      // a login that takes its key from the agent (no -I): the signature still comes from the token
+      for (const k of [KEYS.rsa, KEYS.p256]) {
+        const logStart = sshd!.log().length; // only this login's lines count
+        const r = await exec("ssh", [
+          "-F", "/dev/null", "-T", "-p", String(sshd!.port), "-l", user,
+          "-o", "IdentitiesOnly=yes", "-o", `IdentityFile=${file(`${k.id}.pub`)}`, "-o", `IdentityAgent=${sock}`,
+          "-o", `UserKnownHostsFile=${file("known_hosts")}`, "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null",
+          "-o", "PreferredAuthentications=publickey", "-o", "PasswordAuthentication=no", "-o", "BatchMode=yes",
+          "-o", "ConnectTimeout=10", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "LogLevel=ERROR",
+          "127.0.0.1", "echo ok",
+        ], { env: { SSH_AUTH_SOCK: sock, WIM_AGENT_SOCKET: undefined }, timeoutMs: 60_000 });
+        assert.equal(r.code, 0, `${show(r)}\n--- sshd\n${sshd!.log()}\n--- ssh-agent\n${agentLog}`);
+        assert.equal(r.stdout, "ok\n");
+        const fp = await fingerprint(k);
+        assert.match(sshd!.log().slice(logStart), new RegExp(`Accepted publickey for ${user} .* ${k.fingerprintType} ${fp.replace(/[+/]/g, "\\$&")}`));
+      }
+      const remove = await exec("ssh-add", ["-e", MODULE], { env });
+      assert.equal(remove.code, 0, show(remove));
+      const empty = await exec("ssh-add", ["-L"], { env });
+      assert.notEqual(empty.code, 0);
+      assert.match(empty.stdout + empty.stderr, /no identities/);
+    } finally {
+      agent.kill("SIGTERM");
+    }
   });
 
   it("the login can fail: a token key missing from authorized_keys, and a wrong PIN", async () => {
