@@ -146,7 +146,7 @@ native-riscv: build/rv32/native-test.elf
 	test $$t -le $(NATIVE_TEXT_BUDGET) && test $$e -le $(NATIVE_EC_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
-build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/splitmix.h \
+build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h \
 		test/native/vectors.h mk/native.mk
 	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) $(NATIVE_INC) $(NATIVE_RV_LDFLAGS) $(NATIVE_RV_OBJS) test/native/test_flash.c \
 		bench/native/bench_rv32.c -o $@
@@ -172,7 +172,7 @@ native-diff: build/native-diff
 NATIVE_DIFF_EC_COUNT ?= 500
 WYCHEPROOF_DIR ?= ../shared/vectors/wycheproof
 NATIVE_EC_SRCS := $(WIM_NATIVE_SRCS) test/native/test_flash.c
-NATIVE_EC_DEPS := test/native/diff_ec.c test/native/rfc6979_noble.ts $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h test/native/splitmix.h mk/native.mk
+NATIVE_EC_DEPS := test/native/diff_ec.c test/native/rfc6979_noble.ts $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) test/native/test_flash.h test/native/test_tools.h mk/native.mk
 
 build/native-diff-ec: $(NATIVE_EC_DEPS)
 	@mkdir -p build
@@ -198,7 +198,7 @@ native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
 NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json
 NATIVE_WP_RSA_DEPS := test/native/wycheproof_rsa.c $(WIM_NATIVE_SRCS) test/native/test_flash.c $(WIM_NATIVE_HDRS) \
-	test/native/test_flash.h test/native/splitmix.h mk/native.mk
+	test/native/test_flash.h test/native/test_tools.h mk/native.mk
 
 build/native-wycheproof-rsa: $(NATIVE_WP_RSA_DEPS)
 	@mkdir -p build
@@ -222,7 +222,7 @@ build/bench-rsa: bench/native/bench_rsa.c $(NATIVE_OSSL_DEPS)
 	@mkdir -p build
 	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) $< $(NATIVE_OSSL_SRCS) $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
 
-build/bench-ec: bench/native/bench_ec.c $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) test/native/splitmix.h mk/native.mk
+build/bench-ec: bench/native/bench_ec.c $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) test/native/test_tools.h mk/native.mk
 	@mkdir -p build
 	$(NATIVE_CC) $(NATIVE_CFLAGS) -Wno-deprecated-declarations $(NATIVE_INC) $< $(WIM_NATIVE_SRCS) -lcrypto -lmbedcrypto -o $@
 

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "splitmix.h"
+#include "test_tools.h"
 #include "wim_ec.h"
 
 static uint64_t scratch[4096];

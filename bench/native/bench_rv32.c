@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "splitmix.h"
+#include "test_tools.h"
 #include "test_flash.h"
 #include "vectors.h"
 #include "wim_ec.h"
@@ -43,18 +43,6 @@ static uint64_t instret(void)
 		__asm__ volatile("rdinstreth %0" : "=r"(hi2));
 	} while (hi != hi2);
 	return (uint64_t)hi << 32 | lo;
-}
-
-static void hex(uint8_t *out, size_t len, const char *h)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned v = 0;
-		for (int k = 0; k < 2; k++) {
-			char ch = h[2 * i + k];
-			v = v * 16 + (unsigned)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
-		}
-		out[i] = (uint8_t)v;
-	}
 }
 
 static int failures;
@@ -89,13 +77,13 @@ int main(void)
 	t_flash_init(&fl, flash_mem, sizeof flash_mem, SECTOR);
 	if (wim_store_format(&st, &fl.f) != WIM_OK)
 		failures++;
-	hex(n, 256, kat_rsa_n);
-	hex(p, 128, kat_rsa_p);
-	hex(q, 128, kat_rsa_q);
-	hex(dp, 128, kat_rsa_dp);
-	hex(dq, 128, kat_rsa_dq);
-	hex(qi, 128, kat_rsa_qinv);
-	hex(x, 256, kat_rsa_in);
+	const struct { uint8_t *out; size_t len; const char *hex; } kat[] = {
+		{ n, 256, kat_rsa_n }, { p, 128, kat_rsa_p }, { q, 128, kat_rsa_q }, { dp, 128, kat_rsa_dp },
+		{ dq, 128, kat_rsa_dq }, { qi, 128, kat_rsa_qinv }, { x, 256, kat_rsa_in },
+	};
+	for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++)
+		if (hex_decode(kat[i].out, kat[i].len, kat[i].hex) != kat[i].len)
+			failures++;
 	if (wim_rsa_import(&st, 1, 2048, kat_rsa_e, n, p, q, dp, dq, qi, scratch, sizeof scratch) != WIM_OK)
 		failures++;
 	MEASURE("RSA-2048 private (CRT, checked)", wim_rsa_private(&st, 1, x, 256, out, &RNG, scratch, sizeof scratch));

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "splitmix.h"
+#include "test_tools.h"
 #include "test_flash.h"
 #include "wim_bn.h"
 #include "wim_ec.h"
@@ -54,7 +54,7 @@ static const curve_case CURVES[] = {
 	{ WIM_EC_P384, NID_secp384r1, 48, "P-384" },
 };
 
-/* the seeded source of test secrets, hashes and nonces (splitmix.h) */
+/* the seeded source of test secrets, hashes and nonces (test_tools.h) */
 static uint64_t state;
 static void fill(uint8_t *b, size_t n)
 {
@@ -345,20 +345,6 @@ static void edge_tests(const curve_case *cc)
 	printf("%s: edge cases done\n", cc->name);
 }
 
-static size_t unhex(uint8_t *out, size_t cap, const char *hex)
-{
-	size_t n = strlen(hex) / 2;
-	if (n > cap)
-		return (size_t)-1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return (size_t)-1;
-		out[i] = (uint8_t)v;
-	}
-	return n;
-}
-
 /* Wycheproof ECDH (ecpoint encoding): the peer is 04||x||y; other encodings are refused by length,
  * as the device's agent-facing code refuses them before the core (the firmware decodes compressed
  * points in JavaScript: they are counted as skipped here). */
@@ -380,9 +366,9 @@ static void wycheproof(const char *path)
 			skipped++;
 			continue;
 		}
-		dl = unhex(d, sizeof(d), priv);
-		ql = unhex(q, sizeof(q), strcmp(pub, "-") ? pub : "");
-		wl = unhex(want, sizeof(want), strcmp(shared, "-") ? shared : "");
+		dl = hex_decode(d, sizeof(d), priv);
+		ql = hex_decode(q, sizeof(q), strcmp(pub, "-") ? pub : "");
+		wl = hex_decode(want, sizeof(want), strcmp(shared, "-") ? shared : "");
 		int valid = strcmp(result, "invalid") != 0;
 		if (dl != cc->size) {
 			FAIL("%s: vector private key of %zu bytes", cc->name, dl);

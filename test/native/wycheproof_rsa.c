@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "splitmix.h"
+#include "test_tools.h"
 #include "test_flash.h"
 #include "wim_rsa_key.h"
 #include "wim_store.h"
@@ -49,15 +49,7 @@ static const wim_rng RNG = { NULL, rng_fill };
 /* Exactly `len` bytes from exactly 2*len hex digits; -1 otherwise. */
 static int unhex(uint8_t *out, size_t len, const char *hex)
 {
-	if (strlen(hex) != 2 * len)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		unsigned v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
+	return hex_decode(out, len, hex) == len ? 0 : -1;
 }
 
 /* The key of the previous line, to import each distinct key once. */
