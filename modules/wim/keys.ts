@@ -32,9 +32,6 @@ function generatedDefaults(cls: number, keyType: number, mech: number): Attribut
   return m;
 }
 
-const publicDefaults = (keyType: number, mech: number) => generatedDefaults(CKO.PUBLIC_KEY, keyType, mech);
-const privateDefaults = (keyType: number, mech: number) => generatedDefaults(CKO.PRIVATE_KEY, keyType, mech);
-
 /**
  * Applies a generation template to defaults. `special` handles the mechanism's own attributes
  * (CKA_MODULUS_BITS, CKA_EC_PARAMS, …) and returns false for types it does not know.
@@ -77,8 +74,8 @@ export interface GenerationHooks {
 export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) => void, mechanism: number, pubT: readonly Attribute[],
   privT: readonly Attribute[], privateHandle: number, hooks?: GenerationHooks): GeneratedPair {
   if (mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN) {
-    const pub = publicDefaults(CKK.RSA, mechanism);
-    const priv = privateDefaults(CKK.RSA, mechanism);
+    const pub = generatedDefaults(CKO.PUBLIC_KEY, CKK.RSA, mechanism);
+    const priv = generatedDefaults(CKO.PRIVATE_KEY, CKK.RSA, mechanism);
     let bits: number | undefined;
     applyTemplate(pub, pubT, CKO.PUBLIC_KEY, CKK.RSA, (a) => {
       if (a.type === CKA.MODULUS_BITS) bits = readUlong(a.value);
@@ -101,8 +98,8 @@ export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) =>
   }
   if (mechanism === CKM.EC_KEY_PAIR_GEN || mechanism === CKM.EC_EDWARDS_KEY_PAIR_GEN) {
     const keyType = mechanism === CKM.EC_KEY_PAIR_GEN ? CKK.EC : CKK.EC_EDWARDS;
-    const pub = publicDefaults(keyType, mechanism);
-    const priv = privateDefaults(keyType, mechanism);
+    const pub = generatedDefaults(CKO.PUBLIC_KEY, keyType, mechanism);
+    const priv = generatedDefaults(CKO.PRIVATE_KEY, keyType, mechanism);
     let params: Uint8Array | undefined;
     applyTemplate(pub, pubT, CKO.PUBLIC_KEY, keyType, (a) => {
       if (a.type !== CKA.EC_PARAMS) return false;
