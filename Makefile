@@ -58,7 +58,7 @@ artifacts: build/firmware.js build/wim-sim build/libwim-pkcs11.so
 run: build
 	@pc/cli/run-demo.sh
 
-.PHONY: typecheck unit e2e test
+.PHONY: typecheck unit e2e attack test
 typecheck: deps
 	npx tsc -p .
 	npx tsc -p tsconfig.esp32.json
@@ -69,7 +69,11 @@ unit: build
 e2e: build
 	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
-MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
+# The attack suite (issue 10): each scenario an attacker tried, against the simulator, bounded in time.
+attack: build
+	npx mocha --timeout 180000 'test/attack/**/*.test.ts'
+
+MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
 
 test: build
 	$(MAKE) --no-print-directory typecheck
