@@ -1,6 +1,7 @@
 /**
  * The simulator's Env: the PTY as the serial link, the C module through the host's name table,
- * randomness from the OS (the host installs crypto.getRandomValues from getrandom()).
+ * randomness from the OS (the host installs crypto.getRandomValues from getrandom()), and the
+ * device's serial number, drawn on its first start and kept beside its flash (sim/identity.c).
  * Runs on XS inside build/wim-sim — no Node API here.
  */
 import type { Env, Transport } from "../modules/wim/env.js";
@@ -32,6 +33,6 @@ export function createEnv(): Env {
     random: (bytes) => void crypto.getRandomValues(bytes),
     now: () => Date.now(),
     log: (message) => console.log(message),
-    serial: "SIM00000001",
+    serial: __native("sim_device_serial")() as string,
   };
 }

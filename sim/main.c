@@ -7,6 +7,10 @@
  * runs the bundle, prints exactly one line to stdout, "pty=/dev/pts/N", and then serves the event
  * loop (promise jobs, timers, bytes from the PTY) until SIGTERM or SIGINT (exit 0), sim_exit(code),
  * a power cut (99) or a fatal engine abort (70). Everything but the pty= line goes to stderr.
+ *
+ * It dies with its parent (PR_SET_PDEATHSIG: SIGTERM, served like any SIGTERM); WIM_SIM_PARENT=PID,
+ * if set, is the pid the parent expects to be: if it is gone already, wim-sim exits at once (1).
+ * The device's serial number lives beside the flash file (identity.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,10 +21,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 
 #include "xs.h"
 #include "host.h"
+#include "identity.h"
 
 #define SIM_DEFAULT_FLASH_SIZE 262144u
 #define SIM_MAX_FLASH_SIZE (64u * 1024u * 1024u)
@@ -70,6 +76,22 @@ static unsigned long parse_number(const char *option, const char *text, unsigned
 		usage();
 	}
 	return value;
+}
+
+/* Asks for SIGTERM when the parent goes (caught by the signalfd: a clean exit), then closes the race
+ * of a parent that went before the request: WIM_SIM_PARENT names the parent that started us. */
+static int die_with_parent(void)
+{
+	const char *expected = getenv("WIM_SIM_PARENT");
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+		fprintf(stderr, "wim-sim: cannot ask to die with the parent: %s\n", strerror(errno));
+		return -1;
+	}
+	if (expected && *expected && strtol(expected, NULL, 10) != (long)getppid()) {
+		fprintf(stderr, "wim-sim: the parent process %s is gone, exiting\n", expected);
+		return -1;
+	}
+	return 0;
 }
 
 typedef void (*installer)(xsMachine *the);
@@ -133,8 +155,11 @@ int main(int argc, char **argv)
 		return SIM_EXIT_START;
 	}
 
+	if (die_with_parent() != 0)
+		return SIM_EXIT_START;
 	if (sim_flash_open(flash_path, flash_size, cut_after) != 0)
 		return SIM_EXIT_START;
+	sim_identity_init(flash_path);
 	if (sim_serial_open(pty, sizeof(pty)) != 0)
 		return SIM_EXIT_START;
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "identity.h"
 #include "../modules/wim/native/wim_xs.h"
 
 static const sim_native table[] = {
@@ -12,6 +13,7 @@ static const sim_native table[] = {
 	{ "sim_serial_on_receive", sim_serial_on_receive, 1 },
 	{ "sim_serial_pending", sim_serial_pending, 0 },
 	{ "sim_exit", sim_exit, 1 },
+	{ "sim_device_serial", sim_device_serial, 0 },
 	{ "xs_wim_store_open", xs_wim_store_open, 0 },
 	{ "xs_wim_store_format", xs_wim_store_format, 0 },
 	{ "xs_wim_store_get", xs_wim_store_get, 1 },

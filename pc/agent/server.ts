@@ -2,12 +2,12 @@
  * The agent's unix-socket server: one Channel per module connection; requests are decoded with
  * the call table (functions.ts), run in order, and answered (docs/agent-rpc.md).
  */
-import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { Channel } from "./channel.js";
 import type { Device } from "./device.js";
 import { FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { Reader, WireError, Writer } from "./wire.js";
 
 type Handler = (c: Channel, args: any[], w: Writer) => Promise<number>;
@@ -112,9 +112,12 @@ export async function handleRequest(channel: Channel, body: Uint8Array): Promise
   return out;
 }
 
-/** Serves PKCS#11 modules on `path` until closed. */
+/**
+ * Serves PKCS#11 modules on `path` until closed. Never replaces what is at `path` (listen fails
+ * with EADDRINUSE: claimSocket removes a stale socket first); the socket is created mode 0600
+ * (umask 077 around the bind, no chmod window) and removed at exit only if it is still this one.
+ */
 export function serve(device: Device, path: string): net.Server {
-  if (existsSync(path)) unlinkSync(path);
   const server = net.createServer((sock) => {
     const channel = new Channel(device);
     let buf = new Uint8Array(0);
@@ -145,6 +148,33 @@ export function serve(device: Device, path: string): net.Server {
     });
     sock.on("error", () => undefined);
   });
-  server.listen(path, () => chmodSync(path, 0o600));
+  const umask = process.umask(0o077);
+  try {
+    server.listen(path); // binds now, under the umask; "listening" follows on the next tick
+  } finally {
+    process.umask(umask);
+  }
+  let bound: BoundSocket | undefined;
+  const release = () => void (bound && releaseSocket(bound));
+  server.once("listening", () => {
+    bound = boundSocket(path);
+    process.on("exit", release);
+  });
+  server.once("close", () => process.off("exit", release));
+  return server;
+}
+
+/**
+ * Claims `path` (claimSocket: safe directory, no live agent there, a stale socket removed) and
+ * serves on it; resolves once listening. Rejects with a message for the user.
+ */
+export async function listenAgent(device: Device, path: string): Promise<net.Server> {
+  await claimSocket(path);
+  const server = serve(device, path);
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "EADDRINUSE" ? new AgentRunningError(`another agent is serving ${path}`) : e));
+  });
   return server;
 }

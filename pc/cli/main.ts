@@ -1,13 +1,15 @@
 /**
  * `wim` — the PC side's command line.
- *   wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label L]
+ *   wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label L] [--background]
  *       starts a simulated device (build/wim-sim) and an agent attached to it; prints
  *       "ready module=PATH socket=PATH pty=PATH"; provisions a new state directory's token.
- *   wim agent --device PATH [--socket PATH]
+ *   wim agent --device PATH [--socket PATH] [--background]
  *       serves PKCS#11 modules for a real device on a serial port.
+ * Both refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
+ * and stop when their parent goes away unless --background (lifetime.ts).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, openSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -17,15 +19,17 @@ import { Device } from "../agent/device.js";
 import { AtLink } from "../agent/link.js";
 import { defaultSocketPath } from "../agent/paths.js";
 import { openSerial } from "../agent/serial.js";
-import { serve } from "../agent/server.js";
+import { listenAgent } from "../agent/server.js";
+import { claimSocket } from "../agent/socket.js";
+import { stopWith } from "./lifetime.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD = path.join(ROOT, "build");
 const MODULE = path.join(BUILD, "libwim-pkcs11.so");
 
 function usage(): never {
-  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL]\n" +
-    "       wim agent --device PATH [--socket PATH]");
+  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--background]\n" +
+    "       wim agent --device PATH [--socket PATH] [--background]");
   process.exit(2);
 }
 
@@ -55,27 +59,33 @@ async function provision(device: Device, label: string, soPin: string, userPin: 
 }
 
 async function sim(args: string[]): Promise<void> {
-  const o = options(args, ["--no-agent"], ["--state", "--socket", "--user-pin", "--so-pin", "--label"]);
+  const o = options(args, ["--no-agent", "--background"], ["--state", "--socket", "--user-pin", "--so-pin", "--label"]);
   const stateDir = path.resolve((o.get("--state") as string) ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local/state"), "wim-sim"));
   const exe = path.join(BUILD, "wim-sim");
   const bundle = path.join(BUILD, "firmware.js");
   for (const f of [exe, bundle]) if (!existsSync(f)) fail(`${f} is missing: run 'make build' first`);
+  const socket = o.has("--no-agent") ? undefined : ((o.get("--socket") as string) ?? defaultSocketPath());
+  if (socket) await claimSocket(socket).catch((e) => fail(e.message)); // before the simulator starts: fail fast
   mkdirSync(stateDir, { recursive: true });
   const flash = path.join(stateDir, "flash.bin");
   const fresh = !existsSync(flash);
   const log = openSync(path.join(stateDir, "sim.log"), "a");
-  const child = spawn(exe, ["--bundle", bundle, "--flash", flash], { stdio: ["ignore", "pipe", log] });
+  // WIM_SIM_PARENT: the simulator exits if this process is gone before it could ask to die with it.
+  const child = spawn(exe, ["--bundle", bundle, "--flash", flash], {
+    stdio: ["ignore", "pipe", log], env: { ...process.env, WIM_SIM_PARENT: String(process.pid) },
+  });
+  process.on("exit", () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  });
+  stopWith((reason) => {
+    if (reason !== "SIGINT" && reason !== "SIGTERM") console.error(`wim: stopping: ${reason}`);
+    process.exit(0);
+  }, o.has("--background"));
   const pty = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once("line", (line) => (line.startsWith("pty=") ? resolve(line.slice(4)) : reject(new Error(`unexpected: ${line}`))));
     child.once("exit", (code) => reject(new Error(`simulator exited (${code}); see ${stateDir}/sim.log`)));
   }).catch((e) => fail(String(e.message ?? e)));
-  const stop = () => {
-    child.kill("SIGTERM");
-    process.exit(0);
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
   child.on("exit", (code) => fail(`simulator exited (${code}); see ${stateDir}/sim.log`));
 
   const link = new AtLink(openSerial(pty));
@@ -88,33 +98,22 @@ async function sim(args: string[]): Promise<void> {
     await provision(device, label, soPin, userPin).catch((e) => fail(`provisioning failed: ${e instanceof PkcsError ? e.message : e}`));
     console.log(`provisioned token "${label}" in ${stateDir}: user PIN ${userPin}, SO PIN ${soPin}`);
   }
-  let socket = "none";
-  if (o.has("--no-agent")) {
-    link.close();
-  } else {
-    socket = (o.get("--socket") as string) ?? defaultSocketPath();
-    serve(device, socket);
-    process.on("exit", () => {
-      try { unlinkSync(socket); } catch { /* already gone */ }
-    });
-  }
-  console.log(`ready module=${MODULE} socket=${socket} pty=${pty}`);
+  if (!socket) link.close();
+  else await listenAgent(device, socket).catch((e) => fail(e.message));
+  console.log(`ready module=${MODULE} socket=${socket ?? "none"} pty=${pty}`);
 }
 
 async function agent(args: string[]): Promise<void> {
-  const o = options(args, [], ["--device", "--socket"]);
+  const o = options(args, ["--background"], ["--device", "--socket"]);
   const dev = o.get("--device");
   if (typeof dev !== "string") usage();
+  const socket = (o.get("--socket") as string) ?? defaultSocketPath();
+  await claimSocket(socket).catch((e) => fail(e.message));
+  stopWith(() => process.exit(0), o.has("--background"));
   const link = new AtLink(openSerial(dev));
   const device = new Device(link);
   await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  const socket = (o.get("--socket") as string) ?? defaultSocketPath();
-  serve(device, socket);
-  process.on("SIGINT", () => process.exit(0));
-  process.on("SIGTERM", () => process.exit(0));
-  process.on("exit", () => {
-    try { unlinkSync(socket); } catch { /* already gone */ }
-  });
+  await listenAgent(device, socket).catch((e) => fail(e.message));
   console.log(`ready module=${MODULE} socket=${socket} device=${dev}`);
 }
 

@@ -11,7 +11,7 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "The simulated token is already running (pid $(cat "$pidfile")); stop it with: kill $(cat "$pidfile")"
 else
   : > "$log"
-  nohup node pc/cli/wim.mjs sim --state "$state" >>"$log" 2>&1 &
+  nohup node pc/cli/wim.mjs sim --background --state "$state" >>"$log" 2>&1 &
   echo $! > "$pidfile"
   for _ in $(seq 1 100); do grep -q '^ready ' "$log" && break; sleep 0.2; done
   grep -q '^ready ' "$log" || { echo "the simulator did not start:"; cat "$log"; exit 1; }

@@ -2,6 +2,8 @@
  * conn.c — the connection to the agent: one unix stream socket per process, opened lazily,
  * greeted with `hello`, reopened after a fork (getpid() changed) or after it was lost.
  * One request at a time: the whole exchange runs under one mutex.
+ * Only a trusted socket is used (trust.c): a refused one is reported once on stderr and answers
+ * like an absent agent.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "trust.h"
 #include "wim_internal.h"
 
 #define WIM_PROTOCOL_VERSION 1
@@ -21,7 +24,8 @@ static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static int conn_fd = -1;
 static pid_t conn_pid;
 
-/* ── the socket path: $WIM_AGENT_SOCKET, $XDG_RUNTIME_DIR/wim-agent.sock, /tmp/wim-agent-<uid>.sock */
+/* ── the socket path: $WIM_AGENT_SOCKET, $XDG_RUNTIME_DIR/wim-agent.sock, /tmp/wim-<uid>/agent.sock
+ * (the last a private directory, mode 0700, that the agent creates; pc/agent/paths.ts agrees). */
 
 static int socket_path(char *out, size_t size)
 {
@@ -33,8 +37,18 @@ static int socket_path(char *out, size_t size)
   else if (xdg && *xdg)
     n = snprintf(out, size, "%s/wim-agent.sock", xdg);
   else
-    n = snprintf(out, size, "/tmp/wim-agent-%lu.sock", (unsigned long)getuid());
+    n = snprintf(out, size, "/tmp/wim-%lu/agent.sock", (unsigned long)getuid());
   return n > 0 && (size_t)n < size;
+}
+
+/* Says once per process why a socket was refused (the application sees only "no agent"). */
+static void report_refusal(const char *path, const char *why)
+{
+  static int said;
+  if (said)
+    return;
+  said = 1;
+  fprintf(stderr, "wim-pkcs11: refusing agent socket %s: %s\n", path, why);
 }
 
 /* ── whole-buffer I/O ────────────────────────────────────────────────────────────────── */
@@ -114,10 +128,16 @@ static int hello(int fd)
 
 static int connect_locked(void)
 {
+  char path[4096], why[512];
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
-  if (!socket_path(addr.sun_path, sizeof(addr.sun_path)))
+  if (!socket_path(path, sizeof(path)))
+    return 0;
+  enum wim_trust t = wim_trust_path(path, addr.sun_path, sizeof(addr.sun_path), why, sizeof(why));
+  if (t == WIM_TRUST_REFUSED)
+    report_refusal(path, why);
+  if (t != WIM_TRUST_OK)
     return 0;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -126,6 +146,10 @@ static int connect_locked(void)
   do
     r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
   while (r < 0 && errno == EINTR);
+  if (r == 0 && wim_trust_peer(fd, why, sizeof(why)) != WIM_TRUST_OK) {
+    report_refusal(path, why);
+    r = -1; /* not one byte goes to a stranger */
+  }
   if (r < 0 || !hello(fd)) {
     close(fd);
     return 0;
