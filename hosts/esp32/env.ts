@@ -1,7 +1,7 @@
 /**
  * The ESP32 Env (Moddable SDK): the UART as the serial link (ECMA-419 io Serial from
  * embedded:provider/builtin), the flash partition and hardware RNG through the C module
- * (hosts/esp32/wim_host.c), and the native host functions bound with Moddable's `@` syntax in
+ * (hosts/esp32/wim_host.c), the serial number from the eFuse MAC, and the native host functions bound with Moddable's `@` syntax in
  * native.js. Type-checked against Moddable's typings (tsconfig.esp32.json); built only with the
  * Moddable SDK (mcconfig), which this repository's CI cannot run — docs/esp32.md gives the steps.
  * The BLE transport (a GATT serial service) is a later issue.
@@ -10,7 +10,7 @@ import device from "embedded:provider/builtin";
 import TextDecoder from "text/decoder";
 import TextEncoder from "text/encoder";
 import type { Env, Transport } from "../../modules/wim/env.js";
-import native, { hardwareRandom } from "./native.js";
+import native, { deviceSerial, hardwareRandom } from "./native.js";
 
 /** The security manager uses TextEncoder/TextDecoder as globals, as in the simulator. */
 function installTextGlobals(): void {
@@ -49,6 +49,6 @@ export function createEnv(): Env {
     },
     now: () => Date.now(),
     log: (m) => trace(m + "\n"),
-    serial: "ESP32",
+    serial: deviceSerial(),
   };
 }

@@ -18,9 +18,12 @@ function xs_wim_store_begin() @ "xs_wim_store_begin";
 function xs_wim_store_commit() @ "xs_wim_store_commit";
 function xs_wim_store_abort() @ "xs_wim_store_abort";
 function wim_host_random() @ "wim_host_random";
+function wim_host_serial() @ "wim_host_serial";
 
 /** Fills an ArrayBuffer from the ESP32 hardware RNG (hosts/esp32/wim_host.c). */
 export { wim_host_random as hardwareRandom };
+/** The device's serial number: "ESP" and the eFuse MAC in hex (hosts/esp32/wim_host.c). */
+export { wim_host_serial as deviceSerial };
 
 export default {
   storeOpen: xs_wim_store_open,

@@ -1,7 +1,9 @@
 /*
  * wim_host.c — the ESP32's half of the C Env: the key store's flash partition ("wimstore",
- * hosts/esp32/partitions.csv) and the hardware RNG. Built only with the Moddable SDK and ESP-IDF.
+ * hosts/esp32/partitions.csv), the hardware RNG and the device's serial number (from the eFuse
+ * MAC). Built only with the Moddable SDK and ESP-IDF.
  */
+#include "esp_mac.h"
 #include "esp_partition.h"
 #include "esp_random.h"
 #include "xsmc.h"
@@ -62,4 +64,26 @@ void wim_host_random(xsMachine *the)
 	xsUnsignedValue len;
 	xsmcGetArrayBufferData(xsArg(0), 0, &data, &len);
 	esp_fill_random(data, len);
+}
+
+/* wim_host_serial(): the serial number, "ESP" and the factory MAC burnt into the eFuses as 12
+ * upper-case hex digits (15 characters; CK_TOKEN_INFO.serialNumber holds 16). Unique per chip,
+ * the same across reboots, reflashing and C_InitToken. */
+void wim_host_serial(xsMachine *the)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	uint8_t mac[6];
+	char text[16];
+	int i;
+	if (esp_efuse_mac_get_default(mac) != ESP_OK)
+		xsUnknownError("wim_host_serial: cannot read the eFuse MAC");
+	text[0] = 'E';
+	text[1] = 'S';
+	text[2] = 'P';
+	for (i = 0; i < 6; i++) {
+		text[3 + 2 * i] = hex[mac[i] >> 4];
+		text[4 + 2 * i] = hex[mac[i] & 15];
+	}
+	text[15] = 0;
+	xsmcSetString(xsResult, text);
 }
