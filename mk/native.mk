@@ -90,7 +90,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -154,6 +154,46 @@ build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/nati
 bench-riscv: build/rv32/bench-rv32.elf
 	timeout 300 $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
 		-kernel build/rv32/bench-rv32.elf -semihosting-config enable=on,target=native
+
+# ---- constant time on rv32imc, proven on the device's ISA (test/native/ct_count_rv32.c, ct_scan.py) ----
+# (a) instructions retired (QEMU -icount) by each private operation: equal for every key and input of a
+#     size; (b) the disassembly of the core's secret-path functions: conditional branches exactly as audited
+#     in test/native/ct_branches.txt. Then the self-test: a build with -DWIM_PLANT_SECRET_BRANCH (wim_bn.c
+#     skips the product for a zero exponent window) must fail both.
+NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o
+NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/ct_keys.h test/native/test_flash.c \
+	test/native/test_flash.h test/native/test_tools.h mk/native.mk
+NATIVE_RV_QEMU_RUN := $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
+	-semihosting-config enable=on,target=native -kernel
+NATIVE_RV_PLANT_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32-plant/%.o,$(WIM_NATIVE_SRCS))
+
+build/rv32/ct-count.elf: $(NATIVE_RV_OBJS) $(NATIVE_RV_CT_DEPS)
+	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) $(NATIVE_INC) $(NATIVE_RV_LDFLAGS) -Wl,--wrap=wim_bn_mod_inv_vartime \
+		$(NATIVE_RV_OBJS) test/native/test_flash.c test/native/ct_count_rv32.c -o $@
+
+build/rv32-plant/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
+	@mkdir -p build/rv32-plant
+	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) -DWIM_PLANT_SECRET_BRANCH -I$(WIM_NATIVE_DIR) -c $< -o $@
+
+build/rv32-plant/ct-count-quick.elf: $(NATIVE_RV_PLANT_OBJS) $(NATIVE_RV_CT_DEPS)
+	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) -DCT_QUICK $(NATIVE_INC) $(NATIVE_RV_LDFLAGS) -Wl,--wrap=wim_bn_mod_inv_vartime \
+		$(NATIVE_RV_PLANT_OBJS) test/native/test_flash.c test/native/ct_count_rv32.c -o $@
+
+native-ct-riscv: build/rv32/ct-count.elf build/rv32/ct-scan.ok build/rv32-plant/ct-count-quick.elf
+	timeout 300 $(NATIVE_RV_QEMU_RUN) build/rv32/ct-count.elf
+	@echo "native-ct-riscv: self-test: the planted secret branch (-DWIM_PLANT_SECRET_BRANCH) must fail both checks"
+	@set -e; if python3 test/native/ct_scan.py test/native/ct_branches.txt \
+	    $(patsubst build/rv32/%,build/rv32-plant/%,$(NATIVE_RV_CT_OBJS)) > build/rv32-plant/scan.txt; then \
+	  cat build/rv32-plant/scan.txt; echo "native-ct-riscv: the scan did NOT catch the planted branch"; exit 1; fi; \
+	grep -E "FAILED|wim_bn_mod_exp" build/rv32-plant/scan.txt | head -3; \
+	if timeout 120 $(NATIVE_RV_QEMU_RUN) build/rv32-plant/ct-count-quick.elf > build/rv32-plant/count.txt 2>&1; then \
+	  cat build/rv32-plant/count.txt; echo "native-ct-riscv: the count did NOT catch the planted branch"; exit 1; fi; \
+	grep "FAIL" build/rv32-plant/count.txt; \
+	echo "native-ct-riscv: the planted branch is caught by both checks"
+
+build/rv32/ct-scan.ok: $(NATIVE_RV_CT_OBJS) test/native/ct_scan.py test/native/ct_branches.txt
+	python3 test/native/ct_scan.py test/native/ct_branches.txt $(NATIVE_RV_CT_OBJS)
+	@touch $@
 
 # ---- differential test against OpenSSL's libcrypto, and the benchmark ----
 NATIVE_DIFF_INPUTS ?= 10000

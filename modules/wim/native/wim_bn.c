@@ -217,24 +217,33 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 
 /*
  * The Montgomery products below scan by columns (product scanning, "FIPS" in Koc's terms): column k of
- * a*b + u*m is summed into a three-limb accumulator (acc, two limbs in a wim_dlimb, and hi), the
- * quotient limb u[k] is chosen so that the column's low limb becomes zero, and the accumulator moves
- * down one limb. Every product is one multiply and three add-with-carry, with no stores in between,
- * which is about twice as fast as the row-by-row (CIOS) loop with __int128 on x86-64. The columns
- * k >= n produce the result, written over u[k-n] (no longer needed by then), so t holds n + 1 limbs and
- * r may alias a or b. The carry out of the accumulator is computed as (acc < product): a comparison
- * the compilers turn into the carry flag (adc/sltu), never a branch.
+ * a*b + u*m is summed into a three-limb accumulator (c0, c1, c2), the quotient limb u[k] is chosen so
+ * that the column's low limb becomes zero, and the accumulator moves down one limb. Every product is one
+ * multiply and two double-width additions of zero-extended limbs, with no stores in between, which is
+ * about twice as fast as the row-by-row (CIOS) loop with __int128 on x86-64. The columns k >= n produce
+ * the result, written over u[k-n] (no longer needed by then), so t holds n + 1 limbs and r may alias a
+ * or b.
+ *
+ * Carries: every carry is the high half of a double-width sum of zero-extended limbs (a shift), never a
+ * comparison. A comparison of double-width values (the earlier `acc < product`) is a branch on rv32imc:
+ * GCC compiles a 64-bit `<` there into bltu/beq on the high and low words. A double-width addition of
+ * zero-extended words is add + sltu (rv32), add + adc (x86-64), and needs no branch anywhere. The
+ * rv32 build is checked for this by test/native/ct_scan.py (`make native-ct-riscv`).
  */
 #define MAC(x, y) \
 	do { \
 		wim_dlimb pr_ = (wim_dlimb)(x) * (y); \
-		acc += pr_; \
-		hi += acc < pr_; \
+		wim_dlimb s_ = (wim_dlimb)c0 + (wim_limb)pr_; \
+		c0 = (wim_limb)s_; \
+		s_ = (wim_dlimb)c1 + (wim_limb)(pr_ >> W) + (wim_limb)(s_ >> W); \
+		c1 = (wim_limb)s_; \
+		c2 += (wim_limb)(s_ >> W); \
 	} while (0)
 #define SHIFT_ACC() \
 	do { \
-		acc = (acc >> W) | ((wim_dlimb)hi << W); \
-		hi = 0; \
+		c0 = c1; \
+		c1 = c2; \
+		c2 = 0; \
 	} while (0)
 
 /*
@@ -268,39 +277,41 @@ static ALWAYS_INLINE void mont_final(wim_limb *r, const wim_limb *t, const wim_m
 		r[i] ^= (r[i] ^ t[i]) & keep;
 }
 
-/* Columns 0..n-1: picks u[k]; `acc` must already hold column k's product terms. */
-static ALWAYS_INLINE void mont_col_low(wim_limb *u, size_t k, const wim_limb *m, wim_limb m0inv, wim_dlimb *accp,
-		wim_limb *hip)
+/* The column accumulator: c0 + c1 * 2^W + c2 * 2^(2W). */
+typedef struct acc3 { wim_limb c0, c1, c2; } acc3;
+
+/* Columns 0..n-1: picks u[k]; the accumulator must already hold column k's product terms. */
+static ALWAYS_INLINE void mont_col_low(wim_limb *u, size_t k, const wim_limb *m, wim_limb m0inv, acc3 *ac)
 {
-	wim_dlimb acc = *accp;
-	wim_limb hi = *hip;
+	wim_limb c0 = ac->c0, c1 = ac->c1, c2 = ac->c2;
 	UNROLL for (size_t i = 0; i < k; i++)
 		MAC(u[i], m[k - i]);
-	wim_limb uk = (wim_limb)acc * m0inv;
+	wim_limb uk = c0 * m0inv;
 	u[k] = uk;
 	MAC(uk, m[0]);
 	SHIFT_ACC();
-	*accp = acc;
-	*hip = hi;
+	ac->c0 = c0;
+	ac->c1 = c1;
+	ac->c2 = c2;
 }
 
 /* Adds twice the off-diagonal products a[i]*a[k-i] (lo <= i < k-i) and the diagonal a[k/2]^2 of
  * column k to the accumulator. */
-static ALWAYS_INLINE void sqr_col(const wim_limb *a, size_t k, size_t lo, wim_dlimb *accp, wim_limb *hip)
+static ALWAYS_INLINE void sqr_col(const wim_limb *a, size_t k, size_t lo, acc3 *ac)
 {
-	wim_dlimb acc = 0;
-	wim_limb hi = 0;
+	wim_limb c0 = 0, c1 = 0, c2 = 0;
 	UNROLL for (size_t i = lo; 2 * i < k; i++)
 		MAC(a[i], a[k - i]);
-	hi = (hi << 1) | (wim_limb)(acc >> (2 * W - 1));
-	acc <<= 1;
+	c2 = (c2 << 1) | (c1 >> (W - 1)); /* doubled: shifts, no carry to compute */
+	c1 = (c1 << 1) | (c0 >> (W - 1));
+	c0 <<= 1;
 	if (!(k & 1)) /* public */
 		MAC(a[k / 2], a[k / 2]);
-	wim_dlimb prev = *accp;
-	acc += prev;
-	hi += *hip + (acc < prev);
-	*accp = acc;
-	*hip = hi;
+	wim_dlimb s = (wim_dlimb)ac->c0 + c0;
+	ac->c0 = (wim_limb)s;
+	s = (wim_dlimb)ac->c1 + c1 + (wim_limb)(s >> W);
+	ac->c1 = (wim_limb)s;
+	ac->c2 += c2 + (wim_limb)(s >> W);
 }
 
 /* What the columns add besides the reduction: a*b, a^2, or the limbs of a (a Montgomery reduction). */
@@ -308,35 +319,46 @@ enum { MONT_MUL, MONT_SQR, MONT_REDC };
 
 /* One routine for the three, so that the 32-bit build carries the column loop once (code size); the
  * 64-bit fixed-size instances get `mode` and `n` as constants and keep only their own code. For
- * MONT_REDC, a has an <= 2n limbs and b is unused. Every branch here is on public values. */
+ * MONT_REDC, a has an <= 2n limbs and b is unused. Every branch here is on public values: the column
+ * and row counters k and i, n, an and the mode (test/native/ct_branches.txt lists them for rv32). */
 static ALWAYS_INLINE void mont_core(wim_limb *r, const wim_limb *a, const wim_limb *b, size_t an,
 		const wim_mont *ctx, wim_limb *t, const size_t n, const int mode)
 {
 	const wim_limb *m = ctx->m;
 	wim_limb m0inv = ctx->m0inv;
-	wim_dlimb acc = 0;
-	wim_limb hi = 0;
+	acc3 ac = { 0, 0, 0 };
 	UNROLL for (size_t k = 0; k < 2 * n; k++) {
 		size_t lo = k < n ? 0 : k - n + 1, top = k < n ? k : n - 1;
 		if (mode == MONT_MUL) {
+			wim_limb c0 = ac.c0, c1 = ac.c1, c2 = ac.c2;
 			UNROLL for (size_t i = lo; i <= top; i++)
 				MAC(a[i], b[k - i]);
+			ac.c0 = c0;
+			ac.c1 = c1;
+			ac.c2 = c2;
 		} else if (mode == MONT_SQR) {
-			sqr_col(a, k, lo, &acc, &hi);
+			sqr_col(a, k, lo, &ac);
 		} else if (k < an) {
-			acc += a[k];
-			hi += acc < a[k];
+			wim_dlimb s = (wim_dlimb)ac.c0 + a[k];
+			ac.c0 = (wim_limb)s;
+			s = (wim_dlimb)ac.c1 + (wim_limb)(s >> W);
+			ac.c1 = (wim_limb)s;
+			ac.c2 += (wim_limb)(s >> W);
 		}
 		if (k < n) {
-			mont_col_low(t, k, m, m0inv, &acc, &hi);
+			mont_col_low(t, k, m, m0inv, &ac);
 		} else {
+			wim_limb c0 = ac.c0, c1 = ac.c1, c2 = ac.c2;
 			UNROLL for (size_t i = lo; i < n; i++)
 				MAC(t[i], m[k - i]);
-			t[k - n] = (wim_limb)acc;
+			t[k - n] = c0;
 			SHIFT_ACC();
+			ac.c0 = c0;
+			ac.c1 = c1;
+			ac.c2 = c2;
 		}
 	}
-	t[n] = (wim_limb)acc;
+	t[n] = ac.c0;
 	mont_final(r, t, ctx, n);
 }
 
@@ -490,10 +512,21 @@ void wim_bn_mod_exp(wim_limb *r, const wim_limb *a, const wim_limb *e, size_t eb
 				x |= tab[i * n + j] & mask[i];
 			sel[j] = x;
 		}
+#ifdef WIM_PLANT_SECRET_BRANCH
+		/* The self-test of `make native-ct-riscv` ONLY (never in a real build): a secret branch, the
+		 * classic one — skip the product when the window digit is 0 (the product by 1 changes nothing),
+		 * which both of its checks must catch. */
+		if (w + 1 != nwin && win != 0)
+			wim_mont_mul(acc, acc, sel, ctx, mt);
+		else if (w + 1 != nwin)
+			continue;
+		else
+#else
 		if (w + 1 != nwin)
 			wim_mont_mul(acc, acc, sel, ctx, mt);
-		else /* public: the first window is the start value */
-			wim_bn_copy(acc, sel, n);
+		else
+#endif
+			wim_bn_copy(acc, sel, n); /* public: the first window is the start value */
 	}
 	wim_mont_from(r, acc, ctx, mt);
 }
