@@ -13,37 +13,14 @@ import { curveByParams } from "./curves.js";
 import { deriveEcdh } from "./derive.js";
 import { type GenerationHooks, generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
+import { SessionObjects } from "./session-objects.js";
+import { type Channel, type Session, Sessions } from "./sessions.js";
 import { MECHANISMS, type MechanismInfo, allowedMechanism, checkMechanism, decrypt, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
 
-/** Most sessions open at once, over all channels. */
-export const MAX_SESSIONS = 16;
-/** Most logical channels open at once besides channel 0. */
-export const MAX_CHANNELS = 8;
-
-interface Session {
-  readonly rw: boolean;
-  readonly channel: number;
-}
-
-/** One logical channel: one PC application's login state (its sessions carry the channel). */
-interface Channel {
-  login: "so" | "user" | undefined;
-  /** A CKU_CONTEXT_SPECIFIC login that the next private-key operation may use. */
-  contextLogin: boolean;
-}
-
-/** A session object (CKA_TOKEN false): lives in RAM until its session closes. */
-interface SessionObject {
-  readonly attrs: AttributeMap;
-  /** A session secret key's sensitive value (token objects keep theirs in a SECRET record). */
-  readonly secret?: Uint8Array;
-  readonly session: number;
-  readonly channel: number;
-}
-
-/** Session object handles are above every store id. */
-const FIRST_SESSION_OBJECT = 0x40000000;
+/** Store payload bytes a C_CreateObject transaction may write besides the object's record and secret
+ * (the handle counter). */
+const CREATE_EXTRA = 64;
 
 /** What +PKCSTOKEN reports. */
 export interface TokenSummary {
@@ -59,15 +36,14 @@ export interface TokenSummary {
 export class Wim {
   private readonly objects: ObjectStore;
   private token: TokenInfo;
-  private readonly sessions = new Map<number, Session>();
-  private readonly channels = new Map<number, Channel>([[0, { login: undefined, contextLogin: false }]]);
-  private readonly sessionObjects = new Map<number, SessionObject>();
-  private nextSession = 1;
-  private nextSessionObject = FIRST_SESSION_OBJECT;
+  private readonly sessionObjects: SessionObjects;
+  private readonly sessions: Sessions;
 
   constructor(private readonly env: Env) {
     if (env.native.storeOpen()) env.log("key store: formatted a new partition");
     this.objects = new ObjectStore(env.native);
+    this.sessionObjects = new SessionObjects((b) => env.random(b));
+    this.sessions = new Sessions((h) => this.sessionObjects.dropSession(h));
     this.token = new TokenInfo(env.native, (b) => env.random(b));
     if (this.token.erasing) {
       env.log("token: finishing the erase of an interrupted C_InitToken");
@@ -81,32 +57,24 @@ export class Wim {
     this.token.erased();
   }
 
-  /** Opens a logical channel; returns its number. */
+  /** Opens a logical channel (reclaiming an idle one if all are taken: sessions.ts); returns its number. */
   openChannel(): number {
-    if (this.channels.size > MAX_CHANNELS) throw new PkcsError(CKR.SESSION_COUNT, "no free channel");
-    let ch = 1;
-    while (this.channels.has(ch)) ch++;
-    this.channels.set(ch, { login: undefined, contextLogin: false });
-    return ch;
+    return this.sessions.openChannel();
   }
 
   /** Closes a channel with its sessions. Channel 0 cannot be closed, only emptied. */
   closeChannel(ch: number): void {
-    this.channel(ch);
-    for (const [h, s] of this.sessions) if (s.channel === ch) this.dropSession(h);
-    if (ch === 0) this.channels.get(0)!.login = undefined;
-    else this.channels.delete(ch);
+    this.sessions.closeChannel(ch);
   }
 
-  /** True if the channel is open. */
+  /** True if the channel is open (or was reclaimed: it then comes back fresh on use). */
   hasChannel(ch: number): boolean {
-    return this.channels.has(ch);
+    return this.sessions.hasChannel(ch);
   }
 
   tokenInfo(): TokenSummary {
-    let rw = 0;
-    for (const s of this.sessions.values()) if (s.rw) rw++;
-    return { label: this.token.label, flags: this.token.flags, minPin: MIN_PIN, maxPin: MAX_PIN, sessions: this.sessions.size, rwSessions: rw };
+    const { sessions, rw } = this.sessions.counts();
+    return { label: this.token.label, flags: this.token.flags, minPin: MIN_PIN, maxPin: MAX_PIN, sessions, rwSessions: rw };
   }
 
   mechanisms(): readonly MechanismInfo[] {
@@ -115,7 +83,7 @@ export class Wim {
 
   /** C_InitToken: needs no open session; erases every object. */
   initToken(soPin: string, label: string): void {
-    if (this.sessions.size) throw new PkcsError(CKR.SESSION_EXISTS);
+    if (this.sessions.any) throw new PkcsError(CKR.SESSION_EXISTS);
     this.token.initialize(soPin, label); // verifies the old SO PIN first; marks the erase durable
     this.eraseObjects();
   }
@@ -124,25 +92,14 @@ export class Wim {
     const channel = this.channel(ch);
     if (!(flags & CKF.SERIAL_SESSION)) throw new PkcsError(CKR.SESSION_PARALLEL_NOT_SUPPORTED);
     if (!this.token.initialized) throw new PkcsError(CKR.TOKEN_NOT_RECOGNIZED);
-    if (this.sessions.size >= MAX_SESSIONS) throw new PkcsError(CKR.SESSION_COUNT);
     const rw = (flags & CKF.RW_SESSION) !== 0;
     if (!rw && channel.login === "so") throw new PkcsError(CKR.SESSION_READ_WRITE_SO_EXISTS);
-    const h = this.nextSession++;
-    this.sessions.set(h, { rw, channel: ch });
-    return h;
+    return this.sessions.open(ch, rw);
   }
 
-  /** Closes a session; the channel's last session logs the channel out. */
+  /** Closes a session (with its session objects); the channel's last session logs the channel out. */
   closeSession(ch: number, h: number): void {
-    this.session(ch, h);
-    this.dropSession(h);
-    if (![...this.sessions.values()].some((s) => s.channel === ch)) this.channel(ch).login = undefined;
-  }
-
-  /** Forgets a session and its session objects. */
-  private dropSession(h: number): void {
-    this.sessions.delete(h);
-    for (const [o, x] of this.sessionObjects) if (x.session === h) this.sessionObjects.delete(o);
+    this.sessions.close(ch, h);
   }
 
   logIn(ch: number, h: number, userType: number, pin: string): void {
@@ -151,7 +108,7 @@ export class Wim {
     if (userType === CKU.SO) {
       if (c.login === "so") throw new PkcsError(CKR.USER_ALREADY_LOGGED_IN);
       if (c.login === "user") throw new PkcsError(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
-      for (const s of this.sessions.values()) if (s.channel === ch && !s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY_EXISTS);
+      if (this.sessions.of(ch).some((s) => !s.rw)) throw new PkcsError(CKR.SESSION_READ_ONLY_EXISTS);
       this.token.verify("so", pin);
       c.login = "so";
     } else if (userType === CKU.USER) {
@@ -187,7 +144,7 @@ export class Wim {
   find(ch: number, h: number, template: readonly Attribute[]): number[] {
     this.session(ch, h);
     const out: number[] = [];
-    for (const handle of [...this.objects.handles(), ...this.sessionObjects.keys()]) {
+    for (const handle of [...this.objects.handles(), ...this.sessionObjects.handles()]) {
       const attrs = this.visible(ch, handle);
       if (attrs && template.every((t) => sameBytes(attrs.get(t.type), t.value))) out.push(handle);
     }
@@ -228,19 +185,29 @@ export class Wim {
     return this.addObject(ch, h, s, deriveEcdh(this.env.native, base, curve, parameter, template));
   }
 
-  /** Stores a new object: in the key store (token) or in RAM (session), its secret beside it. */
+  /**
+   * Stores a new object: in RAM (session; within the budgets of limits.ts) or in the key store (token):
+   * the secret, the object's record and the handle counter in one store transaction, so that a power
+   * cut leaves the whole object or nothing — never a secret without its record or the reverse.
+   */
   private addObject(ch: number, h: number, s: Session, { attrs, secret }: NewObject): number {
     const token = readBool(attrs.get(CKA.TOKEN)!) === true;
     this.checkWrite(ch, s, token, readBool(attrs.get(CKA.PRIVATE)!) === true);
-    if (!token) {
-      const handle = this.nextSessionObject++;
-      this.sessionObjects.set(handle, { attrs, secret, session: h, channel: ch });
+    if (!token) return this.sessionObjects.add({ attrs, secret, session: h, channel: ch }, this.channel(ch).login !== undefined);
+    const native = this.env.native;
+    native.storeBegin(templateSize(attrs) + (secret?.length ?? 0) + CREATE_EXTRA);
+    try {
+      const handle = this.objects.allocate();
+      if (secret) native.storePutSecret(handle, secret.slice().buffer as ArrayBuffer);
+      this.objects.put(handle, attrs);
+      this.objects.saveNext();
+      native.storeCommit();
       return handle;
+    } catch (e) {
+      native.storeAbort();
+      this.objects.reset(); // the cache and the counter may hold what was never committed
+      throw e;
     }
-    const handle = this.objects.nextHandle();
-    if (secret) this.env.native.storePutSecret(handle, secret.slice().buffer as ArrayBuffer);
-    this.objects.put(handle, attrs);
-    return handle;
   }
 
   /** C_CopyObject: a copy of a CKA_COPYABLE object with the template's changes (never a private key). */
@@ -281,9 +248,8 @@ export class Wim {
     const attrs = this.visible(ch, handle);
     if (!attrs) throw new PkcsError(CKR.OBJECT_HANDLE_INVALID);
     const next = applyChanges(attrs, template);
-    const so = this.sessionObjects.get(handle);
-    if (so) {
-      this.sessionObjects.set(handle, { ...so, attrs: next });
+    if (this.sessionObjects.get(handle)) {
+      this.sessionObjects.update(handle, next, this.channel(ch).login !== undefined);
       return;
     }
     this.checkWrite(ch, s, true, readBool(attrs.get(CKA.PRIVATE)!) === true);
@@ -297,10 +263,17 @@ export class Wim {
     this.token.changePin(this.channel(ch).login === "so" ? "so" : "user", oldPin, newPin);
   }
 
-  /** Writing a token object needs a R/W session; a private object needs the user. */
+  /**
+   * Who may write what (docs/policy.md): a token object is created, changed and destroyed only by a
+   * logged-in channel in a R/W session — a private one by the user, a public one by the user or the
+   * SO (PKCS#11's "R/W SO functions" reach public token objects); a private session object needs the
+   * user; a public session object anyone with a session (within the budgets of limits.ts).
+   */
   private checkWrite(ch: number, s: Session, token: boolean, isPrivate: boolean): void {
+    const login = this.channel(ch).login;
+    if (token && !login) throw new PkcsError(CKR.USER_NOT_LOGGED_IN, "token objects are written only after C_Login");
     if (token && !s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
-    if (isPrivate && this.channel(ch).login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    if (isPrivate && login !== "user") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
   }
 
   generateKeyPair(ch: number, h: number, mechanism: number, pubT: readonly Attribute[], privT: readonly Attribute[],
@@ -314,13 +287,14 @@ export class Wim {
     const rsaBits = (bits && readUlong(bits.value)) || 0;
     // the secret and both objects are one transaction: a power cut leaves all three or none
     const native = this.env.native;
-    native.storeBegin(mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN ? 7 + (3 * rsaBits) / 8 + (5 * rsaBits) / 16 + 1024 : 1024);
+    native.storeBegin((mechanism === CKM.RSA_PKCS_KEY_PAIR_GEN ? 7 + (3 * rsaBits) / 8 + (5 * rsaBits) / 16 + 1024 : 1024) + CREATE_EXTRA);
     try {
-      const privHandle = this.objects.nextHandle();
+      const privHandle = this.objects.allocate();
+      const pubHandle = this.objects.allocate();
       const pair = generateKeyPair(native, (b) => this.env.random(b), mechanism, pubT, privT, privHandle, hooks);
       this.objects.put(privHandle, pair.privateKey);
-      const pubHandle = this.objects.nextHandle();
       this.objects.put(pubHandle, pair.publicKey);
+      this.objects.saveNext();
       native.storeCommit();
       return [pubHandle, privHandle];
     } catch (e) {
@@ -371,15 +345,11 @@ export class Wim {
 
   /** A session of channel `ch`; another channel's session is as invalid as a closed one. */
   private session(ch: number, h: number): Session {
-    const s = this.sessions.get(h);
-    if (!s || s.channel !== ch) throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
-    return s;
+    return this.sessions.session(ch, h);
   }
 
   private channel(ch: number): Channel {
-    const c = this.channels.get(ch);
-    if (!c) throw new PkcsError(CKR.SESSION_HANDLE_INVALID, "no such channel");
-    return c;
+    return this.sessions.channel(ch);
   }
 
   /** The object's attributes if the channel's login may see it. */
@@ -391,6 +361,13 @@ export class Wim {
     if (readBool(attrs.get(CKA.PRIVATE) ?? new Uint8Array(1)) && this.channel(ch).login !== "user") return undefined;
     return attrs;
   }
+}
+
+/** The length of an object's record (its attributes in template encoding). */
+function templateSize(attrs: AttributeMap): number {
+  let n = 0;
+  for (const v of attrs.values()) n += 8 + v.length;
+  return n;
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {

@@ -62,6 +62,7 @@ describe("objects and access rules on the simulator", function () {
   });
 
   it("creates a token certificate and reads it back; refuses one larger than a store record", async () => {
+    await at("+PKCSLOGIN", [s, CKU.USER, "123456"]); // token objects are written only after C_Login (docs/policy.md)
     const der = new Uint8Array(randomBytes(2800));
     const [[o]] = (await at("+PKCSCREATE", [s, tpl([CKA.CLASS, ulongValue(CKO.CERTIFICATE)], [CKA.CERTIFICATE_TYPE, ulongValue(0)],
       [CKA.TOKEN, boolValue(true)], [CKA.VALUE, der], [CKA.LABEL, text("cert")])])) as number[][];
@@ -91,6 +92,7 @@ describe("objects and access rules on the simulator", function () {
   });
 
   it("keeps session objects to their session and channel", async () => {
+    await at("+PKCSLOGOUT", [s]);
     const [[o]] = (await at("+PKCSCREATE", [s, tpl([CKA.CLASS, ulongValue(CKO.DATA)], [CKA.VALUE, text("ephemeral")])])) as number[][];
     assert.ok(o >= 0x40000000);
     assert.deepEqual(await attr(o, CKA.VALUE), text("ephemeral"));
@@ -144,6 +146,7 @@ describe("objects and access rules on the simulator", function () {
           const [[o]] = (await at("+PKCSDERIVE", [s, k, CKM.ECDH1_DERIVE, ecdhParams(enc),
             tpl([CKA.SENSITIVE, boolValue(false)], [CKA.EXTRACTABLE, boolValue(true)])])) as number[][];
           assert.deepEqual(await attr(o, CKA.VALUE), want, `shared secret (${enc.length}-byte peer)`);
+          await at("+PKCSDESTROY", [s, o]); // session objects are budgeted (modules/wim/limits.ts)
         }
       }
       const off = curve.getPublicKey(peer, false);

@@ -316,6 +316,95 @@ void xs_wim_rsa_generate(xsMachine *the)
 	xsmcSetArrayBuffer(xsResult, rsa_out, (xsIntegerValue)(bits / 8));
 }
 
+/*
+ * The kind of key a secret is, and the check that a secret is used only as what it is.
+ *
+ * A SECRET record carries no type of its own; its kind is written, in the same store transaction
+ * (Wim.addObject, Wim.generateKeyPair), in the PUBLIC record of the same id: the private-key object's
+ * CKA_CLASS, CKA_KEY_TYPE and CKA_EC_PARAMS (all read-only once the object exists). Every function
+ * that uses a secret reads that record first and refuses (WIM_E_SECRET) a secret of another kind:
+ * ecSecret releases only Ed25519 seeds, ecSign/ecEcdh use only scalars of their own curve, rsaPrivate
+ * only RSA keys. A secret without its object record is refused too (WIM_E_NOTFOUND).
+ */
+enum key_kind { KIND_RSA, KIND_P256, KIND_P384, KIND_ED25519 };
+
+/* Template attribute types and values (PKCS#11) the check reads. */
+#define CKA_CLASS_ 0x000u
+#define CKA_KEY_TYPE_ 0x100u
+#define CKA_EC_PARAMS_ 0x180u
+#define CKO_PRIVATE_KEY_ 3u
+#define CKK_RSA_ 0x00u
+#define CKK_EC_ 0x03u
+#define CKK_EC_EDWARDS_ 0x40u
+
+static const uint8_t OID_P256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const uint8_t OID_P384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The value of attribute `type` in a template (u32 type, u32 length, value; little-endian), or NULL. */
+static const uint8_t *template_value(const uint8_t *t, uint32_t len, uint32_t type, uint32_t *vlen)
+{
+	uint32_t at = 0;
+	while (len - at >= 8) {
+		uint32_t ty = le32(t + at), n = le32(t + at + 4);
+		if (n > len - at - 8)
+			return NULL;
+		if (ty == type) {
+			*vlen = n;
+			return t + at + 8;
+		}
+		at += 8 + n;
+	}
+	return NULL;
+}
+
+/* A CK_ULONG attribute (8 bytes little-endian, as the template carries it) equal to `want`. */
+static int ulong_is(const uint8_t *v, uint32_t n, uint32_t want)
+{
+	uint32_t i;
+	if (!v || n != 8 || le32(v) != want)
+		return 0;
+	for (i = 4; i < 8; i++)
+		if (v[i])
+			return 0;
+	return 1;
+}
+
+/* WIM_OK if record `id` is a private key of `kind`; reads the record into `io` (the caller reads the
+ * secret afterwards, overwriting it). */
+static int check_kind(wim_store *st, uint32_t id, enum key_kind kind)
+{
+	uint32_t len = 0, n = 0, want;
+	const uint8_t *v, *oid = NULL;
+	size_t oid_len = 0;
+	int rc = wim_store_get(st, id, io, sizeof(io), &len);
+	if (rc != WIM_OK)
+		return rc;
+	if (len > sizeof(io))
+		return WIM_E_SECRET;
+	v = template_value(io, len, CKA_CLASS_, &n);
+	if (!ulong_is(v, n, CKO_PRIVATE_KEY_))
+		return WIM_E_SECRET;
+	want = kind == KIND_RSA ? CKK_RSA_ : kind == KIND_ED25519 ? CKK_EC_EDWARDS_ : CKK_EC_;
+	v = template_value(io, len, CKA_KEY_TYPE_, &n);
+	if (!ulong_is(v, n, want))
+		return WIM_E_SECRET;
+	if (kind == KIND_P256)
+		oid = OID_P256, oid_len = sizeof(OID_P256);
+	if (kind == KIND_P384)
+		oid = OID_P384, oid_len = sizeof(OID_P384);
+	if (oid) {
+		v = template_value(io, len, CKA_EC_PARAMS_, &n);
+		if (!v || n != oid_len || memcmp(v, oid, oid_len) != 0)
+			return WIM_E_SECRET;
+	}
+	return WIM_OK;
+}
+
 void xs_wim_rsa_private(xsMachine *the)
 {
 	wim_store *st;
@@ -329,7 +418,10 @@ void xs_wim_rsa_private(xsMachine *the)
 	if (length == 0 || length > WIM_XS_RSA_BYTES)
 		xsRangeError("input must be 1 to %d bytes", WIM_XS_RSA_BYTES);
 	/* the core reads flash and computes; it calls no JavaScript, so `input` stays put */
-	rc = wim_rsa_private(st, id, input, length, rsa_out, wim_host_rng(), scratch, sizeof(scratch));
+	rc = check_kind(st, id, KIND_RSA);
+	wipe(io, sizeof(io));
+	if (rc == WIM_OK)
+		rc = wim_rsa_private(st, id, input, length, rsa_out, wim_host_rng(), scratch, sizeof(scratch));
 	wipe(scratch, sizeof(scratch));
 	check(the, rc);
 	xsmcSetArrayBuffer(xsResult, rsa_out, (xsIntegerValue)length);
@@ -343,7 +435,9 @@ void xs_wim_ec_secret(xsMachine *the)
 	need_args(the, 1);
 	id = arg_id(the, 0);
 	st = open_store(the);
-	rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
+	rc = check_kind(st, id, KIND_ED25519); /* a P-256/P-384 scalar or an RSA key never leaves this way */
+	if (rc == WIM_OK)
+		rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
 	if (rc == WIM_OK && (length == 0 || length > WIM_XS_EC_SECRET_MAX))
 		rc = WIM_E_SECRET; /* not an EC scalar: an RSA key never leaves this way */
 	if (rc != WIM_OK) {
@@ -380,10 +474,12 @@ static wim_store *ec_args(xsMachine *the, int count, uint32_t *id, int *curve, s
 
 /* The scalar of SECRET record `id` into io[0..size): a record shorter than size is a big-endian
  * integer without its leading zero bytes (as an importer may write CKA_VALUE) and is padded. */
-static int read_scalar(wim_store *st, uint32_t id, size_t size)
+static int read_scalar(wim_store *st, uint32_t id, int curve, size_t size)
 {
 	uint32_t length = 0;
-	int rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
+	int rc = check_kind(st, id, curve == WIM_EC_P256 ? KIND_P256 : KIND_P384);
+	if (rc == WIM_OK)
+		rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
 	if (rc != WIM_OK)
 		return rc;
 	if (length == 0 || length > size)
@@ -405,7 +501,7 @@ void xs_wim_ec_sign(xsMachine *the)
 	if (hash_len == 0 || hash_len > WIM_XS_EC_HASH_MAX)
 		xsRangeError("hash must be 1 to %d bytes", WIM_XS_EC_HASH_MAX);
 	/* the core reads flash and computes; it calls no JavaScript, so `hash` stays put */
-	rc = read_scalar(st, id, size);
+	rc = read_scalar(st, id, curve, size);
 	if (rc == WIM_OK)
 		rc = wim_ec_sign(curve, io, hash, hash_len, wim_host_rng(), ec_out, scratch, sizeof(scratch));
 	wipe(io, sizeof(io));
@@ -423,7 +519,7 @@ void xs_wim_ec_ecdh(xsMachine *the)
 	const uint8_t *peer = arg_bytes(the, 2, &peer_len);
 	if (peer_len != 2 * size)
 		xsRangeError("peer must be x and y, %d bytes", (int)(2 * size));
-	rc = read_scalar(st, id, size);
+	rc = read_scalar(st, id, curve, size);
 	if (rc == WIM_OK)
 		rc = wim_ec_ecdh(curve, io, peer, ec_out, scratch, sizeof(scratch));
 	wipe(io, sizeof(io));
