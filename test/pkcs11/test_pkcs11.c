@@ -334,10 +334,10 @@ static void test_unreachable(void)
   RV(f->C_GenerateRandom(1, (CK_BYTE_PTR)slots, 8), CKR_DEVICE_REMOVED);
   RV(f->C_GetTokenInfo(1, NULL), CKR_ARGUMENTS_BAD); /* checks come before connecting */
 
-  /* The last fallback: /tmp/wim-agent-<uid>.sock (only checked when nothing is there). */
+  /* The last fallback: /tmp/wim-<uid>/agent.sock (only checked when nothing is there). */
   char fallback[128];
   struct stat st;
-  snprintf(fallback, sizeof(fallback), "/tmp/wim-agent-%lu.sock", (unsigned long)getuid());
+  snprintf(fallback, sizeof(fallback), "/tmp/wim-%lu/agent.sock", (unsigned long)getuid());
   if (stat(fallback, &st) != 0) {
     unsetenv("WIM_AGENT_SOCKET");
     unsetenv("XDG_RUNTIME_DIR");
