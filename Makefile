@@ -77,7 +77,7 @@ MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.tes
 
 test: build
 	$(MAKE) --no-print-directory typecheck
-	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test $(SIM_TEST_FLASH)
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
 

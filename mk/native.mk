@@ -10,6 +10,13 @@
 #                        for Valgrind's memcheck) runs a private operation, a key generation and the
 #                        exponentiation at every RSA modulus size under valgrind, 64- and 32-bit limbs; any
 #                        branch or memory index on a secret fails it
+#   native-ct-riscv      constant time on rv32imc, the device's ISA: (a) the instructions each private operation
+#                        retires under QEMU -icount (RSA-2048/3072/4096 private with 3 fixed keys x 3 inputs,
+#                        the key store's secret read, P-256/P-384 d*G, ECDSA, ECDH with 3 keys x 3 inputs)
+#                        must be identical within a size (test/native/ct_count_rv32.c); (b) the disassembly of
+#                        the secret-path functions must hold exactly the branches test/native/ct_branches.txt
+#                        allows (test/native/ct_scan.py); then a build with a planted secret branch must fail
+#                        both. About 8 s.
 #   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
 #                        core's code size: bignum, RSA and key store within NATIVE_TEXT_BUDGET bytes (the
 #                        RSA/bignum part, wim_bn.o + wim_rsa.o, is printed too), the EC core (wim_ec.o, wim_sha256.o)
