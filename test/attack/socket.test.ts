@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chmodSync, existsSync, lchownSync, lstatSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +20,17 @@ const UID = process.getuid!();
 const OLD_DEFAULT = `/tmp/wim-agent-${UID}.sock`;
 const NEW_DIR = `/tmp/wim-${UID}`;
 const NEW_DEFAULT = path.join(NEW_DIR, "agent.sock");
+
+/**
+ * True if the victim's default directory is free for the attacker to take: absent, or an empty
+ * leftover of an earlier agent of ours (removed here). A directory with a socket in it is in use.
+ */
+function defaultDirFree(): boolean {
+  if (!existsSync(NEW_DIR)) return true;
+  if (lstatSync(NEW_DIR).uid !== UID || readdirSync(NEW_DIR).length > 0) return false;
+  rmdirSync(NEW_DIR);
+  return true;
+}
 
 /** The environment of a victim that relies on the default path. */
 function defaultEnv(): NodeJS.ProcessEnv {
@@ -77,7 +88,7 @@ describe("attack: squatting the agent socket (finding 1)", function () {
   });
 
   it("another user listening on the default paths receives no byte of a login; the module says why", async function () {
-    if (existsSync(NEW_DIR)) this.skip(); // the victim's own default directory is in use: nothing to squat
+    if (!defaultDirFree()) this.skip(); // the victim's own default directory is in use: nothing to squat
     if (existsSync(OLD_DEFAULT) && lstatSync(OLD_DEFAULT).uid === UID) unlinkSync(OLD_DEFAULT); // a stale one of ours
     squatter = await squat(ids!, [OLD_DEFAULT, NEW_DEFAULT]);
     assert.deepEqual(squatter.bound.sort(), [NEW_DEFAULT, OLD_DEFAULT].sort(), "the attacker holds both paths");
@@ -89,7 +100,7 @@ describe("attack: squatting the agent socket (finding 1)", function () {
   });
 
   it("the victim's own agent refuses the squatted default directory and says so", async function () {
-    if (existsSync(NEW_DIR)) this.skip();
+    if (!defaultDirFree()) this.skip();
     squatter = await squat(ids!, [NEW_DEFAULT]);
     const r = await runWim(["sim", "--state", tempDir("squat-sim")], defaultEnv());
     assert.equal(r.ready, false, "it did not serve next to the attacker");
