@@ -21,10 +21,24 @@ export interface AttributeAnswer {
   readonly value: Uint8Array | typeof ATTR_INVALID | typeof ATTR_SENSITIVE;
 }
 
-/** Encodes attributes (a template, or a query answer with markers). */
+/** Largest attribute type the wire carries: types are 32-bit here, and every type PKCS#11 defines
+ * (vendor types included) fits. A CK_ATTRIBUTE_TYPE above it is never valid on this token. */
+export const MAX_ATTRIBUTE_TYPE = 0xffffffff;
+
+/** True when `type` is a CK_ATTRIBUTE_TYPE the wire can carry (never wrapped: 2^32 is not CKA_CLASS). */
+export const isWireType = (type: number): boolean => Number.isInteger(type) && type >= 0 && type <= MAX_ATTRIBUTE_TYPE;
+
+function checkType(type: number): void {
+  if (!isWireType(type)) throw new RangeError(`attribute type ${type} does not fit the wire's 32 bits`);
+}
+
+/** Encodes attributes (a template, or a query answer with markers); a type over 32 bits is a RangeError. */
 export function encodeTemplate(attrs: readonly (Attribute | AttributeAnswer)[]): Uint8Array {
   let size = 0;
-  for (const a of attrs) size += 8 + (a.value instanceof Uint8Array ? a.value.length : 0);
+  for (const a of attrs) {
+    checkType(a.type);
+    size += 8 + (a.value instanceof Uint8Array ? a.value.length : 0);
+  }
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
   let o = 0;
@@ -91,8 +105,9 @@ export function readBool(value: Uint8Array): boolean | undefined {
   return value.length === 1 ? value[0] !== 0 : undefined;
 }
 
-/** A list of 32-bit attribute types, as +PKCSATTR takes it. */
+/** A list of 32-bit attribute types, as +PKCSATTR takes it; a type over 32 bits is a RangeError. */
 export function encodeTypes(types: readonly number[]): Uint8Array {
+  types.forEach(checkType);
   const out = new Uint8Array(types.length * 4);
   const dv = new DataView(out.buffer);
   types.forEach((t, i) => dv.setUint32(i * 4, t, true));

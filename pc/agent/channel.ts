@@ -5,13 +5,14 @@
  * holds the keys and does the private-key work in one round trip per operation.
  */
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKS, PkcsError } from "../../modules/at/pkcs11.js";
-import { ATTR_INVALID, ATTR_SENSITIVE, decodeTemplate, encodeTemplate, encodeTypes, readBool, readUlong } from "../../modules/at/template.js";
+import { ATTR_INVALID, ATTR_SENSITIVE, decodeTemplate, encodeTemplate, encodeTypes, isWireType, readBool, readUlong } from "../../modules/at/template.js";
+import { MAX_PIN, MIN_PIN } from "../../modules/wim/token.js";
 import crypto from "node:crypto";
 import type { Device } from "./device.js";
 import { CIPHER_MECHANISMS, HASHES, SIGN_MECHANISMS, type SignMechanism, tokenMechanisms } from "./mechanisms.js";
 import { type PublicKey, encrypt, publicKey, verify } from "./publickey.js";
 import { curveByParams } from "../../modules/wim/curves.js";
-import { UNAVAILABLE, type RpcAttribute, type RpcMechanism, type RpcOutput, type RpcQuery, Writer } from "./wire.js";
+import { MAX_RANDOM, UNAVAILABLE, type RpcAttribute, type RpcMechanism, type RpcOutput, type RpcQuery, Writer } from "./wire.js";
 
 /** The one slot of the agent. */
 export const SLOT_ID = 0;
@@ -55,11 +56,32 @@ function latin1(b: Uint8Array | null): string {
   return s;
 }
 
+/**
+ * A PIN as the AT line carries it (one character per byte; the quoting escapes any byte).
+ * NULL is CKR_ARGUMENTS_BAD (no protected authentication path); a length outside the token's
+ * limits (C_GetTokenInfo's ulMinPinLen…ulMaxPinLen, the device's own checks) is
+ * CKR_PIN_LEN_RANGE, answered here for C_Login too so that a PIN that cannot be right costs no try.
+ */
+function pinText(b: Uint8Array | null): string {
+  const pin = latin1(b);
+  if (pin.length < MIN_PIN || pin.length > MAX_PIN) throw new PkcsError(CKR.PIN_LEN_RANGE);
+  return pin;
+}
+
+/** A request template for the device. A type over 32 bits is not one the token knows (it must not
+ * wrap onto a real type such as CKA_CLASS): CKR_ATTRIBUTE_TYPE_INVALID. */
 function wireTemplate(t: readonly RpcAttribute[]): Uint8Array {
   return encodeTemplate(t.map((a) => {
     if (!a.value) throw new PkcsError(CKR.ARGUMENTS_BAD);
+    if (!isWireType(a.type)) throw new PkcsError(CKR.ATTRIBUTE_TYPE_INVALID);
     return { type: a.type, value: a.value };
   }));
+}
+
+/** A handle or mechanism type from the application: over 32 bits it cannot name anything on the device. */
+function wireNumber(v: number, rv: number): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new PkcsError(rv);
+  return v;
 }
 
 /** CKA_ALLOWED_MECHANISMS (8-byte types) permits exactly `type`; no list permits all. */
@@ -206,13 +228,13 @@ export class Channel {
     this.keyCache.clear();
     checkSlot(slot);
     if (this.sessions.size) return CKR.SESSION_EXISTS;
-    await this.run("+PKCSINIT", [latin1(pin), latin1(label).replace(/ +$/, "")]);
+    await this.run("+PKCSINIT", [pinText(pin), latin1(label).replace(/ +$/, "")]);
     return CKR.OK;
   }
 
   async initPin(h: number, pin: Uint8Array | null): Promise<number> {
     this.session(h);
-    await this.run("+PKCSINITPIN", [h, latin1(pin)]);
+    await this.run("+PKCSINITPIN", [h, pinText(pin)]);
     return CKR.OK;
   }
 
@@ -251,7 +273,7 @@ export class Channel {
   async login(h: number, userType: number, pin: Uint8Array | null): Promise<number> {
     this.keyCache.clear();
     this.session(h);
-    await this.run("+PKCSLOGIN", [h, userType, latin1(pin)]);
+    await this.run("+PKCSLOGIN", [h, wireNumber(userType, CKR.USER_TYPE_INVALID), pinText(pin)]);
     if (userType === 0) this.loggedIn = "so";
     else if (userType === 1) this.loggedIn = "user";
     return CKR.OK;
@@ -267,20 +289,23 @@ export class Channel {
 
   async getAttributeValue(h: number, object: number, query: RpcQuery[], w: Writer): Promise<number> {
     this.session(h);
+    // a type over 32 bits is not asked (it would alias a real one): it answers as one the object lacks
+    const asked = query.filter((q) => isWireType(q.type));
     let answers;
     try {
-      const [[values]] = await this.run("+PKCSATTR", [h, object, encodeTypes(query.map((q) => q.type))]);
+      const [[values]] = await this.run("+PKCSATTR", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), encodeTypes(asked.map((q) => q.type))]);
       answers = decodeTemplate(values as Uint8Array, true);
     } catch (e) {
       if (e instanceof PkcsError && e.rv === CKR.SESSION_HANDLE_INVALID) throw e;
       if (e instanceof PkcsError) return e.rv;
       throw e;
     }
-    if (!answers || answers.length !== query.length) return CKR.DEVICE_ERROR;
+    if (!answers || answers.length !== asked.length) return CKR.DEVICE_ERROR;
     let rv: number = CKR.OK;
+    let next = 0;
     w.u32(query.length);
-    query.forEach((q, i) => {
-      const v = answers[i].value;
+    query.forEach((q) => {
+      const v = isWireType(q.type) ? answers[next++].value : ATTR_INVALID;
       if (v === ATTR_SENSITIVE || v === ATTR_INVALID) {
         if (rv !== CKR.ATTRIBUTE_SENSITIVE) rv = v === ATTR_SENSITIVE ? CKR.ATTRIBUTE_SENSITIVE : CKR.ATTRIBUTE_TYPE_INVALID;
         w.u64(UNAVAILABLE).bytes(new Uint8Array(0));
@@ -299,6 +324,11 @@ export class Channel {
   async findObjectsInit(h: number, template: RpcAttribute[]): Promise<number> {
     const s = this.session(h);
     if (s.find) return CKR.OPERATION_ACTIVE;
+    if (template.some((a) => !isWireType(a.type))) {
+      // no object has an attribute of a type over 32 bits: nothing matches (as SoftHSMv2 answers)
+      s.find = [];
+      return CKR.OK;
+    }
     const rows = await this.run("+PKCSFIND", [h, wireTemplate(template)]);
     s.find = rows.map(([o]) => o as number);
     return CKR.OK;
@@ -330,7 +360,7 @@ export class Channel {
   async copyObject(h: number, object: number, template: RpcAttribute[], w: Writer): Promise<number> {
     this.keyCache.clear();
     this.session(h);
-    const [[o]] = await this.run("+PKCSCOPY", [h, object, wireTemplate(template)]);
+    const [[o]] = await this.run("+PKCSCOPY", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), wireTemplate(template)]);
     w.u64(o as number);
     return CKR.OK;
   }
@@ -338,14 +368,14 @@ export class Channel {
   async destroyObject(h: number, object: number): Promise<number> {
     this.keyCache.clear();
     this.session(h);
-    await this.run("+PKCSDESTROY", [h, object]);
+    await this.run("+PKCSDESTROY", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID)]);
     return CKR.OK;
   }
 
   async setAttributeValue(h: number, object: number, template: RpcAttribute[]): Promise<number> {
     this.keyCache.clear();
     this.session(h);
-    await this.run("+PKCSSETATTR", [h, object, wireTemplate(template)]);
+    await this.run("+PKCSSETATTR", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), wireTemplate(template)]);
     return CKR.OK;
   }
 
@@ -360,7 +390,7 @@ export class Channel {
 
   async setPin(h: number, oldPin: Uint8Array | null, newPin: Uint8Array | null): Promise<number> {
     this.session(h);
-    await this.run("+PKCSSETPIN", [h, latin1(oldPin), latin1(newPin)]);
+    await this.run("+PKCSSETPIN", [h, pinText(oldPin), pinText(newPin)]);
     return CKR.OK;
   }
 
@@ -368,7 +398,7 @@ export class Channel {
     this.keyCache.clear();
     this.session(h);
     if (!this.offered(m.type, CKF.DERIVE)) return CKR.MECHANISM_INVALID;
-    const [[o]] = await this.run("+PKCSDERIVE", [h, base, m.type, m.parameter, wireTemplate(template)]);
+    const [[o]] = await this.run("+PKCSDERIVE", [h, wireNumber(base, CKR.KEY_HANDLE_INVALID), m.type, m.parameter, wireTemplate(template)]);
     w.u64(o as number);
     return CKR.OK;
   }
@@ -376,7 +406,7 @@ export class Channel {
   async generateKeyPair(h: number, m: RpcMechanism, pub: RpcAttribute[], priv: RpcAttribute[], w: Writer): Promise<number> {
     this.keyCache.clear();
     this.session(h);
-    const [[pubH, privH]] = await this.run("+PKCSGENKP", [h, m.type, wireTemplate(pub), wireTemplate(priv)]);
+    const [[pubH, privH]] = await this.run("+PKCSGENKP", [h, wireNumber(m.type, CKR.MECHANISM_INVALID), wireTemplate(pub), wireTemplate(priv)]);
     w.u64(pubH as number).u64(privH as number);
     return CKR.OK;
   }
@@ -606,8 +636,10 @@ export class Channel {
     throw new PkcsError(CKR.SESSION_HANDLE_INVALID);
   }
 
+  /** C_GenerateRandom: at most MAX_RANDOM bytes a call (CKR_ARGUMENTS_BAD above, as the module answers). */
   async generateRandom(h: number, length: number, w: Writer): Promise<number> {
     this.session(h);
+    if (length > MAX_RANDOM) return CKR.ARGUMENTS_BAD;
     const out = new Uint8Array(length);
     for (let o = 0; o < length; o += 1024) {
       const n = Math.min(1024, length - o);
@@ -635,7 +667,7 @@ export class Channel {
   private async fetchAttributes(h: number, key: number, types: number[]): Promise<Map<number, Uint8Array>> {
     let values;
     try {
-      [[values]] = await this.run("+PKCSATTR", [h, key, encodeTypes(types)]);
+      [[values]] = await this.run("+PKCSATTR", [h, wireNumber(key, CKR.KEY_HANDLE_INVALID), encodeTypes(types)]);
     } catch (e) {
       if (e instanceof PkcsError && e.rv === CKR.OBJECT_HANDLE_INVALID) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
       throw e;

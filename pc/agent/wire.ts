@@ -3,6 +3,18 @@
  * integers, length-prefixed byte strings, and the composite items (templates, queries, outputs).
  */
 
+/**
+ * Largest request body (the bytes after the u32 length) the agent reads: 1 MiB. The module
+ * (pc/pkcs11/marshal.c, WIM_MAX_REQUEST) refuses to send a larger one with a CK_RV; a client
+ * that sends one anyway is a misbehaving one and only its connection is closed.
+ * test/attack/frames.test.ts checks that both sides say the same number.
+ */
+export const MAX_REQUEST = 1 << 20;
+
+/** Most bytes one C_GenerateRandom returns (1 MiB: 1,024 device commands); above it the module
+ * and the agent answer CKR_ARGUMENTS_BAD (pc/pkcs11/forward.c, WIM_MAX_RANDOM). */
+export const MAX_RANDOM = 1 << 20;
+
 /** CK_UNAVAILABLE_INFORMATION / CK_EFFECTIVELY_INFINITE as the wire's u64. */
 export const UNAVAILABLE = 0xffffffffffffffffn;
 const NULL_LEN = 0xffffffff;

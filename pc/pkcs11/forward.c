@@ -208,6 +208,26 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
   {                                                                                         \
     CALL(fn, WIM_U(hSession), WIM_B(pIn, ulInLen));                                         \
   }
+/* A part longer than one request (1 MiB, marshal.c) goes as several updates: the agent hashes
+ * or collects them in order, so a multi-part operation takes any length, as the standard lets it. */
+#define WIM_MAX_PIECE (1024u * 1024u - 1024u)
+static CK_RV update_in_pieces(enum wim_fn fn, CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG n)
+{
+  for (;;) {
+    CK_ULONG k = n < WIM_MAX_PIECE ? n : WIM_MAX_PIECE;
+    wim_arg args[] = { WIM_U(h), WIM_B(p, k) };
+    CK_RV rv = wim_call(fn, args, WIM_NARGS(args));
+    if (rv != CKR_OK || k == n)
+      return rv;
+    p += k;
+    n -= k;
+  }
+}
+#define PIECES_FN(fn)                                                                       \
+  CK_RV C_##fn(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn, CK_ULONG ulInLen)               \
+  {                                                                                         \
+    return update_in_pieces(WIM_FN_##fn, hSession, pIn, ulInLen);                           \
+  }
 
 INIT_FN(EncryptInit)
 DATA_OUT_FN(Encrypt)
@@ -224,7 +244,7 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
   CALL(DigestInit, WIM_U(hSession), WIM_M(pMechanism));
 }
 DATA_OUT_FN(Digest)
-DATA_FN(DigestUpdate)
+PIECES_FN(DigestUpdate)
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
   CALL(DigestKey, WIM_U(hSession), WIM_U(hKey));
@@ -233,7 +253,7 @@ OUT_FN(DigestFinal)
 
 INIT_FN(SignInit)
 DATA_OUT_FN(Sign)
-DATA_FN(SignUpdate)
+PIECES_FN(SignUpdate)
 OUT_FN(SignFinal)
 INIT_FN(SignRecoverInit)
 DATA_OUT_FN(SignRecover)
@@ -244,7 +264,7 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
 {
   CALL(Verify, WIM_U(hSession), WIM_B(pData, ulDataLen), WIM_B(pSignature, ulSignatureLen));
 }
-DATA_FN(VerifyUpdate)
+PIECES_FN(VerifyUpdate)
 DATA_FN(VerifyFinal)
 INIT_FN(VerifyRecoverInit)
 DATA_OUT_FN(VerifyRecover)
@@ -305,8 +325,14 @@ CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSee
   CALL(SeedRandom, WIM_U(hSession), WIM_B(pSeed, ulSeedLen));
 }
 
+/* Most bytes one C_GenerateRandom returns: 1 MiB, as MAX_RANDOM in pc/agent/wire.ts. A token
+ * has a per-call maximum; above it the call is CKR_ARGUMENTS_BAD (nothing is sent). */
+#define WIM_MAX_RANDOM (1024u * 1024u)
+
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ulRandomLen)
 {
+  if (ulRandomLen > WIM_MAX_RANDOM && wim_is_initialized())
+    return wim_debug_rv("C_GenerateRandom", CKR_ARGUMENTS_BAD);
   CALL(GenerateRandom, WIM_U(hSession), WIM_U(ulRandomLen),
        WIM_OUT_EXACT(RandomData, ulRandomLen));
 }

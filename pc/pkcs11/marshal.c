@@ -10,7 +10,10 @@
 
 #define WIM_NO_VALUE 0xFFFFFFFFu      /* b / t: a NULL pointer */
 #define WIM_MAX_ITEMS 24              /* C_GetTokenInfo has 20 reply items */
-#define WIM_MAX_FRAME 0xFFFFFFF0u
+/* Largest request body (after the u32 length) the agent reads: 1 MiB, as MAX_REQUEST in
+ * pc/agent/wire.ts (test/attack/frames.test.ts reads both). A larger request is refused here with
+ * a CK_RV and never sent, so the connection (and the application's sessions) stays. */
+#define WIM_MAX_REQUEST (1024u * 1024u)
 
 /* The argument each item uses: request items in order, then the reply items; O, Q and H
  * reuse the argument of the request's o, q and h. */
@@ -50,9 +53,11 @@ static int bind_args(const wim_call_desc *d, wim_arg *args, size_t nargs, wim_bi
 
 /* ── checks: what only the module can check ─────────────────────────────────────────── */
 
+/* A pointer and its length: NULL only with 0. (Lengths are bounded by WIM_MAX_REQUEST before
+ * anything is encoded: see items_fit.) */
 static int bytes_ok(const void *p, CK_ULONG n)
 {
-  return (p != NULL || n == 0) && n < WIM_NO_VALUE;
+  return p != NULL || n == 0;
 }
 
 static CK_RV check_request_item(char code, const wim_arg *a)
@@ -108,6 +113,76 @@ static CK_RV check_args(const wim_call_desc *d, const wim_binding *bd)
   return rv;
 }
 
+/* ── a request too long for one frame ────────────────────────────────────────────────── */
+
+/* The CK_RV of a request over WIM_MAX_REQUEST, by what made it long: the PIN for the PIN
+ * functions (CKR_PIN_LEN_RANGE), the input of an operation (its data, ciphertext or signature
+ * length range), otherwise what the token cannot hold (CKR_DEVICE_MEMORY, e.g. a template). */
+static CK_RV oversize_rv(enum wim_fn fn, const wim_binding *bd)
+{
+  switch (fn) {
+  case WIM_FN_Login:
+  case WIM_FN_InitToken:
+  case WIM_FN_InitPIN:
+  case WIM_FN_SetPIN:
+    return CKR_PIN_LEN_RANGE;
+  case WIM_FN_Decrypt:
+  case WIM_FN_DecryptUpdate:
+  case WIM_FN_DecryptDigestUpdate:
+  case WIM_FN_DecryptVerifyUpdate:
+    return CKR_ENCRYPTED_DATA_LEN_RANGE;
+  case WIM_FN_VerifyFinal:
+  case WIM_FN_VerifyRecover:
+    return CKR_SIGNATURE_LEN_RANGE;
+  case WIM_FN_Verify:
+    return bd->req[2]->n > bd->req[1]->n ? CKR_SIGNATURE_LEN_RANGE : CKR_DATA_LEN_RANGE;
+  case WIM_FN_Encrypt:
+  case WIM_FN_EncryptUpdate:
+  case WIM_FN_Digest:
+  case WIM_FN_DigestUpdate:
+  case WIM_FN_Sign:
+  case WIM_FN_SignUpdate:
+  case WIM_FN_SignRecover:
+  case WIM_FN_VerifyUpdate:
+  case WIM_FN_DigestEncryptUpdate:
+  case WIM_FN_SignEncryptUpdate:
+    return CKR_DATA_LEN_RANGE;
+  default:
+    return CKR_DEVICE_MEMORY;
+  }
+}
+
+/* True when no single item can already exceed the limit (checked before anything is copied, so
+ * a 4 GiB length never makes the module allocate 4 GiB); the exact size is checked after encoding. */
+static int items_fit(const wim_call_desc *d, const wim_binding *bd)
+{
+  for (size_t i = 0; d->request[i]; i++) {
+    const wim_arg *a = bd->req[i];
+    const CK_ATTRIBUTE *t = a->p;
+    switch (d->request[i]) {
+    case 'b':
+      if (a->n > WIM_MAX_REQUEST)
+        return 0;
+      break;
+    case 't':
+    case 'q':
+      if (a->n > WIM_MAX_REQUEST / 12)
+        return 0;
+      for (CK_ULONG k = 0; d->request[i] == 't' && k < a->n; k++)
+        if (t[k].pValue && t[k].ulValueLen > WIM_MAX_REQUEST)
+          return 0;
+      break;
+    case 'm': {
+      const CK_MECHANISM *m = a->p;
+      if (m->pParameter && m->ulParameterLen > WIM_MAX_REQUEST)
+        return 0;
+      break;
+    }
+    }
+  }
+  return 1;
+}
+
 /* ── encoding ────────────────────────────────────────────────────────────────────────── */
 
 static void put_bytes(wim_buf *b, const void *p, CK_ULONG n)
@@ -123,7 +198,7 @@ static void put_bytes(wim_buf *b, const void *p, CK_ULONG n)
 /* A counted byte string inside a flattened parameter: NULL is simply empty. */
 static int put_param_bytes(wim_buf *b, const void *p, CK_ULONG n)
 {
-  if (!bytes_ok(p, n))
+  if (!bytes_ok(p, n) || n > WIM_MAX_REQUEST)
     return 0;
   wim_put_u32(b, (uint32_t)n);
   wim_put_raw(b, p, n);
@@ -176,8 +251,6 @@ static CK_RV put_mechanism(wim_buf *b, const CK_MECHANISM *m)
   }
   if (!ok)
     return CKR_MECHANISM_PARAM_INVALID;
-  if (b->len - at - 4 >= WIM_NO_VALUE)
-    return CKR_ARGUMENTS_BAD;
   wim_patch_u32(b, at, (uint32_t)(b->len - at - 4));
   return CKR_OK;
 }
@@ -221,6 +294,8 @@ static CK_RV put_request_item(wim_buf *b, char code, const wim_arg *a)
 static CK_RV encode(wim_buf *b, enum wim_fn fn, const wim_call_desc *d, const wim_binding *bd)
 {
   CK_RV rv = CKR_OK;
+  if (!items_fit(d, bd))
+    return oversize_rv(fn, bd);
   wim_put_u32_later(b);
   wim_put_u32(b, (uint32_t)fn);
   for (size_t i = 0; rv == CKR_OK && d->request[i]; i++)
@@ -229,8 +304,8 @@ static CK_RV encode(wim_buf *b, enum wim_fn fn, const wim_call_desc *d, const wi
     return rv;
   if (b->failed)
     return CKR_HOST_MEMORY;
-  if (b->len > WIM_MAX_FRAME)
-    return CKR_ARGUMENTS_BAD;
+  if (b->len - 4 > WIM_MAX_REQUEST)
+    return oversize_rv(fn, bd);
   return CKR_OK;
 }
 

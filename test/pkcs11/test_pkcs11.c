@@ -796,6 +796,39 @@ static void test_every_function(void)
 
 /* ── connection life ─────────────────────────────────────────────────────────────────── */
 
+/* Issue 10, finding 7: a request over the agent's 1 MiB frame limit (MAX_REQUEST in
+ * pc/agent/wire.ts, WIM_MAX_REQUEST in marshal.c) is refused with a CK_RV and never sent, so the
+ * connection and the application's sessions stay; C_GenerateRandom has a 1 MiB per-call maximum. */
+static void test_limits(void)
+{
+  reply_items r = { .n = 0 };
+  CK_ULONG n = 0, big = 1024 * 1024 + 1;
+  uint8_t *data = calloc(1, big);
+  CK_BYTE out[16];
+  CK_ULONG out_len = sizeof(out);
+  CK_ATTRIBUTE tpl[] = { { CKA_VALUE, data, big } };
+  ri_u64(&r, 1);
+  ri_u32(&r, 0);
+  int hellos = fake_hellos();
+  LOCAL(f->C_Sign(1, data, big, out, &out_len), CKR_DATA_LEN_RANGE);
+  LOCAL(f->C_Encrypt(1, data, big, out, &out_len), CKR_DATA_LEN_RANGE);
+  LOCAL(f->C_Decrypt(1, data, big, out, &out_len), CKR_ENCRYPTED_DATA_LEN_RANGE);
+  LOCAL(f->C_Verify(1, data, 4, data, big), CKR_SIGNATURE_LEN_RANGE);
+  LOCAL(f->C_Login(1, CKU_USER, data, big), CKR_PIN_LEN_RANGE);
+  LOCAL(f->C_SetPIN(1, data, 4, data, big), CKR_PIN_LEN_RANGE);
+  LOCAL(f->C_CreateObject(1, tpl, 1, &n), CKR_DEVICE_MEMORY);
+  LOCAL(f->C_FindObjectsInit(1, tpl, 1), CKR_DEVICE_MEMORY);
+  LOCAL(f->C_DigestInit(1, &(CK_MECHANISM){ CKM_SHA256, data, big }), CKR_DEVICE_MEMORY);
+  LOCAL(f->C_Sign(1, data, (CK_ULONG)1 << 40, out, &out_len), CKR_DATA_LEN_RANGE);
+  LOCAL(f->C_GenerateRandom(1, data, big), CKR_ARGUMENTS_BAD);
+  LOCAL(f->C_GenerateRandom(1, data, (CK_ULONG)1 << 63), CKR_ARGUMENTS_BAD);
+  /* one byte over: a C_Sign body is u32 fn + u64 + u32 n + n + u8 + u64 = n + 25 bytes */
+  LOCAL(f->C_Sign(1, data, 1024 * 1024 - 24, out, &out_len), CKR_DATA_LEN_RANGE);
+  EXPECT(4, "u:0 h:0:0", CKR_OK, &r, f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+  CHECK(n == 1 && fake_hellos() == hellos, "the connection stayed (%d reconnects)", fake_hellos() - hellos);
+  free(data);
+}
+
 static void test_connection(void)
 {
   reply_items r = { .n = 0 };
@@ -951,6 +984,7 @@ int main(int argc, char **argv)
   test_objects();
   test_crypto();
   test_every_function();
+  test_limits();
   test_connection();
   test_threads();
   test_debug_output();
