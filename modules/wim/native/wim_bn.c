@@ -230,6 +230,19 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
  * zero-extended words is add + sltu (rv32), add + adc (x86-64), and needs no branch anywhere. The
  * rv32 build is checked for this by test/native/ct_scan.py (`make native-ct-riscv`).
  */
+#if WIM_LIMB_BITS == 64
+/* 64-bit limbs (x86-64, AArch64 hosts): the low two limbs summed as one unsigned __int128, whose carry
+ * out compilers emit as the carry flag (add/adc/adc on x86-64, checked there by valgrind, `make
+ * native-ct`); the three-limb form below is 2.5 times slower there. */
+#define MAC(x, y) \
+	do { \
+		wim_dlimb pr_ = (wim_dlimb)(x) * (y); \
+		wim_dlimb s_ = ((wim_dlimb)c1 << W | c0) + pr_; \
+		c2 += s_ < pr_; \
+		c0 = (wim_limb)s_; \
+		c1 = (wim_limb)(s_ >> W); \
+	} while (0)
+#else
 #define MAC(x, y) \
 	do { \
 		wim_dlimb pr_ = (wim_dlimb)(x) * (y); \
@@ -239,6 +252,7 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 		c1 = (wim_limb)s_; \
 		c2 += (wim_limb)(s_ >> W); \
 	} while (0)
+#endif
 #define SHIFT_ACC() \
 	do { \
 		c0 = c1; \
