@@ -12,7 +12,7 @@ import path from "node:path";
 import { p256 } from "@noble/curves/nist.js";
 import type { Value } from "../../modules/at/codec.js";
 import { CKA, CKF, CKM, CKO, CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
-import { boolValue, decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
+import { decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
 import {
   MAX_CHANNELS, SESSIONS_PER_CHANNEL, SESSION_OBJECTS, SESSION_OBJECTS_PER_CHANNEL, SESSION_OBJECTS_RESERVE, SESSION_OBJECT_MAX_BYTES,
 } from "../../modules/wim/limits.js";
@@ -56,7 +56,7 @@ async function signsOn(device: Device, ch: number): Promise<void> {
   assert.ok(login === CKR.OK || login === CKR.USER_ALREADY_LOGGED_IN, `login: ${login}`);
   const [[pub, priv]] = (await run("+PKCSGENKP", [s, CKM.EC_KEY_PAIR_GEN, tpl([CKA.EC_PARAMS, P256]), tpl()])) as number[][];
   const [[point]] = await run("+PKCSATTR", [s, pub, encodeTypes([CKA.EC_POINT])]);
-  const q = decodeTemplate(point as Uint8Array, true)![0].value.subarray(2);
+  const q = (decodeTemplate(point as Uint8Array, true)![0].value as Uint8Array).subarray(2);
   const hash = new Uint8Array(32).fill(9);
   const [[sig]] = await run("+PKCSSIGN", [s, priv, CKM.ECDSA, hash]);
   assert.ok(p256.verify(sig as Uint8Array, hash, q, { prehash: false, lowS: false }), "the signature verifies");
@@ -127,7 +127,7 @@ describe("attack: device limits without the PIN (findings 3 and 4)", function ()
       // one application opens sessions until refused
       const hog = await device.openChannel();
       let opened = 0;
-      let last = CKR.OK;
+      let last: number = CKR.OK;
       for (let i = 0; i < 40 && last === CKR.OK; i++) {
         last = await rv(device.run("+PKCSOPEN", [CKF.SERIAL_SESSION], hog));
         if (last === CKR.OK) opened++;
