@@ -9,6 +9,7 @@ SHELL := /bin/bash
 # Debian packages: command → package. Installed only when a command is missing.
 APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
              riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind \
+             xtensa-lx106-elf-gcc:gcc-xtensa-lx106 \
              ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
@@ -77,7 +78,7 @@ MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.tes
 
 test: build
 	$(MAKE) --no-print-directory typecheck
-	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test $(SIM_TEST_FLASH)
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
 

@@ -17,6 +17,12 @@
 #                        the secret-path functions must hold exactly the branches test/native/ct_branches.txt
 #                        allows (test/native/ct_scan.py); then a build with a planted secret branch must fail
 #                        both. About 8 s.
+#   native-ct-xtensa     constant time on Xtensa (the ESP32's LX6, the ESP32-S3's LX7), by proxy: the core's
+#                        secret-path objects compiled with Debian's xtensa-lx106-elf-gcc (the ESP8266's core:
+#                        same base ISA and branches, another configuration: libgcc's __umulsidi3 for the
+#                        32x32->64 product where the LX6/LX7 have MULL/MULUH) at -O2; their disassembly must
+#                        hold exactly the branches test/native/ct_branches_xtensa.txt allows (ct_scan.py --isa
+#                        xtensa); then a build with the planted secret branch must fail it. About 3 s.
 #   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
 #                        core's code size: bignum, RSA and key store within NATIVE_TEXT_BUDGET bytes (the
 #                        RSA/bignum part, wim_bn.o + wim_rsa.o, is printed too), the EC core (wim_ec.o, wim_sha256.o)
@@ -42,7 +48,7 @@
 #                        bench/native/bench_ec.c: ECDSA signing and ECDH on P-256/P-384, the same three
 #
 # Needs: gcc, openssl; for native-riscv: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-# qemu-system-misc; for native-ct: valgrind; for native-diff: libssl-dev; for bench-native: libssl-dev
+# qemu-system-misc; for native-ct-xtensa: gcc-xtensa-lx106; for native-ct: valgrind; for native-diff: libssl-dev; for bench-native: libssl-dev
 # libmbedtls-dev (Debian package names).
 
 WIM_NATIVE_DIR := modules/wim/native
@@ -97,7 +103,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -201,6 +207,35 @@ native-ct-riscv: build/rv32/ct-count.elf build/rv32/ct-scan.ok build/rv32-plant/
 build/rv32/ct-scan.ok: $(NATIVE_RV_CT_OBJS) test/native/ct_scan.py test/native/ct_branches.txt
 	python3 test/native/ct_scan.py test/native/ct_branches.txt $(NATIVE_RV_CT_OBJS)
 	@touch $@
+
+# ---- constant time on Xtensa (ESP32, ESP32-S3), by the lx106 proxy: the disassembly scan ----
+# Compiled, never linked or run (Debian's gcc-xtensa-lx106 has no C library: test/native/xtensa-include
+# declares the four string.h functions the core uses). -mlongcalls as ESP-IDF builds.
+NATIVE_XT_CC ?= xtensa-lx106-elf-gcc
+NATIVE_XT_SIZE ?= xtensa-lx106-elf-size
+NATIVE_XT_CFLAGS := -O2 -std=c11 -ffreestanding -mlongcalls -Wall -Wextra -Werror -Itest/native/xtensa-include
+NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o
+NATIVE_XT_PLANT_OBJS := $(patsubst build/xtensa/%,build/xtensa-plant/%,$(NATIVE_XT_CT_OBJS))
+NATIVE_XT_DEPS := $(WIM_NATIVE_HDRS) test/native/xtensa-include/string.h mk/native.mk
+
+build/xtensa/%.o: $(WIM_NATIVE_DIR)/%.c $(NATIVE_XT_DEPS)
+	@mkdir -p build/xtensa
+	$(NATIVE_XT_CC) $(NATIVE_XT_CFLAGS) -I$(WIM_NATIVE_DIR) -c $< -o $@
+
+build/xtensa-plant/%.o: $(WIM_NATIVE_DIR)/%.c $(NATIVE_XT_DEPS)
+	@mkdir -p build/xtensa-plant
+	$(NATIVE_XT_CC) $(NATIVE_XT_CFLAGS) -DWIM_PLANT_SECRET_BRANCH -I$(WIM_NATIVE_DIR) -c $< -o $@
+
+native-ct-xtensa: $(NATIVE_XT_CT_OBJS) $(NATIVE_XT_PLANT_OBJS) test/native/ct_scan.py test/native/ct_branches_xtensa.txt
+	python3 test/native/ct_scan.py --isa xtensa test/native/ct_branches_xtensa.txt $(NATIVE_XT_CT_OBJS)
+	@$(NATIVE_XT_SIZE) $(NATIVE_XT_CT_OBJS) | awk 'NR > 1 { s += $$1 } END { print "native-ct-xtensa:" \
+		" .text of the scanned objects (lx106 -O2 -mlongcalls): " s " bytes" }'
+	@echo "native-ct-xtensa: self-test: the planted secret branch (-DWIM_PLANT_SECRET_BRANCH) must fail the scan"
+	@set -e; if python3 test/native/ct_scan.py --isa xtensa test/native/ct_branches_xtensa.txt \
+	    $(NATIVE_XT_PLANT_OBJS) > build/xtensa-plant/scan.txt; then \
+	  cat build/xtensa-plant/scan.txt; echo "native-ct-xtensa: the scan did NOT catch the planted branch"; exit 1; fi; \
+	grep "^ct-scan:" build/xtensa-plant/scan.txt; \
+	echo "native-ct-xtensa: the planted branch is caught"
 
 # ---- differential test against OpenSSL's libcrypto, and the benchmark ----
 NATIVE_DIFF_INPUTS ?= 10000

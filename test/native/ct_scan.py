@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""ct_scan.py — the disassembly half of `make native-ct-riscv`: conditional branches in the C core's
-secret paths, as the rv32imc compiler actually emitted them.
+"""ct_scan.py — the disassembly half of `make native-ct-riscv` and the whole of `make native-ct-xtensa`:
+conditional branches in the C core's secret paths, as the compiler actually emitted them.
 
-    ct_scan.py [--objdump TOOL] [--list] MANIFEST OBJ...
+    ct_scan.py [--isa rv32|xtensa] [--objdump-prefix PREFIX] [--list] MANIFEST OBJ...
 
-The manifest (test/native/ct_branches.txt) names every function of the core that touches a secret, with
-the exact number of conditional branches (beq bne blt bge bltu bgeu, their pseudo forms beqz bnez ...,
-and the compressed c.beqz c.bnez) it is allowed to contain, and a class:
+--isa rv32 (the default; riscv64-unknown-elf- tools): conditional branches are beq bne blt bge bltu bgeu,
+their pseudo forms beqz bnez ..., and the compressed c.beqz c.bnez. --isa xtensa (xtensa-lx106-elf-
+tools): beq bne blt bge bltu bgeu beqz bnez bltz bgez beqi bnei blti bgei bltui bgeui bany ball bnone
+bnall bbc bbs bbci bbsi and their .n forms; the zero-overhead loop instructions loop/loopnez/loopgtz
+(LX6/LX7 have them, the lx106 proxy does not) count as conditional branches on their count register.
+Conditional moves (Xtensa's moveqz/movnez/movltz/movgez) are not branches: their timing does not depend
+on the condition.
+
+The manifest (test/native/ct_branches.txt for rv32, ct_branches_xtensa.txt for Xtensa) names every
+function of the core that touches a secret, with the exact number of conditional branches it is allowed
+to contain, and a class:
 
     loops    every conditional branch must be either a backward branch (a loop back-edge) that compares
              only loop-counter registers — each register it reads is either not written inside the loop
@@ -27,9 +35,31 @@ import re
 import subprocess
 import sys
 
-BRANCHES = {"beq", "bne", "blt", "bge", "bltu", "bgeu", "beqz", "bnez", "blez", "bgez", "bltz", "bgtz",
-            "bgt", "ble", "bgtu", "bleu", "c.beqz", "c.bnez"}
-STORES = {"sw", "sh", "sb", "c.sw", "c.swsp", "j", "jr", "ret"}
+RV32 = {
+    "branches": {"beq", "bne", "blt", "bge", "bltu", "bgeu", "beqz", "bnez", "blez", "bgez", "bltz", "bgtz",
+                 "bgt", "ble", "bgtu", "bleu", "c.beqz", "c.bnez"},
+    "stores": {"sw", "sh", "sb", "c.sw", "c.swsp", "j", "jr", "ret"},
+    "steps": {"add", "addi", "c.addi"},
+    "reg": r"(zero|ra|sp|gp|tp|t[0-6]|s[0-9]|s1[01]|a[0-7]|fp)",
+    "prefix": "riscv64-unknown-elf-",
+}
+_XT_BR = ["beq", "bne", "blt", "bge", "bltu", "bgeu", "beqz", "bnez", "bltz", "bgez", "beqi", "bnei", "blti",
+          "bgei", "bltui", "bgeui", "bany", "ball", "bnone", "bnall", "bbc", "bbs", "bbci", "bbsi",
+          "loop", "loopnez", "loopgtz"]
+XTENSA = {
+    "branches": set(_XT_BR) | {b + ".n" for b in _XT_BR} | {"bbci.l", "bbsi.l"},
+    "stores": {"s32i", "s32i.n", "s16i", "s8i", "s32e", "s32c1i", "ssi", "j", "jx", "ret", "ret.n", "retw",
+               "retw.n", "call0", "callx0", "call8", "callx8", "wsr", "wur", "xsr"},
+    "steps": {"addi", "addi.n"},
+    "consts": {"movi", "movi.n"},
+    "spill_loads": {"l32i", "l32i.n"},
+    "spill_stores": {"s32i", "s32i.n"},
+    "reg": r"(a1[0-5]|a[0-9]|sp)",
+    "prefix": "xtensa-lx106-elf-",
+}
+ISA = RV32
+BRANCHES = RV32["branches"]
+STORES = RV32["stores"]
 INSN = re.compile(r"^\s*([0-9a-f]+):\s+([a-z][a-z0-9.]*)\s*(.*?)\s*(?:#.*)?$")
 
 
@@ -60,7 +90,7 @@ def instructions(tool_prefix, obj):
 
 
 def is_reg(op):
-    return re.fullmatch(r"(zero|ra|sp|gp|tp|t[0-6]|s[0-9]|s1[01]|a[0-7]|fp)", op) is not None
+    return re.fullmatch(ISA["reg"], op) is not None
 
 
 def branch_target(ops):
@@ -78,9 +108,16 @@ def counter_loop(insns, i):
                   and x[1] not in STORES]
         for w in writes:
             wm, wo = w[1], w[2]
-            step = wm in ("add", "addi", "c.addi") and len(wo) == 3 and wo[1] == r and \
+            step = wm in ISA["steps"] and len(wo) == 3 and wo[1] == r and \
                 re.fullmatch(r"-?\d+", wo[2]) is not None
-            if not step:
+            # a constant bound (xtensa: movi a3, -8), or a bound reloaded from a stack slot that the
+            # loop never stores to (xtensa: the call to libgcc's __umulsidi3 clobbers a2..a11, so GCC
+            # spills the end pointer and reloads it each iteration)
+            const = wm in ISA.get("consts", ()) and len(wo) == 2 and re.fullmatch(r"-?\d+", wo[1]) is not None
+            reload = wm in ISA.get("spill_loads", ()) and len(wo) == 3 and wo[1] in ("a1", "sp") and \
+                not any(x[1] in ISA.get("spill_stores", ()) and len(x[2]) == 3 and x[2][1] == wo[1]
+                        and x[2][2] == wo[2] for x in body)
+            if not (step or const or reload):
                 return False
     return True
 
@@ -98,17 +135,22 @@ def public_arg_test(insns, i, start, pub):
 
 
 def main(argv):
-    tool = "riscv64-unknown-elf-"
+    global ISA, BRANCHES, STORES
+    tool = None
     listing = False
     args = []
     it = iter(argv)
     for a in it:
         if a == "--objdump-prefix":
             tool = next(it)
+        elif a == "--isa":
+            ISA = {"rv32": RV32, "xtensa": XTENSA}[next(it)]
+            BRANCHES, STORES = ISA["branches"], ISA["stores"]
         elif a == "--list":
             listing = True
         else:
             args.append(a)
+    tool = tool or ISA["prefix"]
     manifest, objs = args[0], args[1:]
     want = {}
     for line in open(manifest):

@@ -2,8 +2,15 @@
  * wim_bn.c — fixed-length bignum arithmetic for the RSA core (see wim_bn.h for the conventions).
  *
  * Constant time means here: the sequence of instructions and memory addresses depends only on the
- * lengths (public), never on the values. Conditions are turned into all-ones/zero masks; carries and
- * borrows come out of double-width arithmetic, not comparisons that a compiler could turn into branches.
+ * lengths (public), never on the values. Conditions are turned into all-ones/zero masks. Carries and
+ * borrows: with 64-bit limbs (PC hosts) they come out of double-width (__int128) arithmetic, which
+ * x86-64 and AArch64 compile to add/adc and sub/sbb (checked by valgrind, `make native-ct`); with 32-bit
+ * limbs (the ESP32s: rv32imc, Xtensa) they are computed from the top bits of the operands and the result
+ * (wim_ct_carry, wim_ct_borrow in wim_bn.h), never from a comparison or a double-width sum, because a
+ * comparison — and the carry between the words of a uint64_t sum — is a branch on Xtensa (no
+ * set-if-less-than). The only double-width operation left there is the product (uint64_t)a * b: MULL +
+ * MULUH on the ESP32's LX6/LX7, mul + mulhu on rv32imc. Checked on the disassembly of both ISAs
+ * (`make native-ct-riscv`, `make native-ct-xtensa`).
  */
 #include "wim_bn.h"
 
@@ -16,6 +23,46 @@ wim_limb wim_ct_nonzero_mask(wim_limb x)
 	/* (x | -x) has its top bit set exactly when x != 0. */
 	return (wim_limb)0 - ((x | ((wim_limb)0 - x)) >> (W - 1));
 }
+
+/*
+ * r = a + b + *c, *c = the carry out (0/1); r = a - b - *bw, *bw = the borrow out. Two forms:
+ * - the double-width sum, for 64-bit limbs (x86-64 and AArch64: add/adc, sub/sbb; `make native-ct`) and
+ *   on RISC-V (rv32imc: add + sltu, no branch; `make native-ct-riscv` proves it), where it is the fastest;
+ * - wim_ct_carry/wim_ct_borrow's bitwise majority of the top bits everywhere else with 32-bit limbs:
+ *   Xtensa (ESP32, ESP32-S3), which compiles the carry of a double-width sum to a branch (`make
+ *   native-ct-xtensa` proves this one branch-free), and the PC's -DWIM_LIMB_BITS=32 builds, whose results
+ *   the tests compare with the 64-bit ones. On rv32imc the bitwise form costs 48 % more instructions on
+ *   RSA-2048 (a carry is 6 instructions instead of one sltu): docs/rsa.md.
+ */
+#if WIM_LIMB_BITS == 64 || defined(__riscv)
+static inline wim_limb addc(wim_limb a, wim_limb b, wim_limb *c)
+{
+	wim_dlimb s = (wim_dlimb)a + b + *c;
+	*c = (wim_limb)(s >> W);
+	return (wim_limb)s;
+}
+
+static inline wim_limb subb(wim_limb a, wim_limb b, wim_limb *bw)
+{
+	wim_dlimb d = (wim_dlimb)a - b - *bw;
+	*bw = (wim_limb)(d >> W) & 1;
+	return (wim_limb)d;
+}
+#else
+static inline wim_limb addc(wim_limb a, wim_limb b, wim_limb *c)
+{
+	wim_limb s = a + b + *c;
+	*c = wim_ct_carry(a, b, s);
+	return s;
+}
+
+static inline wim_limb subb(wim_limb a, wim_limb b, wim_limb *bw)
+{
+	wim_limb d = a - b - *bw;
+	*bw = wim_ct_borrow(a, b, d);
+	return d;
+}
+#endif
 
 void wim_bn_zero(wim_limb *r, size_t n)
 {
@@ -32,22 +79,16 @@ void wim_bn_copy(wim_limb *r, const wim_limb *a, size_t n)
 wim_limb wim_bn_add(wim_limb *r, const wim_limb *a, const wim_limb *b, size_t n)
 {
 	wim_limb c = 0;
-	for (size_t i = 0; i < n; i++) {
-		wim_dlimb p = (wim_dlimb)a[i] + b[i] + c;
-		r[i] = (wim_limb)p;
-		c = (wim_limb)(p >> W);
-	}
+	for (size_t i = 0; i < n; i++)
+		r[i] = addc(a[i], b[i], &c);
 	return c;
 }
 
 wim_limb wim_bn_sub(wim_limb *r, const wim_limb *a, const wim_limb *b, size_t n)
 {
 	wim_limb bw = 0;
-	for (size_t i = 0; i < n; i++) {
-		wim_dlimb d = (wim_dlimb)a[i] - b[i] - bw;
-		r[i] = (wim_limb)d;
-		bw = (wim_limb)(d >> W) & 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		r[i] = subb(a[i], b[i], &bw);
 	return bw;
 }
 
@@ -55,9 +96,9 @@ wim_limb wim_bn_add_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n)
 {
 	wim_limb c = w;
 	for (size_t i = 0; i < n; i++) {
-		wim_dlimb p = (wim_dlimb)a[i] + c;
-		r[i] = (wim_limb)p;
-		c = (wim_limb)(p >> W);
+		wim_limb s = a[i] + c;
+		c = wim_ct_carry(a[i], c, s);
+		r[i] = s;
 	}
 	return c;
 }
@@ -66,9 +107,9 @@ wim_limb wim_bn_sub_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n)
 {
 	wim_limb bw = w;
 	for (size_t i = 0; i < n; i++) {
-		wim_dlimb d = (wim_dlimb)a[i] - bw;
-		r[i] = (wim_limb)d;
-		bw = (wim_limb)(d >> W) & 1;
+		wim_limb d = a[i] - bw;
+		bw = wim_ct_borrow(a[i], bw, d);
+		r[i] = d;
 	}
 	return bw;
 }
@@ -98,10 +139,8 @@ wim_limb wim_bn_eq(const wim_limb *a, const wim_limb *b, size_t n)
 wim_limb wim_bn_lt(const wim_limb *a, const wim_limb *b, size_t n)
 {
 	wim_limb bw = 0;
-	for (size_t i = 0; i < n; i++) {
-		wim_dlimb d = (wim_dlimb)a[i] - b[i] - bw;
-		bw = (wim_limb)(d >> W) & 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		(void)subb(a[i], b[i], &bw);
 	return (wim_limb)0 - bw;
 }
 
@@ -153,9 +192,12 @@ void wim_bn_mul(wim_limb *r, const wim_limb *a, size_t an, const wim_limb *b, si
 	for (size_t i = 0; i < bn; i++) {
 		wim_limb c = 0, bi = b[i];
 		for (size_t j = 0; j < an; j++) {
-			wim_dlimb p = (wim_dlimb)a[j] * bi + r[i + j] + c;
-			r[i + j] = (wim_limb)p;
-			c = (wim_limb)(p >> W);
+			/* a*b + r + c < 2^(2W): the high limb takes both carries without overflowing */
+			wim_dlimb p = (wim_dlimb)a[j] * bi;
+			wim_limb k = 0, lo = addc((wim_limb)p, r[i + j], &k);
+			wim_limb k2 = 0;
+			r[i + j] = addc(lo, c, &k2);
+			c = (wim_limb)(p >> W) + k + k2;
 		}
 		r[i + an] = c;
 	}
@@ -165,9 +207,10 @@ wim_limb wim_bn_mul_limb(wim_limb *r, const wim_limb *a, wim_limb w, size_t n)
 {
 	wim_limb c = 0;
 	for (size_t i = 0; i < n; i++) {
-		wim_dlimb p = (wim_dlimb)a[i] * w + c;
-		r[i] = (wim_limb)p;
-		c = (wim_limb)(p >> W);
+		wim_dlimb p = (wim_dlimb)a[i] * w;
+		wim_limb k = 0;
+		r[i] = addc((wim_limb)p, c, &k);
+		c = (wim_limb)(p >> W) + k; /* a*w + c < 2^(2W) */
 	}
 	return c;
 }
@@ -206,9 +249,7 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 	wim_limb dinv = inv_limb((wim_limb)d);
 	wim_limb c = 0;
 	for (size_t i = 0; i < n; i++) {
-		wim_dlimb diff = (wim_dlimb)a[i] - c;
-		wim_limb l = (wim_limb)diff;
-		wim_limb bw = (wim_limb)(diff >> W) & 1;
+		wim_limb bw = 0, l = subb(a[i], c, &bw);
 		wim_limb q = l * dinv;
 		r[i] = q;
 		c = (wim_limb)(((wim_dlimb)q * d) >> W) + bw;
@@ -224,11 +265,12 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
  * the result, written over u[k-n] (no longer needed by then), so t holds n + 1 limbs and r may alias a
  * or b.
  *
- * Carries: every carry is the high half of a double-width sum of zero-extended limbs (a shift), never a
- * comparison. A comparison of double-width values (the earlier `acc < product`) is a branch on rv32imc:
- * GCC compiles a 64-bit `<` there into bltu/beq on the high and low words. A double-width addition of
- * zero-extended words is add + sltu (rv32), add + adc (x86-64), and needs no branch anywhere. The
- * rv32 build is checked for this by test/native/ct_scan.py (`make native-ct-riscv`).
+ * Carries: never a comparison. A comparison of double-width values (the earlier `acc < product`) is a
+ * branch on rv32imc (GCC compiles a 64-bit `<` there into bltu/beq on the high and low words), and on
+ * Xtensa even the carry of a double-width sum of zero-extended words is a bltu over a move (no
+ * set-if-less-than). So with 32-bit limbs every carry is wim_ct_carry's bitwise majority of the top bits
+ * (addc), the only double-width operation being the product itself. The rv32 and Xtensa builds are
+ * checked for this by test/native/ct_scan.py (`make native-ct-riscv`, `make native-ct-xtensa`).
  */
 #if WIM_LIMB_BITS == 64
 /* 64-bit limbs (x86-64, AArch64 hosts): the low two limbs summed as one unsigned __int128, whose carry
@@ -246,11 +288,10 @@ void wim_bn_divexact_small(wim_limb *r, const wim_limb *a, uint32_t d, size_t n)
 #define MAC(x, y) \
 	do { \
 		wim_dlimb pr_ = (wim_dlimb)(x) * (y); \
-		wim_dlimb s_ = (wim_dlimb)c0 + (wim_limb)pr_; \
-		c0 = (wim_limb)s_; \
-		s_ = (wim_dlimb)c1 + (wim_limb)(pr_ >> W) + (wim_limb)(s_ >> W); \
-		c1 = (wim_limb)s_; \
-		c2 += (wim_limb)(s_ >> W); \
+		wim_limb k_ = 0; \
+		c0 = addc(c0, (wim_limb)pr_, &k_); \
+		c1 = addc(c1, (wim_limb)(pr_ >> W), &k_); \
+		c2 += k_; \
 	} while (0)
 #endif
 #define SHIFT_ACC() \
@@ -280,11 +321,8 @@ static ALWAYS_INLINE void mont_final(wim_limb *r, const wim_limb *t, const wim_m
 {
 	const wim_limb *m = ctx->m;
 	wim_limb bw = 0;
-	UNROLL for (size_t i = 0; i < n; i++) {
-		wim_dlimb d = (wim_dlimb)t[i] - m[i] - bw;
-		r[i] = (wim_limb)d;
-		bw = (wim_limb)(d >> W) & 1;
-	}
+	UNROLL for (size_t i = 0; i < n; i++)
+		r[i] = subb(t[i], m[i], &bw);
 	/* keep t when it was below m: no top limb and the subtraction borrowed */
 	wim_limb keep = ~wim_ct_nonzero_mask(t[n]) & ((wim_limb)0 - bw);
 	UNROLL for (size_t i = 0; i < n; i++)
@@ -321,11 +359,10 @@ static ALWAYS_INLINE void sqr_col(const wim_limb *a, size_t k, size_t lo, acc3 *
 	c0 <<= 1;
 	if (!(k & 1)) /* public */
 		MAC(a[k / 2], a[k / 2]);
-	wim_dlimb s = (wim_dlimb)ac->c0 + c0;
-	ac->c0 = (wim_limb)s;
-	s = (wim_dlimb)ac->c1 + c1 + (wim_limb)(s >> W);
-	ac->c1 = (wim_limb)s;
-	ac->c2 += c2 + (wim_limb)(s >> W);
+	wim_limb cy = 0;
+	ac->c0 = addc(ac->c0, c0, &cy);
+	ac->c1 = addc(ac->c1, c1, &cy);
+	ac->c2 += c2 + cy;
 }
 
 /* What the columns add besides the reduction: a*b, a^2, or the limbs of a (a Montgomery reduction). */
@@ -353,11 +390,10 @@ static ALWAYS_INLINE void mont_core(wim_limb *r, const wim_limb *a, const wim_li
 		} else if (mode == MONT_SQR) {
 			sqr_col(a, k, lo, &ac);
 		} else if (k < an) {
-			wim_dlimb s = (wim_dlimb)ac.c0 + a[k];
-			ac.c0 = (wim_limb)s;
-			s = (wim_dlimb)ac.c1 + (wim_limb)(s >> W);
-			ac.c1 = (wim_limb)s;
-			ac.c2 += (wim_limb)(s >> W);
+			wim_limb cy = 0;
+			ac.c0 = addc(ac.c0, a[k], &cy);
+			ac.c1 = addc(ac.c1, 0, &cy);
+			ac.c2 += cy;
 		}
 		if (k < n) {
 			mont_col_low(t, k, m, m0inv, &ac);
@@ -733,7 +769,7 @@ int wim_bn_from_be(wim_limb *r, size_t n, const uint8_t *in, size_t len)
 		else
 			ovf |= byte;
 	}
-	return ovf ? -1 : 0;
+	return -(int)((ovf | ((wim_limb)0 - ovf)) >> (W - 1)); /* -1 if ovf != 0, without a branch */
 }
 
 void wim_bn_to_be(uint8_t *out, size_t len, const wim_limb *a, size_t n)

@@ -56,6 +56,20 @@ typedef struct wim_mont {
 /* All-ones if x != 0, else 0. */
 wim_limb wim_ct_nonzero_mask(wim_limb x);
 
+/* The carry out of s = a + b (+ a carry in of 0 or 1), as 0/1, from the top bits of a, b and s alone:
+ * the majority of a, b and the carry into the top bit (a ^ b ^ s). Pure bitwise: no ISA needs a branch
+ * for it (a comparison `s < a` is a branch on Xtensa, which has no set-if-less-than). */
+static inline wim_limb wim_ct_carry(wim_limb a, wim_limb b, wim_limb s)
+{
+	return ((a & b) | ((a | b) & ~s)) >> (WIM_LIMB_BITS - 1);
+}
+
+/* The borrow out of d = a - b (- a borrow in of 0 or 1), as 0/1, likewise. */
+static inline wim_limb wim_ct_borrow(wim_limb a, wim_limb b, wim_limb d)
+{
+	return ((~a & b) | ((~a | b) & d)) >> (WIM_LIMB_BITS - 1);
+}
+
 /* ---- basic operations, n limbs each, constant time ---- */
 
 void wim_bn_zero(wim_limb *r, size_t n);

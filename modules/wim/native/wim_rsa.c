@@ -356,11 +356,13 @@ static int private_op(priv_bufs *b, uint32_t bits, uint32_t e, const uint8_t *in
 	wim_bn_cmov(b->h, b->m2, (wim_limb)0 - bw, H);
 	bw = wim_bn_sub(b->h, b->m1, b->h, H);
 	{
+		/* h += p if the subtraction borrowed; the carries from the top bits (wim_ct_carry: no
+		 * comparison, which Xtensa would compile to a branch) */
 		wim_limb mask = (wim_limb)0 - bw, c = 0;
 		for (size_t i = 0; i < H; i++) {
-			wim_dlimb s = (wim_dlimb)b->h[i] + (b->p[i] & mask) + c;
-			b->h[i] = (wim_limb)s;
-			c = (wim_limb)(s >> W);
+			wim_limb x = b->h[i], y = b->p[i] & mask, s = x + y + c;
+			c = wim_ct_carry(x, y, s);
+			b->h[i] = s;
 		}
 	}
 	wim_mont_mul(b->h, b->qinv, b->h, &cp, w);        /* qinv < R, h < p */
