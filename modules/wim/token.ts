@@ -120,6 +120,7 @@ export class TokenInfo {
     const key = role === "so" ? "soTries" : "userTries";
     const max = role === "so" ? SO_TRIES : USER_TRIES;
     if (s[key] <= 0) throw new PkcsError(CKR.PIN_LOCKED);
+    checkPinLength(pin); // no PIN outside the limits was ever set: it cannot be right, so it costs no try
     s[key]--;
     this.save(); // durable before the comparison
     if (!checkPin(verifier, pin)) throw new PkcsError(CKR.PIN_INCORRECT);

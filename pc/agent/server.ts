@@ -8,7 +8,7 @@ import { Channel } from "./channel.js";
 import type { Device } from "./device.js";
 import { FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
-import { Reader, WireError, Writer } from "./wire.js";
+import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
 type Handler = (c: Channel, args: any[], w: Writer) => Promise<number>;
 
@@ -129,7 +129,7 @@ export function serve(device: Device, path: string): net.Server {
       buf = joined;
       while (buf.length >= 4) {
         const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0, true);
-        if (len > 1 << 20) return sock.destroy();
+        if (len > MAX_REQUEST) return sock.destroy();
         if (buf.length < 4 + len) break;
         const body = buf.slice(4, 4 + len);
         buf = buf.slice(4 + len);

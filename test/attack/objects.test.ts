@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { boolValue, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
+import { MIN_PIN } from "../../modules/wim/token.js";
 import { EC_KEY, PIN, exec, generateKeys, show } from "../e2e/clients.js";
 import { MODULE, type SimToken, startSim, tempDir } from "../e2e/harness.js";
 import { BUNDLE, SIM, type SimDevice, flashStats, provision, startDevice } from "../store/simdev.js";
@@ -97,6 +98,14 @@ describe("attack: objects without the PIN, handles and secrets (findings 4 and 8
       assert.equal(await dev.rv("+PKCSSETATTR", [so, pub, tpl([CKA.LABEL, text("so")])]), CKR.OK);
       await dev.at("+PKCSDESTROY", [so, p]);
       await dev.at("+PKCSCLOSE", [so]);
+    });
+
+    it("a PIN shorter than the minimum answers CKR_PIN_LEN_RANGE and costs no try (finding 7)", async () => {
+      const [[s]] = (await dev.at("+PKCSOPEN", [RW])) as number[][];
+      for (let i = 0; i < 5; i++) // more than the user PIN's 3 tries
+        assert.equal(await dev.rv("+PKCSLOGIN", [s, CKU.USER, "1".repeat(MIN_PIN - 1)]), CKR.PIN_LEN_RANGE);
+      await dev.at("+PKCSLOGIN", [s, CKU.USER, PIN]);
+      await dev.at("+PKCSCLOSE", [s]);
     });
 
     it("never reuses a handle: a stale one is CKR_OBJECT_HANDLE_INVALID, across restarts too", async () => {
