@@ -31,7 +31,7 @@ wim_limb wim_ct_nonzero_mask(wim_limb x)
  * - wim_ct_carry/wim_ct_borrow's bitwise majority of the top bits everywhere else with 32-bit limbs:
  *   Xtensa (ESP32, ESP32-S3), which compiles the carry of a double-width sum to a branch (`make
  *   native-ct-xtensa` proves this one branch-free), and the PC's -DWIM_LIMB_BITS=32 builds, whose results
- *   the tests compare with the 64-bit ones. On rv32imc the bitwise form costs 48 % more instructions on
+ *   the tests compare with the 64-bit ones. On rv32imc the bitwise form costs 56 % more instructions on
  *   RSA-2048 (a carry is 6 instructions instead of one sltu): docs/rsa.md.
  */
 #if WIM_LIMB_BITS == 64 || defined(__riscv)
