@@ -414,12 +414,46 @@ static int decode(wim_reader *r, const wim_call_desc *d, wim_binding *bd, CK_RV 
 
 /* ── one call ────────────────────────────────────────────────────────────────────────── */
 
+/* True for the CK_RVs oversize_rv gives an operation's input: the call has failed, and a failed
+ * C_Encrypt/Decrypt/Digest/Sign/Verify (and their Update and Final) ends its operation (PKCS#11 5.x). */
+static int ends_operation(CK_RV rv)
+{
+  return rv == CKR_DATA_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_SIGNATURE_LEN_RANGE;
+}
+
+/* The module refused to send an over-long input, so the agent still holds the operation open: the
+ * same call with every input NULL ends it there (the agent answers CKR_ARGUMENTS_BAD and forgets the
+ * operation). An output is declared as a large buffer so that the call is not taken for a size query
+ * (which leaves an operation active); the answer is discarded, nothing is written to the caller's
+ * buffers. If the agent is gone there is nothing left to end. */
+static void end_operation(enum wim_fn fn, const wim_call_desc *d, const wim_binding *bd)
+{
+  wim_binding none = *bd;
+  wim_arg empty[WIM_MAX_ITEMS];
+  static const uint8_t nowhere;
+  for (size_t i = 0; d->request[i]; i++) {
+    if (d->request[i] != 'b' && d->request[i] != 'o')
+      continue;
+    empty[i] = *bd->req[i];
+    empty[i].p = d->request[i] == 'o' ? &nowhere : NULL;
+    empty[i].n = d->request[i] == 'o' ? WIM_MAX_REQUEST : 0;
+    none.req[i] = &empty[i];
+  }
+  wim_buf request = { 0 }, reply = { 0 };
+  if (encode(&request, fn, d, &none) == CKR_OK)
+    (void)wim_conn_transact(&request, &reply);
+  wim_buf_free(&request);
+  wim_buf_free(&reply);
+}
+
 static CK_RV exchange(enum wim_fn fn, const wim_call_desc *d, wim_binding *bd)
 {
   wim_buf request = { 0 }, reply = { 0 };
   CK_RV rv = encode(&request, fn, d, bd);
   if (rv != CKR_OK) {
     wim_buf_free(&request);
+    if (ends_operation(rv))
+      end_operation(fn, d, bd);
     return rv;
   }
   enum wim_io io = wim_conn_transact(&request, &reply);

@@ -56,6 +56,15 @@ static int passed, failed;
     CHECK(fake_requests() == before_, "%s sent a request", #call);        \
   } while (0)
 
+/* The module answers `call` with `want` without sending its input; it sends one request that ends
+ * the operation (the same function, inputs NULL), which the agent answers CKR_ARGUMENTS_BAD. */
+#define ENDS(fn, decoded, call, want)                                     \
+  do {                                                                    \
+    fake_expect((fn), (decoded), CKR_ARGUMENTS_BAD, NULL);               \
+    RV(call, want);                                                       \
+    CHECK(fake_served_ok(), "%s ended its operation (see above)", #call); \
+  } while (0)
+
 static void *lib;
 static CK_FUNCTION_LIST *f;
 static char tmpdir[] = "/tmp/wim-pkcs11-test-XXXXXX";
@@ -810,20 +819,22 @@ static void test_limits(void)
   ri_u64(&r, 1);
   ri_u32(&r, 0);
   int hellos = fake_hellos();
-  LOCAL(f->C_Sign(1, data, big, out, &out_len), CKR_DATA_LEN_RANGE);
-  LOCAL(f->C_Encrypt(1, data, big, out, &out_len), CKR_DATA_LEN_RANGE);
-  LOCAL(f->C_Decrypt(1, data, big, out, &out_len), CKR_ENCRYPTED_DATA_LEN_RANGE);
-  LOCAL(f->C_Verify(1, data, 4, data, big), CKR_SIGNATURE_LEN_RANGE);
+  /* an operation's over-long input is never sent; the call failed, so the module ends the operation
+   * at the agent with the same call and no input (PKCS#11: a failed call ends its operation) */
+  ENDS(43, "u:1 b:NULL o:1:1048576", f->C_Sign(1, data, big, out, &out_len), CKR_DATA_LEN_RANGE);
+  ENDS(30, "u:1 b:NULL o:1:1048576", f->C_Encrypt(1, data, big, out, &out_len), CKR_DATA_LEN_RANGE);
+  ENDS(34, "u:1 b:NULL o:1:1048576", f->C_Decrypt(1, data, big, out, &out_len), CKR_ENCRYPTED_DATA_LEN_RANGE);
+  ENDS(49, "u:1 b:NULL b:NULL", f->C_Verify(1, data, 4, data, big), CKR_SIGNATURE_LEN_RANGE);
   LOCAL(f->C_Login(1, CKU_USER, data, big), CKR_PIN_LEN_RANGE);
   LOCAL(f->C_SetPIN(1, data, 4, data, big), CKR_PIN_LEN_RANGE);
   LOCAL(f->C_CreateObject(1, tpl, 1, &n), CKR_DEVICE_MEMORY);
   LOCAL(f->C_FindObjectsInit(1, tpl, 1), CKR_DEVICE_MEMORY);
   LOCAL(f->C_DigestInit(1, &(CK_MECHANISM){ CKM_SHA256, data, big }), CKR_DEVICE_MEMORY);
-  LOCAL(f->C_Sign(1, data, (CK_ULONG)1 << 40, out, &out_len), CKR_DATA_LEN_RANGE);
+  ENDS(43, "u:1 b:NULL o:1:1048576", f->C_Sign(1, data, (CK_ULONG)1 << 40, out, &out_len), CKR_DATA_LEN_RANGE);
   LOCAL(f->C_GenerateRandom(1, data, big), CKR_ARGUMENTS_BAD);
   LOCAL(f->C_GenerateRandom(1, data, (CK_ULONG)1 << 63), CKR_ARGUMENTS_BAD);
   /* one byte over: a C_Sign body is u32 fn + u64 + u32 n + n + u8 + u64 = n + 25 bytes */
-  LOCAL(f->C_Sign(1, data, 1024 * 1024 - 24, out, &out_len), CKR_DATA_LEN_RANGE);
+  ENDS(43, "u:1 b:NULL o:1:1048576", f->C_Sign(1, data, 1024 * 1024 - 24, out, &out_len), CKR_DATA_LEN_RANGE);
   EXPECT(4, "u:0 h:0:0", CKR_OK, &r, f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
   CHECK(n == 1 && fake_hellos() == hellos, "the connection stayed (%d reconnects)", fake_hellos() - hellos);
   free(data);
