@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { p256 } from "@noble/curves/nist.js";
 import type { Value } from "../../modules/at/codec.js";
-import { CKA, CKF, CKM, CKO, CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKA, CKF, CKM, CKO, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
 import {
   MAX_CHANNELS, SESSIONS_PER_CHANNEL, SESSION_OBJECTS, SESSION_OBJECTS_PER_CHANNEL, SESSION_OBJECTS_RESERVE, SESSION_OBJECT_MAX_BYTES,
@@ -22,6 +22,7 @@ import { openSerial } from "../../pc/agent/serial.js";
 import { EC_KEY, PIN, exec, generateKeys, show } from "../e2e/clients.js";
 import { MODULE, type SimToken, startSim, tempDir } from "../e2e/harness.js";
 import { Req, RpcClient } from "../e2e/rpc-client.js";
+import { rvOf } from "../rv.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 const tpl = (...a: [number, Uint8Array][]) => encodeTemplate(a.map(([type, value]) => ({ type, value })));
@@ -38,15 +39,7 @@ async function rawDevice(tag: string): Promise<{ sim: SimToken; link: AtLink; de
 }
 
 /** The CK_RV of a command (0 on success). */
-async function rv(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return CKR.OK;
-  } catch (e) {
-    if (e instanceof PkcsError) return e.rv;
-    throw e;
-  }
-}
+const rv = rvOf;
 
 /** Logs channel `ch` in, generates a P-256 pair there and checks that it signs; the device is alive and serving. */
 async function signsOn(device: Device, ch: number): Promise<void> {

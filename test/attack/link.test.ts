@@ -14,18 +14,10 @@ import { Device } from "../../pc/agent/device.js";
 import { AtLink, type ByteStream, LinkError } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { type SimToken, startSim, tempDir } from "../e2e/harness.js";
+import { rvOf } from "../rv.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 const LONG = 10_000;
-const rvOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return CKR.OK;
-  } catch (e) {
-    if (e instanceof PkcsError) return e.rv;
-    throw e;
-  }
-};
 /** Lets queued promise callbacks run (the command is on the wire after this). */
 const settle = () => new Promise((r) => setImmediate(r));
 

@@ -8,10 +8,11 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Value } from "../../modules/at/codec.js";
-import { CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKU } from "../../modules/at/pkcs11.js";
 import { COMMAND_BY_NAME } from "../../modules/at/table.js";
 import { AtLink } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
+import { rvOf } from "../rv.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const SIM = path.join(ROOT, "build/wim-sim");
@@ -81,13 +82,7 @@ export async function startDevice(flash: string, opts: { cutAfter?: number; stat
   return {
     at,
     rv: async (name, values = []) => {
-      try {
-        await at(name, values);
-        return CKR.OK;
-      } catch (e) {
-        if (e instanceof PkcsError) return e.rv;
-        throw e;
-      }
+      return rvOf(at(name, values));
     },
     exited,
     stderr: () => err,

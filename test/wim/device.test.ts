@@ -7,12 +7,13 @@ import assert from "node:assert/strict";
 import { createPublicKey, randomBytes, verify as nodeVerify } from "node:crypto";
 import { p256 } from "@noble/curves/nist.js";
 import { COMMAND_BY_NAME } from "../../modules/at/table.js";
-import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKA, CKF, CKK, CKM, CKO, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { ATTR_SENSITIVE, boolValue, decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
 import type { Value } from "../../modules/at/codec.js";
 import { AtLink } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { type SimToken, startSim, tempDir } from "../e2e/harness.js";
+import { rvOf } from "../rv.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 
@@ -21,15 +22,7 @@ describe("WIM security manager on the simulator", function () {
   let sim: SimToken;
   let link: AtLink;
   const at = (name: string, values: Value[] = []) => link.command(COMMAND_BY_NAME.get(name)!, values);
-  const rv = async (p: Promise<unknown>) => {
-    try {
-      await p;
-      return CKR.OK;
-    } catch (e) {
-      if (e instanceof PkcsError) return e.rv;
-      throw e;
-    }
-  };
+  const rv = rvOf;
   let session = 0;
 
   before(async () => {

@@ -6,13 +6,14 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { p256, p384 } from "@noble/curves/nist.js";
-import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKA, CKF, CKK, CKM, CKO, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { ATTR_SENSITIVE, boolValue, decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
 import type { Value } from "../../modules/at/codec.js";
 import { AtLink } from "../../pc/agent/link.js";
 import { Device } from "../../pc/agent/device.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { type SimToken, startSim, tempDir } from "../e2e/harness.js";
+import { rvOf } from "../rv.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 const P384 = Uint8Array.of(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22);
@@ -35,15 +36,7 @@ describe("objects and access rules on the simulator", function () {
   let device: Device;
   let s = 0;
   const at = (name: string, values: Value[] = []) => device.run(name, values);
-  const rv = async (p: Promise<unknown>) => {
-    try {
-      await p;
-      return CKR.OK;
-    } catch (e) {
-      if (e instanceof PkcsError) return e.rv;
-      throw e;
-    }
-  };
+  const rv = rvOf;
   const attr = async (o: number, type: number) => {
     const [[v]] = await at("+PKCSATTR", [s, o, encodeTypes([type])]);
     return decodeTemplate(v as Uint8Array, true)![0].value;
