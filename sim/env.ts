@@ -1,11 +1,14 @@
 /**
  * The simulator's Env: the PTY as the serial link, the C module through the host's name table,
- * randomness from the OS (the host installs crypto.getRandomValues from getrandom()), and the
- * device's serial number, drawn on its first start and kept beside its flash (sim/identity.c).
+ * randomness from the OS (the host installs crypto.getRandomValues from getrandom()), the
+ * device's serial number, drawn on its first start and kept beside its flash (sim/identity.c), and
+ * the BOOT button and status LED of a dev board, driven and watched through the simulator's control
+ * socket (sim/control.c, WIM_SIM_CONTROL; docs/simulator.md).
  * Runs on XS inside build/wim-sim — no Node API here.
  */
 import type { Env, Transport } from "../modules/wim/env.js";
 import { NATIVE_NAMES, type NativeCrypto } from "../modules/wim/native.js";
+import { buttonPresence } from "../modules/wim/presence.js";
 
 declare const __native: (name: string) => (...args: unknown[]) => unknown;
 declare const crypto: { getRandomValues(b: Uint8Array): Uint8Array };
@@ -27,6 +30,16 @@ export function createEnv(): Env {
     write: (bytes) => void write(bytes),
     onReceive: (receiver) => void onReceive((buf: ArrayBuffer) => receiver(new Uint8Array(buf))),
   };
+  const buttonPressed = __native("sim_button_pressed");
+  const button = buttonPresence(
+    () => buttonPressed() as boolean,
+    (callback, ms) => {
+      const timer = setTimeout(callback, ms);
+      return () => clearTimeout(timer);
+    },
+  );
+  __native("sim_button_on_change")((pressed: boolean) => button.changed(pressed));
+  const led = __native("sim_led");
   return {
     transports: [serial],
     native: bindNative(__native),
@@ -34,5 +47,7 @@ export function createEnv(): Env {
     now: () => Date.now(),
     log: (message) => console.log(message),
     serial: __native("sim_device_serial")() as string,
+    presence: button.presence,
+    led: (on) => void led(on),
   };
 }

@@ -61,11 +61,19 @@ extern const char sim_text_prelude[];
 
 /* serial.c: the PTY and the sim_serial_* host functions */
 int sim_serial_open(char *name, size_t cap);  /* 0, or -1 after printing why; name = slave path */
-int sim_serial_pollfds(struct pollfd *fds);   /* fills at most 2 entries, returns how many */
+int sim_serial_pollfds(struct pollfd *fds);   /* fills at most 3 entries (the control's too), returns how many */
 void sim_serial_service(sim_machine *the, const struct pollfd *fds, int count);
 void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
 void sim_serial_pending(sim_machine *the);
+
+/* control.c: the simulated BOOT button and LED and their control socket (WIM_SIM_CONTROL) */
+int sim_control_open(void);                    /* 0 (also when not asked for), or -1 after printing why */
+int sim_control_fd(void);                      /* the descriptor to poll, -1 if none */
+void sim_control_service(sim_machine *the);
+void sim_button_pressed(sim_machine *the);
+void sim_button_on_change(sim_machine *the);
+void sim_led(sim_machine *the);
 
 /* flash.c: the file-backed NOR partition behind wim_host_flash() */
 int sim_flash_open(const char *path, uint32_t size, long cut_after); /* cut_after < 0: never */

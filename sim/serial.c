@@ -77,7 +77,7 @@ int sim_serial_open(char *name, size_t cap)
 	}
 	if (notify_fd < 0)
 		fprintf(stderr, "wim-sim: warning: cannot watch %s; writes go out even with no client\n", name);
-	return 0;
+	return sim_control_open(); /* the button and LED's control socket (control.c), if asked for */
 }
 
 static int client_present(void)
@@ -96,6 +96,12 @@ int sim_serial_pollfds(struct pollfd *fds)
 	}
 	if (master_fd >= 0 && have_receiver) {
 		fds[n].fd = master_fd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		n++;
+	}
+	if (sim_control_fd() >= 0) {
+		fds[n].fd = sim_control_fd();
 		fds[n].events = POLLIN;
 		fds[n].revents = 0;
 		n++;
@@ -147,6 +153,9 @@ void sim_serial_service(xsMachine *machine, const struct pollfd *fds, int count)
 	for (i = 0; i < count; i++)
 		if (fds[i].fd == notify_fd && fds[i].revents)
 			drain_notifications();
+	for (i = 0; i < count; i++)
+		if (fds[i].fd == sim_control_fd() && fds[i].revents)
+			sim_control_service(machine);
 	for (i = 0; i < count; i++) {
 		if (fds[i].fd == master_fd && (fds[i].revents & POLLIN) && have_receiver) {
 			uint8_t buffer[SIM_SERIAL_CHUNK];

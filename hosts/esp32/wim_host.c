@@ -1,7 +1,9 @@
 /*
  * wim_host.c — the ESP32's half of the C Env: the key store's flash partition ("wimstore",
  * hosts/esp32/partitions.csv), the hardware RNG and the device's serial number (from the eFuse
- * MAC). Built only with the Moddable SDK and ESP-IDF.
+ * MAC). Built with the Moddable SDK and ESP-IDF; `make esp32-host-check` compiles it against XS's
+ * xsmc.h and the ESP-IDF declarations it uses (test/esp32-idf/) with -Wall -Wextra -Werror.
+ * Its JavaScript names are rows of modules/wim/native/natives.table (scope esp32).
  */
 #include "esp_mac.h"
 #include "esp_partition.h"
@@ -22,9 +24,16 @@ static int flash_read(void *ctx, uint32_t offset, void *buf, uint32_t len)
 	return esp_partition_read(partition(), offset, buf, len) == ESP_OK ? WIM_OK : WIM_E_FLASH;
 }
 
+/* On a partition that flash encryption covers (partitions.csv marks wimstore `encrypted`; it counts only
+ * once flash encryption is on), ESP-IDF writes 16-byte encryption blocks: offset and length must be
+ * multiples of 16, and a block once written cannot take a second write (its ciphertext would change
+ * whole). The key store writes 4-byte-aligned records and a separate commit word, so such a write is
+ * refused here, as a flash error, before it reaches the flash (docs/esp32.md, "Flash encryption"). */
 static int flash_write(void *ctx, uint32_t offset, const void *buf, uint32_t len)
 {
 	(void)ctx;
+	if (partition()->encrypted && ((offset | len) & 15u))
+		return WIM_E_FLASH;
 	return esp_partition_write(partition(), offset, buf, len) == ESP_OK ? WIM_OK : WIM_E_FLASH;
 }
 
@@ -57,13 +66,21 @@ const wim_rng *wim_host_rng(void)
 	return &rng;
 }
 
-/* wim_host_random(buffer): fills an ArrayBuffer from the hardware RNG (the JS Env's random). */
+/* wim_host_random(bytes): fills an ArrayBuffer, a Uint8Array or a DataView (at most
+ * WIM_HOST_RANDOM_MAX bytes) from the hardware RNG: the JS Env's random. Anything else is a TypeError
+ * (xsmcGetBufferWritable also refuses a detached or read-only buffer), a larger one a RangeError. */
+#define WIM_HOST_RANDOM_MAX 65536u
+
 void wim_host_random(xsMachine *the)
 {
 	void *data;
-	xsUnsignedValue len;
-	xsmcGetArrayBufferData(xsArg(0), 0, &data, &len);
-	esp_fill_random(data, len);
+	xsUnsignedValue length;
+	if (xsmcArgc != 1)
+		xsTypeError("wim_host_random: expected one ArrayBuffer or Uint8Array");
+	xsmcGetBufferWritable(xsArg(0), &data, &length);
+	if (length > WIM_HOST_RANDOM_MAX)
+		xsRangeError("wim_host_random: at most 65536 bytes at a time");
+	esp_fill_random(data, length); /* calls no JavaScript: the buffer cannot move meanwhile */
 }
 
 /* wim_host_serial(): the serial number, "ESP" and the factory MAC burnt into the eFuses as 12
@@ -75,6 +92,8 @@ void wim_host_serial(xsMachine *the)
 	uint8_t mac[6];
 	char text[16];
 	int i;
+	if (xsmcArgc != 0)
+		xsTypeError("wim_host_serial: takes no arguments");
 	if (esp_efuse_mac_get_default(mac) != ESP_OK)
 		xsUnknownError("wim_host_serial: cannot read the eFuse MAC");
 	text[0] = 'E';

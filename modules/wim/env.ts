@@ -14,6 +14,20 @@ export interface Transport {
   pending?(): number;
 }
 
+/**
+ * A user-presence input: the board's button (the ESP32 dev boards' BOOT button), for pairing and
+ * touch-to-sign policies. The simulator's is driven through its control socket (docs/simulator.md).
+ */
+export interface Presence {
+  /** Whether the button is held down now. */
+  pressed(): boolean;
+  /**
+   * Resolves true at the next press (at once if it is held down now), false after `ms` milliseconds
+   * without one. Several waits may be pending; a press resolves them all.
+   */
+  wait(ms: number): Promise<boolean>;
+}
+
 /** What the device runs on. */
 export interface Env {
   /** The links to the PC (the simulator has one, the ESP32 UART and BLE). */
@@ -28,4 +42,8 @@ export interface Env {
   log(message: string): void;
   /** Device identity for ATI / +GSN. */
   readonly serial: string;
+  /** The user-presence button, where the board has one (optional capability). */
+  readonly presence?: Presence;
+  /** Turns the status LED on or off, where the board has one (optional capability). */
+  led?(on: boolean): void;
 }

@@ -1,7 +1,10 @@
+import { NATIVE_TABLE_NAMES, type NativeTable } from "./native_table.js";
+
 /**
  * The JavaScript face of the C module (modules/wim/native): key store, RSA, and EC on P-256 / P-384.
  *
- * Each method is one xsmc host function of modules/wim/native/wim_xs.c, named in NATIVE_NAMES.
+ * Each method is one xsmc host function of modules/wim/native/wim_xs.c, listed in the native table
+ * (modules/wim/native/natives.table) and named in NATIVE_NAMES.
  * On the ESP32 they are bound with Moddable's `@ "name"` syntax (hosts/esp32/native.js); in the
  * simulator the host binds them by name at start-up (`globalThis.__native(name)`). The same glue C
  * file serves both. Errors are thrown as `Error` whose message is the C code's name (e.g.
@@ -62,22 +65,24 @@ export interface NativeCrypto {
 /** The C core's curve ids (WIM_EC_* of modules/wim/native/wim_ec.h). */
 export const EC_CURVE = { P256: 1, P384: 2 } as const;
 
-/** Host-function name of each NativeCrypto method (xsmc glue names). */
-export const NATIVE_NAMES: { readonly [K in keyof NativeCrypto]: string } = {
-  storeOpen: "xs_wim_store_open",
-  storeFormat: "xs_wim_store_format",
-  storeGet: "xs_wim_store_get",
-  storePut: "xs_wim_store_put",
-  storePutSecret: "xs_wim_store_put_secret",
-  storeRemove: "xs_wim_store_remove",
-  storeIds: "xs_wim_store_ids",
-  storeBegin: "xs_wim_store_begin",
-  storeCommit: "xs_wim_store_commit",
-  storeAbort: "xs_wim_store_abort",
-  rsaGenerate: "xs_wim_rsa_generate",
-  rsaPrivate: "xs_wim_rsa_private",
-  ecSecret: "xs_wim_ec_secret",
-  ecSign: "xs_wim_ec_sign",
-  ecEcdh: "xs_wim_ec_ecdh",
-  ecGenerate: "xs_wim_ec_generate",
-};
+/**
+ * Host-function name of each NativeCrypto method (xsmc glue names), from the one native table
+ * (modules/wim/native/natives.table, generated into native_table.ts by tools/gen-natives.mjs).
+ */
+export const NATIVE_NAMES: { readonly [K in keyof NativeCrypto]: string } = NATIVE_TABLE_NAMES;
+
+/** true if A and B are assignable both ways. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+/** The methods whose parameter lists differ between NativeCrypto and the table (must be none). */
+type ParameterDrift = {
+  [K in keyof NativeCrypto & keyof NativeTable]: Same<Parameters<NativeCrypto[K]>, Parameters<NativeTable[K]>> extends true
+    ? never
+    : K;
+}[keyof NativeCrypto & keyof NativeTable];
+/**
+ * Compile-time check (tsc, both tsconfigs): the documented interface above and the native table have the
+ * same methods with the same parameters and results. A row added to the table without its method here,
+ * or the other way round, fails the type check.
+ */
+export type NativeTableAgrees = Assert<Same<NativeCrypto, NativeTable>> | Assert<Same<ParameterDrift, never>>;
