@@ -140,6 +140,26 @@ static void sim_install_memory(xsMachine *the)
 	xsSet(xsGlobal, xsID("__simMemoryMark"), xsVar(0));
 }
 
+/* Whether the bundle marks the firmware's start (else it is run once, growable: memory off). */
+static int bundle_marks(const char *path)
+{
+	static const char mark[] = "__simMemoryMark";
+	FILE *file = fopen(path, "rb");
+	char *bytes;
+	long size;
+	int found = 0;
+	if (!file)
+		return 0;
+	if (fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) > 0 && fseek(file, 0, SEEK_SET) == 0
+			&& (bytes = malloc((size_t)size)) != NULL) {
+		if (fread(bytes, 1, (size_t)size, file) == (size_t)size)
+			found = memmem(bytes, (size_t)size, mark, sizeof(mark) - 1) != NULL;
+		free(bytes);
+	}
+	fclose(file);
+	return found;
+}
+
 static void take_baseline(xsMachine *machine)
 {
 	xsBeginHost(machine);
@@ -296,6 +316,10 @@ int main(int argc, char **argv)
 	if (sim_serial_open(pty, sizeof(pty)) != 0)
 		return SIM_EXIT_START;
 
+	if (memory.mode != MEMORY_OFF && !bundle_marks(bundle)) {
+		fprintf(stderr, "wim-sim: %s never calls __simMemoryMark(): no memory budget\n", bundle);
+		memory.mode = MEMORY_OFF;
+	}
 	if (memory.mode != MEMORY_OFF) {
 		/* The measuring pass: the baseline is what is live when the firmware's main body starts. */
 		measuring_pass = 1;
