@@ -99,7 +99,11 @@ build/p11bench: bench/clients/p11bench.c pc/pkcs11/wim_pkcs11.h
 bench-clients: build/p11bench build/libwim-pkcs11.so build/wim-sim build/firmware.js
 	@bench/clients/run.sh
 
-BENCH_TARGETS := bench-at bench-native bench-riscv bench-store bench-clients
+# The XS heap per workload against the ESP32's creation block (bench/memory/run.ts; docs/simulator.md).
+bench-memory: build/wim-sim build/firmware.js
+	npx tsx bench/memory/run.ts
+
+BENCH_TARGETS := bench-at bench-native bench-riscv bench-store bench-clients bench-memory
 bench: build
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
 

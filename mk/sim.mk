@@ -14,7 +14,7 @@ SIM_OBJ_DIR    := build/sim
 
 SIM_XS_DEFS    := -DINCLUDE_XSPLATFORM -DXSPLATFORM=\"wim_sim_platform.h\" \
                   -DmxParse=1 -DmxRun=1 -DmxSloppy=1 -DmxBoundsCheck=1
-SIM_INCLUDES   := -Isim -I$(XS_DIR)/includes -I$(XS_DIR)/platforms -I$(XS_DIR)/sources -Imodules/wim/native
+SIM_INCLUDES   := -Isim -I$(SIM_OBJ_DIR) -I$(XS_DIR)/includes -I$(XS_DIR)/platforms -I$(XS_DIR)/sources -Imodules/wim/native
 SIM_XS_CFLAGS  := -O2 -fno-common -w $(SIM_XS_DEFS) $(SIM_INCLUDES)
 SIM_CFLAGS     := -O2 -g -fno-common -Wall -Wextra $(SIM_XS_DEFS) $(SIM_INCLUDES)
 SIM_LDLIBS     := -lm -lpthread -ldl
@@ -26,6 +26,26 @@ SIM_XS_OBJS    := $(patsubst $(XS_DIR)/sources/%.c,$(SIM_OBJ_DIR)/xs/%.o,$(SIM_X
 # The project's C: the host, the glue, the core.
 SIM_SRCS       := $(sort $(wildcard sim/*.c) modules/wim/native/wim_xs.c $(WIM_NATIVE_SRCS))
 SIM_OBJS       := $(patsubst %.c,$(SIM_OBJ_DIR)/obj/%.o,$(SIM_SRCS))
+
+# The memory budget (docs/simulator.md, "Memory"). The device's: manifest.json's "creation" block
+# (Moddable's default ESP32 block: 78,848 chunk bytes, 4,928 slots, both incremental 0, stack 512).
+# The ratchet: what the firmware needs today (`make bench-memory`, runtime need over the loaded
+# baseline, in the simulator's units) plus a margin; wim-sim enforces it by default, so CI fails the
+# moment the firmware grows. Measured 2026-11 (make bench-memory, everything with Ed25519 on 8
+# channels): 24,192 slots, 1,274,880 chunk bytes; without Ed25519 3,780 slots, 23,552 bytes.
+# Lower it as the firmware shrinks, down to the device's; never raise it
+# without a reason in the commit. `wim-sim --memory device` (or WIM_SIM_MEMORY=device) runs at the
+# ESP32's block instead.
+SIM_RATCHET_CHUNK ?= 1572864
+SIM_RATCHET_SLOTS ?= 30720
+SIM_RATCHET_STACK ?= 8192
+SIM_CREATION_H := $(SIM_OBJ_DIR)/creation.h
+
+$(SIM_CREATION_H): manifest.json mk/sim.mk sim/creation.mjs
+	@mkdir -p $(@D)
+	node sim/creation.mjs manifest.json $(SIM_RATCHET_CHUNK) $(SIM_RATCHET_SLOTS) $(SIM_RATCHET_STACK) > $@.tmp && mv $@.tmp $@
+
+$(SIM_OBJ_DIR)/obj/sim/main.o: $(SIM_CREATION_H)
 
 $(SIM_BIN): $(SIM_XS_OBJS) $(SIM_OBJS)
 	@mkdir -p $(@D)

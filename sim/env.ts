@@ -22,6 +22,8 @@ export function bindNative(lookup: (name: string) => (...args: unknown[]) => unk
 
 /** Builds the simulator Env. */
 export function createEnv(): Env {
+  // The firmware's modules are loaded and its main body starts: the simulator takes its memory baseline here.
+  (globalThis as { __simMemoryMark?: () => void }).__simMemoryMark?.();
   const write = __native("sim_serial_write");
   const onReceive = __native("sim_serial_on_receive");
   const pending = __native("sim_serial_pending");

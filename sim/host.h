@@ -29,6 +29,19 @@ enum {
 /* main.c */
 double sim_now_ms(void); /* monotonic milliseconds, arbitrary origin */
 
+/* platform.c: the memory budget (docs/simulator.md, "Memory"). Slots are counted as slots (the
+ * device's unit); chunk bytes are the engine's own 64-bit sizes (each at least the device's). */
+typedef struct sim_memory_counts {
+	long slots, chunks;            /* in use (after sim_memory_live: live) */
+	long heap_slots, heap_chunks;  /* the heaps' sizes: fixed, or grown so far */
+	long peak_slots, peak_chunks;  /* the engine's peaks of "in use" (garbage included) */
+	unsigned long exhausted;       /* how many times memory full was thrown */
+} sim_memory_counts;
+void sim_memory_usage(sim_machine *the, sim_memory_counts *counts);
+void sim_memory_live(sim_machine *the, sim_memory_counts *counts); /* collects and compacts first */
+void sim_memory_arm(sim_machine *the, const void *error);         /* from now on, memory full throws *error */
+void sim_memory_stop(sim_machine *the) __attribute__((noreturn)); /* ends the measuring pass's bundle */
+
 /* platform.c (engine internals): running code and draining promise jobs */
 int sim_run_program(sim_machine *the, const char *path); /* 0, or -1 after printing why */
 int sim_run_source(sim_machine *the, const char *name, const char *bytes, size_t size);

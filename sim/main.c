@@ -2,6 +2,16 @@
  * main.c — wim-sim: the WIM token's firmware bundle on the XS engine, on Linux.
  *
  *   wim-sim --bundle FILE.js --flash FILE [--flash-size BYTES] [--cut-after N]
+ *           [--memory ratchet|device|CHUNK_BYTES,SLOTS|measure|off] [--stack SLOTS]
+ *
+ * Memory (docs/simulator.md, "Memory"): the bundle is first run in a growable machine up to the
+ * firmware's start (globalThis.__simMemoryMark(), called by the Env's createEnv before main's
+ * body runs): what is live then is the baseline, which on the device lives in flash (preloaded).
+ * That machine is deleted and the bundle runs again in a machine whose chunk and slot heaps are
+ * the baseline plus the budget, with no growth; the budget is the ratchet by default (the
+ * firmware's measured need today, build/sim/creation.h from mk/sim.mk) or the ESP32's creation
+ * block (manifest.json) with --memory device. WIM_SIM_MEMORY and WIM_SIM_STACK give the same
+ * choices as --memory and --stack (the command line wins).
  *
  * Sets up the flash file and a pseudo-terminal, creates the XS machine, installs the globals,
  * runs the bundle, prints exactly one line to stdout, "pty=/dev/pts/N", and then serves the event
@@ -27,6 +37,7 @@
 #include "xs.h"
 #include "host.h"
 #include "identity.h"
+#include "creation.h"
 
 #define SIM_DEFAULT_FLASH_SIZE 262144u
 #define SIM_MAX_FLASH_SIZE (64u * 1024u * 1024u)
@@ -60,9 +71,115 @@ void sim_exit(xsMachine *the)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: wim-sim --bundle FILE.js --flash FILE [--flash-size BYTES (default %u)] [--cut-after N]\n",
+	fprintf(stderr, "usage: wim-sim --bundle FILE.js --flash FILE [--flash-size BYTES (default %u)] [--cut-after N]\n"
+			"               [--memory ratchet|device|CHUNK_BYTES,SLOTS|measure|off] [--stack SLOTS]\n",
 			SIM_DEFAULT_FLASH_SIZE);
 	exit(SIM_EXIT_USAGE);
+}
+
+/* ---- the memory budget ---- */
+
+enum { MEMORY_BUDGET, MEMORY_MEASURE, MEMORY_OFF };
+static struct {
+	int mode;
+	long chunks, slots, stack;       /* the runtime budget: chunk bytes, slots; the stack in slots */
+	const char *name;
+	sim_memory_counts baseline;      /* live at the mark, in the measuring pass */
+	sim_memory_counts loaded;        /* in use at the mark, in the enforcing machine */
+	int marked;
+} memory = { MEMORY_BUDGET, SIM_RATCHET_CHUNK, SIM_RATCHET_SLOTS, SIM_RATCHET_STACK, "ratchet", {0}, {0}, 0 };
+static int measuring_pass;
+static xsSlot memory_error;
+
+static int parse_memory(const char *text)
+{
+	long chunks, slots;
+	char tail;
+	if (!strcmp(text, "ratchet")) {
+		memory.mode = MEMORY_BUDGET; memory.chunks = SIM_RATCHET_CHUNK; memory.slots = SIM_RATCHET_SLOTS; memory.name = "ratchet";
+	} else if (!strcmp(text, "device")) {
+		memory.mode = MEMORY_BUDGET; memory.chunks = SIM_DEVICE_CHUNK; memory.slots = SIM_DEVICE_SLOTS; memory.name = "device";
+	} else if (!strcmp(text, "measure")) {
+		memory.mode = MEMORY_MEASURE; memory.name = "measure";
+	} else if (!strcmp(text, "off")) {
+		memory.mode = MEMORY_OFF; memory.name = "off";
+	} else if (sscanf(text, "%ld,%ld%c", &chunks, &slots, &tail) == 2 && chunks >= 1024 && slots >= 16
+			&& chunks <= 64L * 1024 * 1024 && slots <= 4L * 1024 * 1024) {
+		memory.mode = MEMORY_BUDGET; memory.chunks = chunks; memory.slots = slots; memory.name = "given";
+	} else {
+		fprintf(stderr, "wim-sim: --memory: ratchet, device, measure, off or CHUNK_BYTES,SLOTS (at least 1024,16): %s\n", text);
+		return -1;
+	}
+	return 0;
+}
+
+/* globalThis.__simMemoryMark(): the firmware's modules are loaded, its main body starts now. */
+static void sim_memory_mark(xsMachine *the)
+{
+	if (memory.marked)
+		return;
+	memory.marked = 1;
+	if (measuring_pass) {
+		sim_memory_live(the, &memory.baseline);
+		sim_memory_stop(the);
+	}
+	sim_memory_usage(the, &memory.loaded);
+	xsVars(2);
+	xsVar(0) = xsString("memory full");
+	memory_error = xsNew1(xsGlobal, xsID("RangeError"), xsVar(0));
+	xsVar(1) = xsGet(xsGlobal, xsID("Object"));
+	xsCall1(xsVar(1), xsID("freeze"), memory_error);
+	xsRemember(memory_error);
+	sim_memory_arm(the, &memory_error);
+}
+
+static void sim_install_memory(xsMachine *the)
+{
+	xsVars(1);
+	xsVar(0) = xsNewHostFunction(sim_memory_mark, 0);
+	xsSet(xsGlobal, xsID("__simMemoryMark"), xsVar(0));
+}
+
+/* Whether the bundle marks the firmware's start (else it is run once, growable: memory off). */
+static int bundle_marks(const char *path)
+{
+	static const char mark[] = "__simMemoryMark";
+	FILE *file = fopen(path, "rb");
+	char *bytes;
+	long size;
+	int found = 0;
+	if (!file)
+		return 0;
+	if (fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) > 0 && fseek(file, 0, SEEK_SET) == 0
+			&& (bytes = malloc((size_t)size)) != NULL) {
+		if (fread(bytes, 1, (size_t)size, file) == (size_t)size)
+			found = memmem(bytes, (size_t)size, mark, sizeof(mark) - 1) != NULL;
+		free(bytes);
+	}
+	fclose(file);
+	return found;
+}
+
+static void take_baseline(xsMachine *machine)
+{
+	xsBeginHost(machine);
+	sim_memory_live(the, &memory.baseline);
+	xsEndHost(machine);
+}
+
+static void memory_report(xsMachine *machine)
+{
+	sim_memory_counts now;
+	xsBeginHost(machine);
+	sim_memory_usage(the, &now);
+	xsEndHost(machine);
+	if (memory.mode == MEMORY_MEASURE)
+		fprintf(stderr, "wim-sim: memory: baseline %ld slots %ld chunk-bytes; runtime need %ld slots %ld chunk-bytes; stack %ld slots\n",
+				memory.baseline.slots, memory.baseline.chunks,
+				now.heap_slots - memory.baseline.slots, now.heap_chunks - memory.baseline.chunks, memory.stack);
+	else if (memory.mode == MEMORY_BUDGET)
+		fprintf(stderr, "wim-sim: memory: %s budget %ld slots %ld chunk-bytes over a baseline of %ld slots %ld chunk-bytes; memory full %lu times\n",
+				memory.name, memory.slots, memory.chunks, memory.baseline.slots, memory.baseline.chunks, now.exhausted);
 }
 
 static unsigned long parse_number(const char *option, const char *text, unsigned long max)
@@ -103,9 +220,29 @@ static void install(xsMachine *machine, installer fn)
 	xsEndHost(machine);
 }
 
+/* A machine with the host's globals, the text prelude and the bundle run (up to the mark, in the
+ * measuring pass). NULL after printing why. */
+static xsMachine *load(xsCreation *creation, const char *bundle)
+{
+	xsMachine *machine = xsCreateMachine(creation, "wim-sim", NULL);
+	if (!machine) {
+		fprintf(stderr, "wim-sim: cannot create the XS machine\n");
+		return NULL;
+	}
+	install(machine, sim_install_globals);
+	install(machine, sim_install_timers);
+	install(machine, sim_install_text);
+	install(machine, sim_install_memory);
+	if (sim_run_source(machine, "sim-text-prelude.js", sim_text_prelude, strlen(sim_text_prelude)) != 0)
+		return NULL;
+	if (sim_run_program(machine, bundle) != 0 && !(measuring_pass && memory.marked))
+		return NULL;
+	return machine;
+}
+
 int main(int argc, char **argv)
 {
-	const char *bundle = NULL, *flash_path = NULL;
+	const char *bundle = NULL, *flash_path = NULL, *memory_option = NULL, *stack_option = NULL;
 	uint32_t flash_size = SIM_DEFAULT_FLASH_SIZE;
 	long cut_after = -1;
 	char pty[256];
@@ -139,11 +276,27 @@ int main(int argc, char **argv)
 			flash_size = (uint32_t)parse_number(arg, argv[++i], SIM_MAX_FLASH_SIZE);
 		else if (!strcmp(arg, "--cut-after"))
 			cut_after = (long)parse_number(arg, argv[++i], LONG_MAX);
+		else if (!strcmp(arg, "--memory"))
+			memory_option = argv[++i];
+		else if (!strcmp(arg, "--stack"))
+			stack_option = argv[++i];
 		else
 			usage();
 	}
 	if (!bundle || !flash_path)
 		usage();
+	if (!memory_option)
+		memory_option = getenv("WIM_SIM_MEMORY");
+	if (memory_option && *memory_option && parse_memory(memory_option) != 0)
+		usage();
+	if (!stack_option)
+		stack_option = getenv("WIM_SIM_STACK");
+	if (stack_option && *stack_option)
+		memory.stack = (long)parse_number("--stack", stack_option, 1024 * 1024);
+	if (memory.stack < 64) {
+		fprintf(stderr, "wim-sim: --stack: at least 64 slots\n");
+		usage();
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&signals);
@@ -163,19 +316,44 @@ int main(int argc, char **argv)
 	if (sim_serial_open(pty, sizeof(pty)) != 0)
 		return SIM_EXIT_START;
 
-	machine = xsCreateMachine(&creation, "wim-sim", NULL);
-	if (!machine) {
-		fprintf(stderr, "wim-sim: cannot create the XS machine\n");
-		return SIM_EXIT_START;
+	if (memory.mode != MEMORY_OFF && !bundle_marks(bundle)) {
+		fprintf(stderr, "wim-sim: %s never calls __simMemoryMark(): no memory budget\n", bundle);
+		memory.mode = MEMORY_OFF;
 	}
-	install(machine, sim_install_globals);
-	install(machine, sim_install_timers);
-	install(machine, sim_install_text);
-	if (sim_run_source(machine, "sim-text-prelude.js", sim_text_prelude, strlen(sim_text_prelude)) != 0)
+	if (memory.mode != MEMORY_OFF) {
+		/* The measuring pass: the baseline is what is live when the firmware's main body starts. */
+		measuring_pass = 1;
+		machine = load(&creation, bundle);
+		if (!machine)
+			sim_finish(SIM_EXIT_START);
+		if (!memory.marked) {
+			fprintf(stderr, "wim-sim: the bundle never called __simMemoryMark(): the baseline is taken after it ran\n");
+			take_baseline(machine);
+		}
+		xsDeleteMachine(machine);
+		measuring_pass = 0;
+		memory.marked = 0;
+		/* The enforcing machine: baseline + budget, no growth (measure: grows by small steps). */
+		creation.stackCount = (xsIntegerValue)memory.stack;
+		if (memory.mode == MEMORY_BUDGET) {
+			creation.initialChunkSize = (xsIntegerValue)(memory.baseline.chunks + memory.chunks);
+			creation.incrementalChunkSize = 0;
+			creation.initialHeapCount = (xsIntegerValue)(memory.baseline.slots + memory.slots + 1); /* + the heap's header slot */
+			creation.incrementalHeapCount = 0;
+		} else {
+			creation.initialChunkSize = (xsIntegerValue)memory.baseline.chunks;
+			creation.incrementalChunkSize = 1024;
+			creation.initialHeapCount = (xsIntegerValue)(memory.baseline.slots + 1);
+			creation.incrementalHeapCount = 64;
+		}
+	}
+	machine = load(&creation, bundle);
+	if (!machine)
 		sim_finish(SIM_EXIT_START);
-
-	if (sim_run_program(machine, bundle) != 0)
-		sim_finish(SIM_EXIT_START);
+	if (memory.mode != MEMORY_OFF && !memory.marked) {
+		fprintf(stderr, "wim-sim: the bundle never called __simMemoryMark(): memory full stays fatal\n");
+		memory.mode = MEMORY_OFF;
+	}
 	sim_run_jobs(machine);
 
 	/* The one line of stdout; from here on stdout is stderr, so the reader of the line sees EOF. */
@@ -211,6 +389,8 @@ int main(int argc, char **argv)
 		sim_timers_run_due(machine);
 	}
 	sim_report_unhandled_rejections(machine);
+	if (memory.mode == MEMORY_MEASURE || (getenv("WIM_SIM_STATS") && !strcmp(getenv("WIM_SIM_STATS"), "1")))
+		memory_report(machine);
 	xsDeleteMachine(machine);
 	sim_finish(SIM_EXIT_OK);
 }

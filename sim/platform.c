@@ -4,8 +4,10 @@
  * crypto.getRandomValues on any integer typed array.
  *
  * Policy for the engine's aborts: JavaScript exceptions that escape a job or a host call are
- * printed and the device keeps running; running out of memory, stack or keys is fatal (printed,
- * then exit SIM_EXIT_FATAL), as a reset would be on the device.
+ * printed and the device keeps running. Running out of memory once the firmware is loaded (the
+ * budget is armed, see sim_memory_arm) is thrown as a RangeError("memory full") that the firmware
+ * answers with CKR_DEVICE_MEMORY; running out of memory before that, or of stack or keys, is
+ * fatal (printed, then exit SIM_EXIT_FATAL), as a reset would be on the device.
  */
 #include "xsAll.h"
 #include "xsScript.h"
@@ -32,11 +34,14 @@ void fxQueuePromiseJobs(txMachine *the)
 }
 
 /*
- * The engine's memory, capped: the device has far less, and an unbounded heap would let a leak
- * run until the OS kills the simulator. Over the cap the engine aborts with "memory full".
- * Blocks are only released when the machine is deleted, so the count only grows.
+ * The engine's memory. The budget itself is the engine's: main.c creates the machine with fixed
+ * chunk and slot heaps (incremental 0), so the engine collects, compacts and then aborts with
+ * XS_NOT_ENOUGH_MEMORY_EXIT exactly when the live data does not fit, as on the device. These hooks
+ * only allocate what the engine asks for (and cap the total, so that a growable machine — the
+ * measuring pass, --memory off or measure — cannot run until the OS kills the simulator).
+ * Blocks are only released when the machine is deleted.
  */
-#define SIM_HEAP_LIMIT ((size_t)64 * 1024 * 1024)
+#define SIM_HEAP_LIMIT ((size_t)256 * 1024 * 1024)
 static size_t sim_heap_used;
 
 static void *sim_heap_allocate(size_t size)
@@ -74,6 +79,43 @@ void fxFreeSlots(txMachine *the, void *slots)
 	c_free(slots);
 }
 
+/* ---- the memory budget (see docs/simulator.md, "Memory") ---- */
+
+static txSlot sim_memory_error;   /* the RangeError("memory full") thrown on exhaustion, frozen, rooted */
+static int sim_memory_armed;
+static unsigned long sim_memory_exhausted;
+static int sim_memory_stopping;   /* the measuring pass stopped the bundle on purpose: do not report it */
+
+void sim_memory_usage(sim_machine *the, sim_memory_counts *counts)
+{
+	counts->slots = (long)the->currentHeapCount;
+	counts->chunks = (long)the->currentChunksSize;
+	counts->heap_slots = (long)the->maximumHeapCount;
+	counts->heap_chunks = (long)the->maximumChunksSize;
+	counts->peak_slots = (long)the->peakHeapCount;
+	counts->peak_chunks = (long)the->peakChunksSize;
+	counts->exhausted = sim_memory_exhausted;
+}
+
+void sim_memory_live(sim_machine *the, sim_memory_counts *counts)
+{
+	fxCollect(the, XS_COMPACT_FLAG);
+	sim_memory_usage(the, counts);
+}
+
+void sim_memory_arm(sim_machine *the, const void *error)
+{
+	(void)the;
+	sim_memory_error = *(const txSlot *)error;
+	sim_memory_armed = 1;
+}
+
+void sim_memory_stop(sim_machine *the)
+{
+	sim_memory_stopping = 1;
+	mxUnknownError("wim-sim: the measuring pass stops here");
+}
+
 /* Prints mxException without letting a throwing toString escape. */
 static void report_pending_exception(txMachine *the, const char *what)
 {
@@ -101,7 +143,23 @@ void fxAbort(txMachine *the, int status)
 		report_pending_exception(the, "unhandled promise rejection");
 		return;
 	case XS_STACK_OVERFLOW_EXIT: why = "stack overflow"; break;
-	case XS_NOT_ENOUGH_MEMORY_EXIT: why = "memory full"; break;
+	case XS_NOT_ENOUGH_MEMORY_EXIT:
+		/*
+		 * After a full collection (and compaction) the engine found no room. Every allocation point
+		 * of XS may run the collector, so the heap is consistent for marking here, and what the
+		 * engine was building is either unreachable or complete; the engine's own exceptions leave
+		 * from the same kind of points. Throwing needs no memory: the error was made beforehand.
+		 * Without an enclosing jump (a promise job run outside a host call) it stays fatal.
+		 */
+		if (sim_memory_armed && the->firstJump) {
+			sim_memory_exhausted++;
+			fprintf(stderr, "wim-sim: memory full (%ld slots, %ld chunk bytes in use): thrown as RangeError\n",
+					(long)the->currentHeapCount, (long)the->currentChunksSize);
+			mxException = sim_memory_error;
+			fxJump(the);
+		}
+		why = "memory full";
+		break;
 	case XS_NO_MORE_KEYS_EXIT: why = "not enough keys"; break;
 	case XS_DEAD_STRIP_EXIT: why = "dead strip"; break;
 	case XS_FATAL_CHECK_EXIT: why = "fatal check failed"; break;
@@ -197,7 +255,9 @@ int sim_run_source(txMachine *the, const char *name, const char *bytes, size_t s
 		mxPullSlot(mxResult);
 	}
 	mxCatch(the) {
-		sim_report_exception(the, name, vars);
+		if (!sim_memory_stopping)
+			sim_report_exception(the, name, vars);
+		sim_memory_stopping = 0;
 		result = -1;
 	}
 	fxEndHost(the);

@@ -25,5 +25,7 @@ export function toPkcsError(e: unknown): PkcsError {
   const code = /^WIM_E_[A-Z]+/.exec(message)?.[0];
   if (code && code in BY_CODE) return new PkcsError(BY_CODE[code], message);
   if (e instanceof RangeError && /record larger than/.test(message)) return new PkcsError(CKR.DEVICE_MEMORY, message);
+  // the simulator's XS heap ran out (docs/simulator.md, "Memory"): the command fails, the device goes on
+  if (e instanceof RangeError && message === "memory full") return new PkcsError(CKR.DEVICE_MEMORY, message);
   return new PkcsError(CKR.GENERAL_ERROR, message);
 }
