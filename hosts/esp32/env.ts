@@ -10,7 +10,7 @@ import device from "embedded:provider/builtin";
 import TextDecoder from "text/decoder";
 import TextEncoder from "text/encoder";
 import type { Env, Transport } from "../../modules/wim/env.js";
-import native, { deviceSerial, hardwareRandom } from "./native.js";
+import native, { deviceSerial, hardwareRandom } from "hosts/esp32/native";
 
 /** The security manager uses TextEncoder/TextDecoder as globals, as in the simulator. */
 function installTextGlobals(): void {
