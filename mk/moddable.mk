@@ -63,7 +63,7 @@ moddable-lin:
 	bin=$(MODDABLE_OUT)/bin/lin/release/wim; \
 	echo "moddable-check: lin: mcconfig -m -p x-cli-lin built $$bin (tsc, xsc, xsl, C with XS 17's xsmc.h)"; \
 	echo "moddable-check: lin: budget run at the manifest's creation block"; \
-	if hosts/lin/smoke.sh $$bin; then budget=met; else budget=failed; fi; \
+	if WIM_SMOKE_LABEL="lin (budget)" hosts/lin/smoke.sh $$bin; then budget=met; else budget=failed; fi; \
 	if [ $$budget = failed ]; then \
 	  echo "moddable-check: lin: budget NOT MET at the manifest's creation block; again with growth ($(MODDABLE_GROWTH))"; \
 	  WIM_LIN_CREATION=$(MODDABLE_GROWTH) hosts/lin/smoke.sh $$bin || exit 1; \

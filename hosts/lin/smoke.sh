@@ -19,7 +19,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "moddable-check: lin: FAILED: $*"; sed 's/^/  firmware: /' "$work/fw.err" | tail -20; exit 1; }
+fail() { echo "moddable-check: ${WIM_SMOKE_LABEL:-lin}: FAILED: $*"; sed 's/^/  firmware: /' "$work/fw.err" | tail -20; exit 1; }
 
 WIM_LIN_FLASH=$work/flash.bin "$bin" >"$work/fw.out" 2>"$work/fw.err" &
 fw_pid=$!
