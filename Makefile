@@ -38,6 +38,7 @@ include mk/store.mk
 include mk/sim.mk
 include mk/pkcs11.mk
 include mk/esp32.mk
+include mk/moddable.mk
 
 # The firmware: one JS bundle for XS (es2020: XS 13.3 trips over native class fields in noble).
 FIRMWARE_TS := $(shell find firmware modules sim hosts -name '*.ts' 2>/dev/null)
@@ -79,6 +80,7 @@ MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.tes
 
 test: build
 	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory moddable-check
 	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test esp32-host-check $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)

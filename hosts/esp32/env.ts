@@ -19,9 +19,9 @@ import TextDecoder from "text/decoder";
 import TextEncoder from "text/encoder";
 import Timer from "timer";
 import type { Env, Presence } from "../../modules/wim/env.js";
-import { buttonPresence } from "../../modules/wim/presence.js";
-import native, { deviceSerial, hardwareRandom } from "./native.js";
-import { uartTransport } from "./uart.js";
+import { buttonPresence } from "modules/wim/presence";
+import native, { deviceSerial, hardwareRandom } from "hosts/esp32/native";
+import { uartTransport } from "hosts/esp32/uart";
 
 /** The ESP32-DevKitC's pins: BOOT is GPIO0 (active low, pulled up), the LED is on GPIO2. */
 export const DEVKITC = { button: 0, led: 2 } as const;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# hosts/lin/smoke.sh BINARY — the smoke test of the Moddable Linux check target (make moddable-check):
+# starts the firmware built by mcconfig -p x-cli-lin on a fresh flash file, asks AT+GMM on its PTY,
+# attaches `wim agent`, then real PKCS#11 clients through build/libwim-pkcs11.so: C_InitToken, the user
+# PIN, a P-256 key pair generated on the token and a signature checked with OpenSSL. Prints one line
+# per step that passed and the firmware's memory use ("mem(...)" lines). WIM_LIN_CREATION (see
+# hosts/lin/lin_main.c) sets the XS creation block; the manifest's is used when it is unset.
+set -euo pipefail
+bin=$1
+module=${WIM_MODULE:-build/libwim-pkcs11.so}
+work=$(mktemp -d)
+fw_pid= agent_pid=
+cleanup() {
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null || true
+  if [ -n "$fw_pid" ] && kill -0 "$fw_pid" 2>/dev/null; then
+    kill -USR1 "$fw_pid"; sleep 0.3; kill "$fw_pid" 2>/dev/null || true; wait "$fw_pid" 2>/dev/null || true
+  fi
+  grep '^mem(' "$work/fw.err" 2>/dev/null | sed 's/^/  lin: /' || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "moddable-check: ${WIM_SMOKE_LABEL:-lin}: FAILED: $*"; sed 's/^/  firmware: /' "$work/fw.err" | tail -20; exit 1; }
+
+WIM_LIN_FLASH=$work/flash.bin "$bin" >"$work/fw.out" 2>"$work/fw.err" &
+fw_pid=$!
+for _ in $(seq 50); do grep -q '^pty=' "$work/fw.out" && break; kill -0 $fw_pid 2>/dev/null || break; sleep 0.1; done
+pty=$(sed -n 's/^pty=//p' "$work/fw.out")
+[ -n "$pty" ] || fail "no pty= line (the firmware did not start)"
+echo "moddable-check: lin: started ($(grep '^creation:' "$work/fw.err"), pty $pty)"
+
+gmm=$(python3 - "$pty" <<'PY'
+import os, select, sys, time, tty
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY); tty.setraw(fd)
+os.write(fd, b"AT+GMM\r"); out = b""; end = time.time() + 10
+while time.time() < end and b"OK\r\n" not in out and b"ERROR" not in out:
+    if select.select([fd], [], [], 0.2)[0]: out += os.read(fd, 4096)
+print(out.decode(errors="replace").replace("\r", "").replace("\n", " ").strip())
+PY
+)
+[[ $gmm == *"WIM token"*OK* ]] || fail "AT+GMM answered: $gmm"
+echo "moddable-check: lin: AT+GMM -> $gmm"
+
+export WIM_AGENT_SOCKET=$work/agent.sock
+npx wim agent --device "$pty" >"$work/agent.out" 2>&1 &
+agent_pid=$!
+for _ in $(seq 100); do grep -q '^ready' "$work/agent.out" && break; kill -0 $agent_pid 2>/dev/null || break; sleep 0.1; done
+grep -q '^ready' "$work/agent.out" || { cat "$work/agent.out"; fail "the agent did not attach"; }
+echo "moddable-check: lin: agent attached"
+
+p11() { pkcs11-tool --module "$module" "$@" 2>&1; }
+p11 --init-token --label WIM --so-pin 12345678 >"$work/p11.log" || { cat "$work/p11.log"; fail "C_InitToken"; }
+p11 --login --login-type so --so-pin 12345678 --init-pin --pin 123456 >>"$work/p11.log" || { cat "$work/p11.log"; fail "C_InitPIN"; }
+p11 -L | grep -q 'token label *: WIM' || fail "pkcs11-tool -L shows no token WIM"
+echo "moddable-check: lin: pkcs11-tool -L, --init-token, --init-pin passed"
+p11 --login --pin 123456 --keypairgen --key-type EC:prime256v1 --id 01 --label k1 >>"$work/p11.log" || { cat "$work/p11.log"; fail "C_GenerateKeyPair P-256"; }
+echo "moddable-check: lin: --keypairgen EC:prime256v1 passed"
+head -c 1000 /dev/urandom >"$work/data"
+p11 --login --pin 123456 --sign --mechanism ECDSA-SHA256 --id 01 --signature-format openssl -i "$work/data" -o "$work/sig" >>"$work/p11.log" || { cat "$work/p11.log"; fail "C_Sign"; }
+p11 --read-object --type pubkey --id 01 -o "$work/pub.der" >>"$work/p11.log" || { cat "$work/p11.log"; fail "reading the public key"; }
+openssl dgst -sha256 -verify "$work/pub.der" -keyform DER -signature "$work/sig" "$work/data" >/dev/null || fail "the signature does not verify"
+echo "moddable-check: lin: --sign ECDSA-SHA256 passed, verified with openssl"
