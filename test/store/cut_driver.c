@@ -16,9 +16,9 @@
  * units run over what cuts leave behind. Deterministic from the seed; stops once N cut points (i, per
  * unit) were tried; prints the counts. Exit status 0 if every check held.
  *
- * Half the sequences run on the flash-encryption model of test_flash.h (16-byte blocks written once,
- * erased blocks read as noise, a torn block is garbage), half on plain NOR. One plain sequence in three
- * starts from a store in the older WIS1 format written by the previous store code (test/store/
+ * Every other sequence runs on the flash-encryption model of test_flash.h (16-byte blocks written once,
+ * erased blocks read as noise, a torn block is garbage), the others on plain NOR. Every fourth sequence
+ * (plain; sequence 2, 6, ...) starts from a store in the older WIS1 format written by the previous store code (test/store/
  * wim_store_v1.c): its units, cut at every write, mount it and migrate it into WIS2 by compaction.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -147,10 +147,10 @@ static void sequence(uint64_t seed, long seq, long max_positions)
 	uint32_t size = nsect * SECTOR;
 	int units = 30 + (int)below(50), burst = 0;
 	t_flash_init(&fl, mem, size, SECTOR);
-	fl.encrypted = (int)below(2);
+	fl.encrypted = (int)(seq & 1);
 	c.encrypted += fl.encrypted;
 	m.n = 0;
-	if (!fl.encrypted && below(3) == 0) { /* a WIS1 store, written by the previous code */
+	if (seq % 4 == 2) { /* a WIS1 store, written by the previous code */
 		static uint8_t v[WIM_STORE_MAX_VALUE];
 		c.legacy++;
 		if (v1_store_format(&st, &fl.f) != WIM_OK) {

@@ -12,7 +12,7 @@
  * On flash (all integers little-endian; B = 16):
  *
  *   sector header, 32 bytes (2 blocks, one write):
- *     magic u32 | gen u32 | ~gen u32 | victim u32 | ~victim u32 | crc32 of the first 20 bytes | 0 u32 | 0 u32
+ *     magic u32 | gen u32 | ~gen u32 | victim u32 | ~victim u32 | 0 u32 | 0 u32 | 0 u32
  *     gen is the sector's generation: every sector that becomes the head gets max_gen + 1. victim is 0,
  *     or, for a sector opened by compaction (or format), the generation G being compacted away: such a
  *     sector counts only if it holds a low-water record >= G itself (the compaction finished: once the
@@ -52,8 +52,9 @@
  *  - put/remove: header and payload are written and read back against the CRC, the commit block last.
  *    Without a whole commit block the record is ignored (old state). A torn commit block is invalid: on
  *    NOR it has extra 1 bits, which break a complement pair; under encryption it is garbage (2^-128).
- *  - a new head sector: its header carries (gen, ~gen), (victim, ~victim) and a CRC; a torn header is
- *    invalid (extra 1 bits on NOR; a garbage or erased block under encryption) and the sector is free.
+ *  - a new head sector: its header carries (gen, ~gen), (victim, ~victim) and 96 zero bits; a torn header
+ *    is invalid (extra 1 bits on NOR break a pair or a zero; under encryption a garbage or erased block
+ *    reads as noise, which matches with probability 2^-64 or less) and the sector is free.
  *    Records are written to a sector only after its header.
  *  - compaction copies the live records of the oldest sector (the victim) to the head (the same data,
  *    new seq: state unchanged), then writes a low-water record naming the victim's generation, then erases
@@ -155,7 +156,7 @@ static uint32_t sec_base(wim_store *st, uint32_t s) { return s * st->flash->sect
 static uint32_t sec_end(wim_store *st, uint32_t s) { return (s + 1) * st->flash->sector_size; }
 static uint32_t sec_cap(wim_store *st) { return st->flash->sector_size - SEC_HDR; }
 static uint32_t sec_of(wim_store *st, uint32_t off) { return off / st->flash->sector_size; }
-static int is_v1(wim_store *st, uint32_t s) { return (int)(st->v1 >> s & 1u); }
+static int is_v1(wim_store *st, uint32_t s) { return st->v1[s]; }
 
 /* 1 if [off, end) is erased (all 0xFF as read raw), 0 if not, <0 on a flash error. */
 static int is_blank(wim_store *st, uint32_t off, uint32_t end)
@@ -186,7 +187,7 @@ static int64_t sector_gen(wim_store *st, uint32_t s, uint32_t *victim, int *v1)
 	*v1 = m == SEC_MAGIC1;
 	if ((m != SEC_MAGIC && !*v1) || (g ^ rd32(h + 8)) != 0xffffffffu || g == 0 || g == 0xffffffffu ||
 			(v ^ rd32(h + 16)) != 0xffffffffu ||
-			(!*v1 && (wim_crc32(h, 20) != rd32(h + 20) || rd32(h + 24) || rd32(h + 28))))
+			(!*v1 && (rd32(h + 20) | rd32(h + 24) | rd32(h + 28))))
 		return 0;
 	*victim = v;
 	return g;
@@ -443,10 +444,9 @@ static int open_head(wim_store *st, uint32_t victim)
 	wr32(h + 8, ~g);
 	wr32(h + 12, victim);
 	wr32(h + 16, ~victim);
-	wr32(h + 20, wim_crc32(h, 20));
 	if (fl_write(st, sec_base(st, s), h, sizeof h))
 		return WIM_E_FLASH;
-	st->v1 &= ~((uint64_t)1 << s);
+	st->v1[s] = 0;
 	st->gen[s] = g;
 	st->max_gen = g;
 	st->head_sector = s;
@@ -627,7 +627,7 @@ int wim_store_mount(wim_store *st, const wim_flash *flash)
 		int64_t g = sector_gen(st, s, &victim[s], &v1);
 		if (g < 0)
 			return (int)g;
-		st->v1 |= (uint64_t)v1 << s;
+		st->v1[s] = (uint8_t)v1;
 		st->gen[s] = (uint32_t)g;
 		if (st->gen[s] > st->max_gen)
 			st->max_gen = st->gen[s];

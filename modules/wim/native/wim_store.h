@@ -64,7 +64,7 @@ typedef struct wim_store {
 	uint32_t max_gen;   /* highest sector generation seen or written */
 	uint32_t low_water; /* sectors of generation <= low_water hold nothing live */
 	uint32_t gen[WIM_STORE_MAX_SECTORS]; /* generation of each sector in use; 0 = free (blank or dead) */
-	uint64_t v1;        /* bit s: sector s is in the older WIS1 format (read, never written) */
+	uint8_t v1[WIM_STORE_MAX_SECTORS]; /* 1: the sector is in the older WIS1 format (read, never written) */
 	uint8_t mounted;    /* cleared by a flash error: mount again */
 	uint8_t txn_open;   /* between wim_store_begin and commit/abort */
 	uint8_t txn_ok;     /* (mount) the staged list is a whole prefix of one transaction */
