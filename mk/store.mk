@@ -70,7 +70,7 @@ STORE_SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=prin
 # ~45 s on 2 cores: the plain driver and the sanitized runs in parallel, then the fuzzer.
 store-test: build/store/store-cut build/store/store-cut-asan build/store/store-fuzz build/store/store-fuzz-asan
 	@set -e; \
-	build/store/store-cut-asan --seed 3 --cuts 3000 > build/store/cut-asan.log 2>&1 & pa=$$!; \
+	build/store/store-cut-asan --seed 3 --cuts 8000 > build/store/cut-asan.log 2>&1 & pa=$$!; \
 	build/store/store-cut --seed $(STORE_SEED) --cuts $(STORE_CUTS); \
 	wait $$pa || { cat build/store/cut-asan.log; exit 1; }; \
 	sed 's/^/asan+ubsan: /' build/store/cut-asan.log
