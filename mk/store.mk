@@ -24,6 +24,17 @@ STORE_TEST_SRCS := test/store/model.c test/store/crc32_fast.c test/native/test_f
 STORE_INC := -I$(WIM_NATIVE_DIR) -Itest/native -Itest/store
 STORE_DEPS := $(STORE_CORE) $(STORE_HDRS) $(STORE_TEST_SRCS) $(WIM_NATIVE_DIR)/wim_crc32.c mk/store.mk
 STORE_REFCRC := -Dwim_crc32_update=ref_crc32_update -Dwim_crc32=ref_crc32
+# The previous store code (format WIS1), its API renamed, writes the legacy stores the cut driver migrates.
+STORE_V1 := $(foreach f,format mount put get remove ids read_secret read_secret_at begin commit abort,\
+	-Dwim_store_$(f)=v1_store_$(f))
+
+build/store/v1.o: test/store/wim_store_v1.c $(STORE_HDRS) mk/store.mk
+	@mkdir -p $(@D)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(STORE_V1) $(STORE_INC) -c $< -o $@
+
+build/store/v1-asan.o: test/store/wim_store_v1.c $(STORE_HDRS) mk/store.mk
+	@mkdir -p $(@D)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_SAN) $(STORE_V1) $(STORE_INC) -c $< -o $@
 
 build/store/refcrc.o: $(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_crc32.h mk/store.mk
 	@mkdir -p $(@D)
@@ -33,11 +44,13 @@ build/store/refcrc-asan.o: $(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_c
 	@mkdir -p $(@D)
 	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_SAN) $(STORE_REFCRC) -I$(WIM_NATIVE_DIR) -c $< -o $@
 
-build/store/store-cut: test/store/cut_driver.c build/store/refcrc.o $(STORE_DEPS)
-	$(NATIVE_CC) $(NATIVE_CFLAGS) $(STORE_INC) $(STORE_CORE) $(STORE_TEST_SRCS) build/store/refcrc.o $< -o $@
+build/store/store-cut: test/store/cut_driver.c build/store/refcrc.o build/store/v1.o $(STORE_DEPS)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(STORE_INC) $(STORE_CORE) $(STORE_TEST_SRCS) build/store/refcrc.o build/store/v1.o \
+		$< -o $@
 
-build/store/store-cut-asan: test/store/cut_driver.c build/store/refcrc-asan.o $(STORE_DEPS)
-	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_SAN) $(STORE_INC) $(STORE_CORE) $(STORE_TEST_SRCS) build/store/refcrc-asan.o $< -o $@
+build/store/store-cut-asan: test/store/cut_driver.c build/store/refcrc-asan.o build/store/v1-asan.o $(STORE_DEPS)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_SAN) $(STORE_INC) $(STORE_CORE) $(STORE_TEST_SRCS) build/store/refcrc-asan.o \
+		build/store/v1-asan.o $< -o $@
 
 build/store/store-fuzz: test/store/fuzz_store.c test/store/fuzz_main.c build/store/refcrc.o $(STORE_DEPS)
 	$(NATIVE_CC) $(NATIVE_CFLAGS) $(STORE_INC) $(STORE_CORE) $(STORE_TEST_SRCS) build/store/refcrc.o \
@@ -57,7 +70,7 @@ STORE_SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=prin
 # ~45 s on 2 cores: the plain driver and the sanitized runs in parallel, then the fuzzer.
 store-test: build/store/store-cut build/store/store-cut-asan build/store/store-fuzz build/store/store-fuzz-asan
 	@set -e; \
-	build/store/store-cut-asan --seed 3 --cuts 3000 > build/store/cut-asan.log 2>&1 & pa=$$!; \
+	build/store/store-cut-asan --seed 3 --cuts 8000 > build/store/cut-asan.log 2>&1 & pa=$$!; \
 	build/store/store-cut --seed $(STORE_SEED) --cuts $(STORE_CUTS); \
 	wait $$pa || { cat build/store/cut-asan.log; exit 1; }; \
 	sed 's/^/asan+ubsan: /' build/store/cut-asan.log

@@ -121,6 +121,20 @@ int main(void)
 		return die("creation", rc);
 	printf("| one creation on a fresh store: erases, bytes written | %ld, %llu |\n", fl.erases - e0,
 			(unsigned long long)(fl.bytes_written - b0));
+	/* flash writes of one put (no compaction): a token record's size, a secret's, a 4-byte one */
+	{
+		static const uint32_t lens[] = { 300, 1159, 4 };
+		printf("| flash writes (bytes) per put of 300 / 1159 / 4 bytes |");
+		for (int k = 0; k < 3; k++) {
+			long w0 = fl.writes;
+			b0 = fl.bytes_written;
+			memset(buf, 0x42, lens[k]);
+			if ((rc = wim_store_put(&st, 900 + k, WIM_KIND_PUBLIC, buf, lens[k])) != 0)
+				return die("put", rc);
+			printf("%s %ld (%llu)", k ? " /" : "", fl.writes - w0, (unsigned long long)(fl.bytes_written - b0));
+		}
+		printf(" |\n");
+	}
 
 	/* wear: logins with object churn */
 	t_flash_init(&fl, mem, NSECT * SECTOR, SECTOR);

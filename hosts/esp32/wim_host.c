@@ -18,17 +18,26 @@ static const esp_partition_t *partition(void)
 	return p;
 }
 
+/* esp_partition_read decrypts where the partition is encrypted (an erased block then reads as
+ * pseudo-random bytes); esp_partition_read_raw never does (0xFF where erased): the key store asks it
+ * whether a block is erased. On a plain partition the two are the same. */
 static int flash_read(void *ctx, uint32_t offset, void *buf, uint32_t len)
 {
 	(void)ctx;
 	return esp_partition_read(partition(), offset, buf, len) == ESP_OK ? WIM_OK : WIM_E_FLASH;
 }
 
+static int flash_read_raw(void *ctx, uint32_t offset, void *buf, uint32_t len)
+{
+	(void)ctx;
+	return esp_partition_read_raw(partition(), offset, buf, len) == ESP_OK ? WIM_OK : WIM_E_FLASH;
+}
+
 /* On a partition that flash encryption covers (partitions.csv marks wimstore `encrypted`; it counts only
- * once flash encryption is on), ESP-IDF writes 16-byte encryption blocks: offset and length must be
+ * once flash encryption is on), esp_partition_write encrypts 16-byte blocks: offset and length must be
  * multiples of 16, and a block once written cannot take a second write (its ciphertext would change
- * whole). The key store writes 4-byte-aligned records and a separate commit word, so such a write is
- * refused here, as a flash error, before it reaches the flash (docs/esp32.md, "Flash encryption"). */
+ * whole). The key store (format WIS2) writes only whole blocks, each once; a write off the 16-byte grid
+ * would be a bug, and is refused here as a flash error before it reaches the flash. */
 static int flash_write(void *ctx, uint32_t offset, const void *buf, uint32_t len)
 {
 	(void)ctx;
@@ -43,7 +52,7 @@ static int flash_erase(void *ctx, uint32_t sector_offset)
 	return esp_partition_erase_range(partition(), sector_offset, 4096) == ESP_OK ? WIM_OK : WIM_E_FLASH;
 }
 
-static wim_flash flash = { 0, 0, 4096, flash_read, flash_write, flash_erase };
+static wim_flash flash = { 0, 0, 4096, flash_read, flash_write, flash_erase, flash_read_raw };
 
 const wim_flash *wim_host_flash(void)
 {

@@ -3,6 +3,14 @@
  * would set a bit (0 → 1) or leave the bounds fails and is counted as a violation; erase works on whole
  * sectors only. Power cuts: with cut_at = k, the k-th write/erase (counting from 0) is torn and every
  * later operation (reads too) fails until the test "restores power".
+ *
+ * encrypted = 1 models a partition under ESP-IDF flash encryption (AES-XTS on 16-byte blocks): mem holds
+ * what is on the chip (ciphertext; a toy 128-bit Feistel permutation keyed by the block's offset stands
+ * for XTS: one changed bit changes the whole block); a write must be whole 16-byte blocks at 16-byte
+ * offsets, each block erased (all 0xFF raw) before it — a second write of a block is a violation; read
+ * decrypts (an erased block reads as pseudo-random bytes), read_raw does not (0xFF when erased). A torn
+ * write leaves the blocks before some block written, that block garbage (some of its bits programmed),
+ * the rest erased (TEAR_PREFIX), or every block garbage (TEAR_BITS). Set it right after t_flash_init.
  */
 #ifndef WIM_TEST_FLASH_H
 #define WIM_TEST_FLASH_H
@@ -26,6 +34,7 @@ typedef struct t_flash {
 	uint64_t seed;  /* randomness of the tear */
 	int dead;       /* power is off */
 	int violations; /* NOR or bounds violations seen */
+	int encrypted;  /* the flash-encryption model (above) */
 	/* wear and traffic, for the figures (completed operations only) */
 	long writes, erases;
 	uint64_t bytes_written;

@@ -171,7 +171,7 @@ static void test_api(void)
 	for (i = 0; i < (int)st.count; i++)
 		if (st.index[i].id == 7)
 			break;
-	mem[st.index[i].offset + 24] ^= 0x01; /* (a test may flip bits the hardware could) */
+	mem[st.index[i].offset + 16] ^= 0x01; /* (a test may flip bits the hardware could) */
 	CHECK_RC(wim_store_get(&st, 7, rbuf, sizeof rbuf, &len), WIM_E_CORRUPT);
 	/* format empties */
 	CHECK_RC(wim_store_format(&st, &fl.f), WIM_OK);

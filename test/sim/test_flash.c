@@ -1,6 +1,8 @@
 /*
  * test_flash.c — the simulator's flash file (sim/flash.c) against its rules: NOR (a write can only
- * clear bits), bounds, sector alignment, persistence, and the power cut of --cut-after.
+ * clear bits), bounds, sector alignment, persistence, and the power cut of --cut-after, in the plain mode
+ * (WIM_SIM_FLASH=plain); then the flash-encryption mode (the default for a new file): 16-byte blocks
+ * written once, reads decrypt (an erased block reads as noise), read_raw does not, a cut leaves garbage.
  * Built and run by `make sim-test`: build/sim-test-flash DIR; prints "N passed, 0 failed".
  */
 #include <stdio.h>
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
 	snprintf(cut, sizeof(cut), "%s/cut.bin", argv[1]);
 	unlink(path);
 	unlink(cut);
+	setenv("WIM_SIM_FLASH", "plain", 1);
 
 	expect(sim_flash_open(path, 5000, -1) != 0, "a size that is not a multiple of 4096 is refused");
 	expect(sim_flash_open(path, 16384, -1) == 0, "a new flash file is created");
@@ -132,6 +135,44 @@ int main(int argc, char **argv)
 	expect(file_bytes(cut, 4096, r, 64) && all(r, 32, 0x00) && all(r + 32, 8, 0x00) && all(r + 40, 24, 0xFF),
 			"two writes done, the third applied 8 of its 16 bytes");
 	expect(run_cut(cut, 1000) == 0, "no cut when N is larger than the number of operations");
+
+	/* the flash-encryption mode */
+	unsetenv("WIM_SIM_FLASH");
+	unlink(path);
+	expect(sim_flash_open(path, 16384, -1) == 0, "a new flash file (encrypted by default)");
+	f = wim_host_flash();
+	{
+		uint8_t p16[16], q[32];
+		for (int i = 0; i < 16; i++)
+			p16[i] = (uint8_t)(i * 7);
+		expect(f->write(f->ctx, 0, p16, 8) == WIM_E_FLASH, "encrypted: a write of 8 bytes is refused");
+		expect(f->write(f->ctx, 8, p16, 16) == WIM_E_FLASH, "encrypted: a write off a 16-byte boundary is refused");
+		expect(f->read_raw(f->ctx, 0, q, 32) == WIM_OK && all(q, 32, 0xFF), "encrypted: refused writes change nothing");
+		expect(f->read(f->ctx, 16, q, 16) == WIM_OK && !all(q, 16, 0xFF), "encrypted: an erased block reads as noise");
+		expect(f->write(f->ctx, 0, p16, 16) == WIM_OK, "encrypted: a whole block is written");
+		expect(f->read(f->ctx, 0, q, 16) == WIM_OK && !memcmp(q, p16, 16), "encrypted: read decrypts");
+		expect(f->read(f->ctx, 5, q, 4) == WIM_OK && !memcmp(q, p16 + 5, 4), "encrypted: reads need no alignment");
+		expect(file_bytes(path, 0, q, 16) && memcmp(q, p16, 16) && !all(q, 16, 0xFF), "encrypted: the file holds ciphertext");
+		expect(f->read_raw(f->ctx, 0, r, 16) == WIM_OK && !memcmp(r, q, 16), "encrypted: read_raw gives the file's bytes");
+		expect(f->write(f->ctx, 0, p16, 16) == WIM_E_FLASH, "encrypted: a block cannot be written twice, even with the same bytes");
+		memset(q, 0, 16);
+		expect(f->write(f->ctx, 0, q, 16) == WIM_E_FLASH, "encrypted: nor with bits cleared");
+		expect(f->erase(f->ctx, 0) == WIM_OK && f->read_raw(f->ctx, 0, r, 4096) == WIM_OK && all(r, 4096, 0xFF),
+				"encrypted: erase sets the raw sector to 0xFF");
+		expect(f->write(f->ctx, 0, p16, 16) == WIM_OK, "encrypted: after an erase the block can be written again");
+	}
+	{
+		FILE *c = fopen(cut, "wb");
+		memset(r, 0xFF, sizeof(r));
+		for (int i = 0; i < 4; i++)
+			fwrite(r, 1, 4096, c);
+		fclose(c);
+	}
+	setenv("WIM_SIM_FLASH", "encrypted", 1);
+	expect(run_cut(cut, 3) == SIM_EXIT_POWER_CUT, "encrypted: --cut-after 3 exits 99 at the fourth operation");
+	expect(file_bytes(cut, 4096, r, 64) && !all(r, 16, 0xFF) && !all(r + 16, 16, 0xFF) && !all(r + 32, 16, 0xFF) &&
+			all(r + 48, 16, 0xFF), "encrypted: two blocks written, the third left garbage by the cut");
+	unsetenv("WIM_SIM_FLASH");
 
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

@@ -15,6 +15,11 @@
  * still works (a put, a remount). The sequence goes on from the uncut result, or (one unit in five) from a cut one, so later
  * units run over what cuts leave behind. Deterministic from the seed; stops once N cut points (i, per
  * unit) were tried; prints the counts. Exit status 0 if every check held.
+ *
+ * Every other sequence runs on the flash-encryption model of test_flash.h (16-byte blocks written once,
+ * erased blocks read as noise, a torn block is garbage), the others on plain NOR. Every fourth sequence
+ * (plain; sequence 2, 6, ...) starts from a store in the older WIS1 format written by the previous store code (test/store/
+ * wim_store_v1.c): its units, cut at every write, mount it and migrate it into WIS2 by compaction.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -44,7 +49,13 @@ static uint64_t rnd(void)
 
 static uint32_t below(uint32_t n) { return (uint32_t)(rnd() % n); }
 
+/* The WIS1 store code (test/store/wim_store_v1.c, its API renamed v1_*) writes the legacy stores. */
+int v1_store_format(wim_store *st, const wim_flash *flash);
+int v1_store_put(wim_store *st, uint32_t id, uint8_t kind, const uint8_t *data, uint32_t len);
+int v1_store_remove(wim_store *st, uint32_t id);
+
 static struct {
+	long encrypted, legacy, legacy_records;
 	long formats, units, txns, positions, trials, old_state, new_state, refused, compactions, remounts, failures;
 	long from_cut;
 } c;
@@ -136,11 +147,37 @@ static void sequence(uint64_t seed, long seq, long max_positions)
 	uint32_t size = nsect * SECTOR;
 	int units = 30 + (int)below(50), burst = 0;
 	t_flash_init(&fl, mem, size, SECTOR);
-	if (wim_store_format(&st, &fl.f) != WIM_OK) {
+	fl.encrypted = (int)(seq & 1);
+	c.encrypted += fl.encrypted;
+	m.n = 0;
+	if (seq % 4 == 2) { /* a WIS1 store, written by the previous code */
+		static uint8_t v[WIM_STORE_MAX_VALUE];
+		c.legacy++;
+		if (v1_store_format(&st, &fl.f) != WIM_OK) {
+			fail(seed, seq, -1, &(m_unit){ 0 }, -1, -1, "WIS1 format");
+			return;
+		}
+		for (int k = 10 + (int)below(30); k > 0; k--) {
+			m_op o = random_op(below(8) == 0);
+			int rc;
+			if (o.what == OP_REMOVE) {
+				rc = v1_store_remove(&st, o.id);
+			} else {
+				m_value(v, o.id, o.kind, o.ver, o.len);
+				rc = v1_store_put(&st, o.id, o.kind, v, o.len);
+			}
+			if (rc == WIM_OK) {
+				m_apply(&m, &o);
+				c.legacy_records++;
+			} else if (rc != WIM_E_NOTFOUND && rc != WIM_E_FULL) {
+				fail(seed, seq, -1, &(m_unit){ 0 }, -1, -1, "WIS1 put");
+				return;
+			}
+		}
+	} else if (wim_store_format(&st, &fl.f) != WIM_OK) {
 		fail(seed, seq, -1, &(m_unit){ 0 }, -1, -1, "format");
 		return;
 	}
-	m.n = 0;
 	for (int k = 0; k < units && c.positions < max_positions && c.failures == 0; k++) {
 		int remount;
 		if (!burst && below(25) == 0)
@@ -257,6 +294,8 @@ int main(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("store power cuts (seed %llu): %ld sequences (%ld on the flash-encryption model, %ld from a WIS1 store "
+			"of %ld operations in all)\n", (unsigned long long)seed, seq, c.encrypted, c.legacy, c.legacy_records);
 	printf("store power cuts (seed %llu): %ld sequences, %ld units (%ld transactions, %ld formats, %ld remounts, "
 			"%ld refused as full), %ld compactions\n", (unsigned long long)seed, seq, c.units, c.txns, c.formats,
 			c.remounts, c.refused, c.compactions);

@@ -20,7 +20,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int crc32_fast_selfcheck(void);
-extern long fuzz_calls, fuzz_cuts;
+extern long fuzz_calls, fuzz_cuts, fuzz_encrypted;
 
 static uint8_t buf[1 << 16];
 static size_t cur_len;
@@ -104,8 +104,8 @@ int main(int argc, char **argv)
 		if (inputs % 64 == 0)
 			t = now();
 	}
-	printf("store fuzz (seed %llu): %ld inputs (%llu bytes), %ld writing calls, %ld of them cut, no difference "
-			"from the model (%.1f s)\n", (unsigned long long)seed, inputs, (unsigned long long)bytes, fuzz_calls,
-			fuzz_cuts, now() - t0);
+	printf("store fuzz (seed %llu): %ld inputs (%llu bytes; %ld on the flash-encryption model), %ld writing calls, "
+			"%ld of them cut, no difference from the model (%.1f s)\n", (unsigned long long)seed, inputs,
+			(unsigned long long)bytes, fuzz_encrypted, fuzz_calls, fuzz_cuts, now() - t0);
 	return 0;
 }

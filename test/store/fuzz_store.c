@@ -212,11 +212,15 @@ static void step(in *s)
 	}
 }
 
+long fuzz_encrypted;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	in s = { data, size };
-	uint32_t nsect = 2 + byte(&s) % 5;
+	uint32_t b0 = byte(&s), nsect = 2 + b0 % 5;
 	t_flash_init(&fl, mem, nsect * SECTOR, SECTOR);
+	fl.encrypted = (int)(b0 / 5 % 2); /* the flash-encryption model of test_flash.h, or plain NOR */
+	fuzz_encrypted += fl.encrypted;
 	check(wim_store_format(&st, &fl.f) == WIM_OK, "format");
 	m.n = w.n = 0;
 	in_txn = 0;

@@ -32,6 +32,12 @@ enum {
  * A flash partition with NOR semantics: erase sets a whole sector to 0xFF, write can only
  * clear bits (1 → 0). Offsets are relative to the partition. All functions return 0 or a
  * negative WIM_E_* code.
+ *
+ * On a partition under flash encryption (ESP-IDF, AES-XTS) write encrypts whole 16-byte blocks
+ * (offset and length multiples of 16) and a block can be written once per erase; read decrypts, so an
+ * erased block reads as pseudo-random bytes; read_raw returns the bytes on the chip undecrypted
+ * (0xFF when erased). On plain flash read_raw is read; NULL means the same. The key store writes only
+ * whole 16-byte blocks, each once, and asks read_raw whether a block is erased (docs/store.md).
  */
 typedef struct wim_flash {
 	void *ctx;
@@ -40,6 +46,7 @@ typedef struct wim_flash {
 	int (*read)(void *ctx, uint32_t offset, void *buf, uint32_t len);
 	int (*write)(void *ctx, uint32_t offset, const void *buf, uint32_t len);
 	int (*erase)(void *ctx, uint32_t sector_offset);
+	int (*read_raw)(void *ctx, uint32_t offset, void *buf, uint32_t len); /* NULL: read */
 } wim_flash;
 
 /* A source of random bytes (hardware RNG, OS, or a seeded generator in tests). */

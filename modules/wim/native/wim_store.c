@@ -1,9 +1,18 @@
 /*
- * wim_store.c — a log-structured key store on NOR flash (erase sets 0xFF, writes only clear bits).
+ * wim_store.c — a log-structured key store on NOR flash, plain or under flash encryption.
  *
- * On flash (all integers little-endian):
+ * The flash (wim_env.h): erase sets a sector to 0xFF. Every write the store makes is whole 16-byte blocks
+ * at 16-byte-aligned offsets, and each block is written at most once between erases: on a partition under
+ * ESP-IDF flash encryption (AES-XTS over 16-byte blocks) a second write of a block, or a part of one,
+ * would leave garbage. Reads of an erased block decrypt to pseudo-random bytes there, so whether a block
+ * is erased is asked of read_raw (0xFF when erased); a written block's ciphertext is all 0xFF with
+ * probability 2^-128. Format "WIS2"; sectors in the older "WIS1" format (plain flash only) are read, never
+ * written, and move into WIS2 sectors as compaction copies their records (docs/store.md).
  *
- *   sector header, 24 bytes:  magic u32 | gen u32 | ~gen u32 | victim u32 | ~victim u32 | 0xFFFFFFFF
+ * On flash (all integers little-endian; B = 16):
+ *
+ *   sector header, 32 bytes (2 blocks, one write):
+ *     magic u32 | gen u32 | ~gen u32 | victim u32 | ~victim u32 | 0 u32 | 0 u32 | 0 u32
  *     gen is the sector's generation: every sector that becomes the head gets max_gen + 1. victim is 0,
  *     or, for a sector opened by compaction (or format), the generation G being compacted away: such a
  *     sector counts only if it holds a low-water record >= G itself (the compaction finished: once the
@@ -11,11 +20,15 @@
  *     Without one, everything in it is a copy of what the victim still holds: it is ignored, and free.
  *     (It must not count later either, when a retried compaction wrote its low-water record elsewhere:
  *     its stale copies would then shadow newer records.)
- *   record, 24-byte header + payload padded to 4 bytes (padding stays 0xFF):
- *     magic u16 | kind u8 | flags u8 | seq u32 | id u32 | len u16 | pos u16 | crc32 u32 | commit u32
- *     crc32 covers the first 16 header bytes and the payload. commit is written LAST, as 0; a record
- *     counts only if its commit word has any bit cleared and its CRC matches. flags 0xFF, pos 0xFFFF:
- *     a plain record; flags 0xFE: member number `pos` (0, 1, ...) of a transaction.
+ *     (WIS1: 24 bytes, magic "WIS1" | gen | ~gen | victim | ~victim | 0xFFFFFFFF.)
+ *   record: a header block, the payload padded to whole blocks (padding 0xFF), a commit block:
+ *     header:  magic u16 | kind u8 | flags u8 | seq u32 | id u32 | len u16 | pos u16
+ *     commit:  crc32 u32 | ~crc32 u32 | seq u32 | ~seq u32, written LAST, in a write of its own
+ *     crc32 covers the header block and the payload. A record counts only if its commit block is whole
+ *     (both complement pairs, the header's seq) and the CRC matches. flags 0xFF, pos 0xFFFF: a plain
+ *     record; flags 0xFE: member number `pos` (0, 1, ...) of a transaction.
+ *     (WIS1: a 24-byte header, the same 16 bytes then crc32 u32 | commit u32 (nonzero bits: committed),
+ *     the payload padded to 4 bytes.)
  *   kinds: 0 PUBLIC, 1 SECRET, 2 tombstone (removes both kinds of `id`), 3 low-water mark (payload: a
  *     generation G; every sector of generation <= G holds nothing live), 4 transaction commit (payload:
  *     the number n of members; plain).
@@ -30,16 +43,19 @@
  * transaction sits in one sector it is always compacted whole.
  *
  * The log is read in generation order, each sector front to back; a later record of an (id, kind)
- * replaces the earlier one. The first record that is not valid (torn, uncommitted, bad CRC) ends its
- * sector: the rest of it is treated as used.
+ * replaces the earlier one. A header block that is erased (read_raw) ends the sector's log; the first
+ * record that is not valid (torn, uncommitted, bad CRC) ends its sector: the rest of it is treated as used.
  *
- * Why a power cut leaves the old or the new state (the model: a cut write clears a subset of the bits it
- * was asked to clear; a cut erase sets a subset of the sector's bits):
- *  - put/remove: header+payload are written first, the commit word last. Without a commit the record is
- *    ignored (old state); once any commit bit is cleared the body was completely written (new state).
- *  - a new head sector: its header is (gen, ~gen). A partial write or partial erase can only clear or
- *    only set bits, and either turns a valid pair into an invalid one, never into another valid pair; an
- *    invalid header makes the sector free. Records are written to a sector only after its header.
+ * Why a power cut leaves the old or the new state (the model: on plain NOR a cut write clears a subset of
+ * the bits it was asked to clear; under encryption it leaves the blocks before some block written, that
+ * block garbage, the rest erased; a cut erase sets a subset of the sector's bits):
+ *  - put/remove: header and payload are written and read back against the CRC, the commit block last.
+ *    Without a whole commit block the record is ignored (old state). A torn commit block is invalid: on
+ *    NOR it has extra 1 bits, which break a complement pair; under encryption it is garbage (2^-128).
+ *  - a new head sector: its header carries (gen, ~gen), (victim, ~victim) and 96 zero bits; a torn header
+ *    is invalid (extra 1 bits on NOR break a pair or a zero; under encryption a garbage or erased block
+ *    reads as noise, which matches with probability 2^-64 or less) and the sector is free.
+ *    Records are written to a sector only after its header.
  *  - compaction copies the live records of the oldest sector (the victim) to the head (the same data,
  *    new seq: state unchanged), then writes a low-water record naming the victim's generation, then erases
  *    the victim. Whatever a cut erase leaves of the victim is at or below the low-water mark and ignored.
@@ -50,17 +66,19 @@
  *  - format writes a fresh head (max_gen + 1, victim max_gen) with a low-water record of max_gen: its
  *    commit is the switch from the old store to the empty one. Then the other sectors are erased.
  * One sector is kept free so that compaction always has somewhere to copy to. Gen and seq are 32-bit and
- * never wrap in the life of a flash part.
+ * never wrap in the life of a flash part. The writer never writes after a failed write (any flash error
+ * unmounts), and never into a WIS1 sector: a mount whose newest sector is WIS1 starts a new one.
  */
 #include "wim_store.h"
 #include "wim_crc32.h"
 
 #include <string.h>
 
-#define SEC_MAGIC 0x31534957u /* "WIS1" */
-#define SEC_HDR 24u
-#define REC_MAGIC 0x5257u     /* "WR" */
-#define REC_HDR 24u
+#define SEC_MAGIC 0x32534957u  /* "WIS2" */
+#define SEC_MAGIC1 0x31534957u /* "WIS1", read only */
+#define BLK 16u                /* the encryption block: the unit of every write */
+#define SEC_HDR 32u
+#define REC_MAGIC 0x5257u      /* "WR" */
 #define KIND_TOMB 2
 #define KIND_LOWWATER 3
 #define KIND_COMMIT 4
@@ -69,10 +87,14 @@
 #define CHUNK 64u
 /* Every sector keeps room for one low-water record at its end: ordinary records and compaction copies
  * never use it, so compaction can always finish with its low-water record. */
-#define RESERVE (REC_HDR + 4u)
+#define RESERVE (3u * BLK)
 
-static uint32_t pad4(uint32_t x) { return (x + 3u) & ~3u; }
-static uint32_t foot(uint32_t len) { return REC_HDR + pad4(len); }
+static uint32_t pad16(uint32_t x) { return (x + BLK - 1) & ~(BLK - 1); }
+static uint32_t foot(uint32_t len) { return 2 * BLK + pad16(len); }
+/* In a sector of either format: where the payload starts, the record's whole size, the first record. */
+static uint32_t phdr(int v1) { return v1 ? 24u : BLK; }
+static uint32_t rfoot(int v1, uint32_t len) { return v1 ? 24u + ((len + 3) & ~3u) : foot(len); }
+static uint32_t shdr(int v1) { return v1 ? 24u : SEC_HDR; }
 static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t rd32(const uint8_t *p)
 {
@@ -93,14 +115,21 @@ static void wr32(uint8_t *p, uint32_t v)
 
 /* ---- flash access: any error unmounts the store (its RAM state may no longer match the flash) ---- */
 
-static int fl_read(wim_store *st, uint32_t off, void *buf, uint32_t len)
+/* raw: the bytes on the chip, undecrypted (read_raw; read on plain flash). */
+static int fl_rd(wim_store *st, uint32_t off, void *buf, uint32_t len, int raw)
 {
-	int rc = st->flash->read(st->flash->ctx, off, buf, len);
+	const wim_flash *f = st->flash;
+	int rc = (raw && f->read_raw ? f->read_raw : f->read)(f->ctx, off, buf, len);
 	if (rc) {
 		st->mounted = 0;
 		return WIM_E_FLASH;
 	}
 	return WIM_OK;
+}
+
+static int fl_read(wim_store *st, uint32_t off, void *buf, uint32_t len)
+{
+	return fl_rd(st, off, buf, len, 0);
 }
 
 static int fl_write(wim_store *st, uint32_t off, const void *buf, uint32_t len)
@@ -127,14 +156,15 @@ static uint32_t sec_base(wim_store *st, uint32_t s) { return s * st->flash->sect
 static uint32_t sec_end(wim_store *st, uint32_t s) { return (s + 1) * st->flash->sector_size; }
 static uint32_t sec_cap(wim_store *st) { return st->flash->sector_size - SEC_HDR; }
 static uint32_t sec_of(wim_store *st, uint32_t off) { return off / st->flash->sector_size; }
+static int is_v1(wim_store *st, uint32_t s) { return st->v1[s]; }
 
-/* 1 if [off, end) is all 0xFF, 0 if not, <0 on a flash error. */
+/* 1 if [off, end) is erased (all 0xFF as read raw), 0 if not, <0 on a flash error. */
 static int is_blank(wim_store *st, uint32_t off, uint32_t end)
 {
 	uint8_t buf[CHUNK];
 	while (off < end) {
 		uint32_t n = end - off < CHUNK ? end - off : CHUNK;
-		int rc = fl_read(st, off, buf, n);
+		int rc = fl_rd(st, off, buf, n, 1);
 		if (rc)
 			return rc;
 		for (uint32_t i = 0; i < n; i++)
@@ -145,17 +175,19 @@ static int is_blank(wim_store *st, uint32_t off, uint32_t end)
 	return 1;
 }
 
-/* The generation of sector s if its header is valid, else 0 (and its victim generation, or 0).
- * <0 on a flash error. */
-static int64_t sector_gen(wim_store *st, uint32_t s, uint32_t *victim)
+/* The generation of sector s if its header is valid, else 0 (and its victim generation, or 0; *v1 set
+ * for a WIS1 sector). <0 on a flash error. */
+static int64_t sector_gen(wim_store *st, uint32_t s, uint32_t *victim, int *v1)
 {
 	uint8_t h[SEC_HDR];
 	*victim = 0;
 	if (fl_read(st, sec_base(st, s), h, SEC_HDR))
 		return WIM_E_FLASH;
-	uint32_t g = rd32(h + 4), v = rd32(h + 12);
-	if (rd32(h) != SEC_MAGIC || (g ^ rd32(h + 8)) != 0xffffffffu || g == 0 || g == 0xffffffffu ||
-			(v ^ rd32(h + 16)) != 0xffffffffu)
+	uint32_t m = rd32(h), g = rd32(h + 4), v = rd32(h + 12);
+	*v1 = m == SEC_MAGIC1;
+	if ((m != SEC_MAGIC && !*v1) || (g ^ rd32(h + 8)) != 0xffffffffu || g == 0 || g == 0xffffffffu ||
+			(v ^ rd32(h + 16)) != 0xffffffffu ||
+			(!*v1 && (rd32(h + 20) | rd32(h + 24) | rd32(h + 28))))
 		return 0;
 	*victim = v;
 	return g;
@@ -240,21 +272,21 @@ static int apply_staged(wim_store *st)
 /* ---- records ---- */
 
 typedef struct rec {
-	uint8_t h[REC_HDR];
+	uint8_t h[24];
 	uint32_t kind, seq, id, len, pos;
 } rec;
 
-/* Reads and checks the record at off (which must leave REC_HDR bytes before end).
- * Returns 1 valid, 0 blank (the log of this sector ends here), -1 invalid, <-1 flash error.
+/* Reads and checks the record at off (which must leave a header's room before end) in a sector of the
+ * given format. Returns 1 valid, 0 blank (the log of this sector ends here), -1 invalid, <-1 flash error.
  * If copy_out is given, bytes [win_off, win_off + win_len) of the payload are copied there. */
-static int rec_load(wim_store *st, uint32_t off, uint32_t end, rec *r, uint8_t *copy_out, uint32_t win_off,
-		uint32_t win_len)
+static int rec_load(wim_store *st, uint32_t off, uint32_t end, int v1, rec *r, uint8_t *copy_out,
+		uint32_t win_off, uint32_t win_len)
 {
-	int rc = fl_read(st, off, r->h, REC_HDR);
+	int rc = is_blank(st, off, off + BLK);
 	if (rc)
+		return rc < 0 ? rc : 0;
+	if ((rc = fl_read(st, off, r->h, 24)) != 0)
 		return rc;
-	if (rd16(r->h) == 0xffffu)
-		return 0;
 	r->kind = r->h[2];
 	r->seq = rd32(r->h + 4);
 	r->id = rd32(r->h + 8);
@@ -264,13 +296,25 @@ static int rec_load(wim_store *st, uint32_t off, uint32_t end, rec *r, uint8_t *
 			(r->kind == KIND_TOMB && r->len != 0) || (r->kind >= KIND_LOWWATER && r->len != 4) ||
 			(r->h[3] == 0xff ? r->pos != PLAIN : r->h[3] != FLAG_MEMBER || r->kind > KIND_TOMB ||
 					r->pos >= WIM_STORE_TXN_MAX) ||
-			off + foot(r->len) > end || rd32(r->h + 20) == 0xffffffffu)
+			off + rfoot(v1, r->len) > end)
 		return -1;
+	uint32_t want = rd32(r->h + 16);
+	if (v1) {
+		if (rd32(r->h + 20) == 0xffffffffu)
+			return -1;
+	} else {
+		uint8_t c[BLK];
+		if ((rc = fl_read(st, off + BLK + pad16(r->len), c, BLK)) != 0)
+			return rc;
+		want = rd32(c);
+		if ((want ^ rd32(c + 4)) != 0xffffffffu || rd32(c + 8) != r->seq || (r->seq ^ rd32(c + 12)) != 0xffffffffu)
+			return -1;
+	}
 	uint32_t crc = wim_crc32_update(WIM_CRC32_INIT, r->h, 16);
 	uint8_t buf[CHUNK];
 	for (uint32_t pos = 0; pos < r->len;) {
 		uint32_t n = r->len - pos < CHUNK ? r->len - pos : CHUNK;
-		if ((rc = fl_read(st, off + REC_HDR + pos, buf, n)) != 0)
+		if ((rc = fl_read(st, off + phdr(v1) + pos, buf, n)) != 0)
 			return rc;
 		crc = wim_crc32_update(crc, buf, n);
 		if (copy_out) {
@@ -282,7 +326,7 @@ static int rec_load(wim_store *st, uint32_t off, uint32_t end, rec *r, uint8_t *
 		}
 		pos += n;
 	}
-	if (wim_crc32_final(crc) != rd32(r->h + 16)) {
+	if (wim_crc32_final(crc) != want) {
 		if (copy_out)
 			memset(copy_out, 0, win_len);
 		return -1;
@@ -294,12 +338,13 @@ static int rec_load(wim_store *st, uint32_t off, uint32_t end, rec *r, uint8_t *
  * record may be written (the sector's end if it is full or holds an invalid record), or <0. */
 static int64_t scan_sector(wim_store *st, uint32_t s)
 {
-	uint32_t pos = sec_base(st, s) + SEC_HDR, end = sec_end(st, s);
+	int v1 = is_v1(st, s);
+	uint32_t pos = sec_base(st, s) + shdr(v1), end = sec_end(st, s);
 	rec r;
 	st->txn_n = 0; /* a transaction never spans sectors */
 	st->txn_ok = 0;
-	while (pos + REC_HDR <= end) {
-		int v = rec_load(st, pos, end, &r, NULL, 0, 0);
+	while (pos + 2 * BLK <= end) {
+		int v = rec_load(st, pos, end, v1, &r, NULL, 0, 0);
 		if (v < -1)
 			return v;
 		if (v == 0) {
@@ -313,7 +358,7 @@ static int64_t scan_sector(wim_store *st, uint32_t s)
 		if (r.seq >= st->seq)
 			st->seq = r.seq + 1;
 		uint8_t g[4];
-		if (r.kind >= KIND_LOWWATER && fl_read(st, pos + REC_HDR, g, 4))
+		if (r.kind >= KIND_LOWWATER && fl_read(st, pos + phdr(v1), g, 4))
 			return WIM_E_FLASH;
 		if (r.pos != PLAIN) { /* a transaction's member: staged until its commit */
 			if (r.pos == 0)
@@ -336,7 +381,7 @@ static int64_t scan_sector(wim_store *st, uint32_t s)
 		} else if (index_set(st, r.id, (uint8_t)r.kind, pos, r.len)) {
 			return WIM_E_CORRUPT; /* more live records than the index holds */
 		}
-		pos += foot(r.len);
+		pos += rfoot(v1, r.len);
 	}
 	return end;
 }
@@ -344,22 +389,23 @@ static int64_t scan_sector(wim_store *st, uint32_t s)
 /* 1 if sector s holds a valid low-water record >= g before its log ends, 0 if not, <0 on error. */
 static int has_low_water(wim_store *st, uint32_t s, uint32_t g)
 {
-	uint32_t pos = sec_base(st, s) + SEC_HDR, end = sec_end(st, s);
+	int v1 = is_v1(st, s);
+	uint32_t pos = sec_base(st, s) + shdr(v1), end = sec_end(st, s);
 	rec r;
-	while (pos + REC_HDR <= end) {
-		int v = rec_load(st, pos, end, &r, NULL, 0, 0);
+	while (pos + 2 * BLK <= end) {
+		int v = rec_load(st, pos, end, v1, &r, NULL, 0, 0);
 		if (v < -1)
 			return v;
 		if (v <= 0)
 			return 0;
 		if (r.kind == KIND_LOWWATER) {
 			uint8_t b[4];
-			if (fl_read(st, pos + REC_HDR, b, 4))
+			if (fl_read(st, pos + phdr(v1), b, 4))
 				return WIM_E_FLASH;
 			if (rd32(b) >= g)
 				return 1;
 		}
-		pos += foot(r.len);
+		pos += rfoot(v1, r.len);
 	}
 	return 0;
 }
@@ -391,7 +437,8 @@ static int open_head(wim_store *st, uint32_t victim)
 	if (!b && fl_erase(st, s))
 		return WIM_E_FLASH;
 	uint32_t g = st->max_gen + 1;
-	uint8_t h[20];
+	uint8_t h[SEC_HDR];
+	memset(h, 0, sizeof h);
 	wr32(h, SEC_MAGIC);
 	wr32(h + 4, g);
 	wr32(h + 8, ~g);
@@ -399,6 +446,7 @@ static int open_head(wim_store *st, uint32_t victim)
 	wr32(h + 16, ~victim);
 	if (fl_write(st, sec_base(st, s), h, sizeof h))
 		return WIM_E_FLASH;
+	st->v1[s] = 0;
 	st->gen[s] = g;
 	st->max_gen = g;
 	st->head_sector = s;
@@ -412,64 +460,77 @@ static uint32_t head_room(wim_store *st)
 }
 
 /* Appends a record at the head (the caller made room). The payload comes from `data`, or, if data is
- * NULL, is copied from the flash at src (a record being moved by compaction). */
+ * NULL, is copied from the flash at src (a record being moved by compaction). Writes: the header block,
+ * the payload's blocks (the last one padded with 0xFF), then, once all of it reads back with the CRC,
+ * the commit block. */
 static int append(wim_store *st, uint8_t kind, uint32_t id, const uint8_t *data, uint32_t src, uint32_t len,
 		uint32_t member)
 {
-	uint32_t off = st->head;
-	uint8_t h[REC_HDR], buf[CHUNK];
+	uint32_t off = st->head, seq = st->seq, n;
+	uint8_t h[BLK], buf[CHUNK];
 	memset(h, 0xff, sizeof h);
 	wr16(h, REC_MAGIC);
 	h[2] = kind;
-	wr32(h + 4, st->seq);
+	wr32(h + 4, seq);
 	wr32(h + 8, id);
 	wr16(h + 12, len);
 	if (member != PLAIN) {
 		h[3] = FLAG_MEMBER;
 		wr16(h + 14, member);
 	}
-	uint32_t crc = wim_crc32_update(WIM_CRC32_INIT, h, 16);
+	uint32_t crc = wim_crc32_update(WIM_CRC32_INIT, h, BLK);
 	if (data) {
 		crc = wim_crc32_update(crc, data, len);
 	} else {
 		for (uint32_t pos = 0; pos < len; pos += CHUNK) {
-			uint32_t n = len - pos < CHUNK ? len - pos : CHUNK;
+			n = len - pos < CHUNK ? len - pos : CHUNK;
 			if (fl_read(st, src + pos, buf, n))
 				return WIM_E_FLASH;
 			crc = wim_crc32_update(crc, buf, n);
 		}
 	}
-	wr32(h + 16, wim_crc32_final(crc));
+	crc = wim_crc32_final(crc);
 	/* from here on the head's space is spent, whatever happens */
 	st->head = off + foot(len);
 	st->seq++;
-	if (fl_write(st, off, h, 20))
+	if (fl_write(st, off, h, BLK))
 		return WIM_E_FLASH;
-	if (data) {
-		if (len && fl_write(st, off + REC_HDR, data, len))
-			return WIM_E_FLASH;
-	} else {
-		for (uint32_t pos = 0; pos < len; pos += CHUNK) {
-			uint32_t n = len - pos < CHUNK ? len - pos : CHUNK;
-			if (fl_read(st, src + pos, buf, n) || fl_write(st, off + REC_HDR + pos, buf, n))
+	for (uint32_t pos = 0; pos < len; pos += n) {
+		n = len - pos;
+		if (data && n >= BLK) { /* whole blocks straight from the caller's buffer */
+			n &= ~(BLK - 1);
+			if (fl_write(st, off + BLK + pos, data + pos, n))
 				return WIM_E_FLASH;
+			continue;
 		}
+		if (n > CHUNK)
+			n = CHUNK;
+		if (data)
+			memcpy(buf, data + pos, n);
+		else if (fl_read(st, src + pos, buf, n))
+			return WIM_E_FLASH;
+		memset(buf + n, 0xff, pad16(n) - n);
+		if (fl_write(st, off + BLK + pos, buf, pad16(n)))
+			return WIM_E_FLASH;
 	}
 	/* commit only what reads back with the CRC we computed (a silently failed write, or a source that
 	 * read differently the second time, leaves an uncommitted record that is ignored) */
-	crc = wim_crc32_update(WIM_CRC32_INIT, h, 16);
-	for (uint32_t pos = 0; pos < len; pos += CHUNK) {
-		uint32_t n = len - pos < CHUNK ? len - pos : CHUNK;
-		if (fl_read(st, off + REC_HDR + pos, buf, n))
+	uint32_t chk = WIM_CRC32_INIT;
+	for (uint32_t pos = 0; pos < BLK + len; pos += n) {
+		n = BLK + len - pos < CHUNK ? BLK + len - pos : CHUNK;
+		if (fl_read(st, off + pos, buf, n))
 			return WIM_E_FLASH;
-		crc = wim_crc32_update(crc, buf, n);
+		chk = wim_crc32_update(chk, buf, n);
 	}
-	if (wim_crc32_final(crc) != rd32(h + 16)) {
+	if (wim_crc32_final(chk) != crc) {
 		st->mounted = 0;
 		return WIM_E_FLASH;
 	}
-	static const uint8_t zero4[4] = { 0, 0, 0, 0 };
-	return fl_write(st, off + 20, zero4, 4);
+	wr32(h, crc);
+	wr32(h + 4, ~crc);
+	wr32(h + 8, seq);
+	wr32(h + 12, ~seq);
+	return fl_write(st, off + BLK + pad16(len), h, BLK);
 }
 
 /* Copies the live records of sector `victim` to the head, marks its generation dead, erases it. */
@@ -486,7 +547,7 @@ static int compact(wim_store *st, uint32_t victim)
 		if (head_room(st) < foot(e->len) + RESERVE && (rc = open_head(st, vg)) != 0)
 			return rc;
 		uint32_t to = st->head;
-		if ((rc = append(st, e->kind, e->id, NULL, e->offset + REC_HDR, e->len, PLAIN)) != 0)
+		if ((rc = append(st, e->kind, e->id, NULL, e->offset + phdr(is_v1(st, victim)), e->len, PLAIN)) != 0)
 			return rc;
 		e->offset = to;
 	}
@@ -542,7 +603,7 @@ static int make_room(wim_store *st, uint32_t need)
 static int setup(wim_store *st, const wim_flash *flash)
 {
 	if (!st || !flash || !flash->read || !flash->write || !flash->erase || flash->sector_size < 256 ||
-			flash->sector_size % 4 || flash->size % flash->sector_size)
+			flash->sector_size % BLK || flash->size % flash->sector_size)
 		return WIM_E_ARG;
 	memset(st, 0, sizeof *st);
 	st->flash = flash;
@@ -562,9 +623,11 @@ int wim_store_mount(wim_store *st, const wim_flash *flash)
 	if (rc)
 		return rc;
 	for (uint32_t s = 0; s < st->nsectors; s++) {
-		int64_t g = sector_gen(st, s, &victim[s]);
+		int v1;
+		int64_t g = sector_gen(st, s, &victim[s], &v1);
 		if (g < 0)
 			return (int)g;
+		st->v1[s] = (uint8_t)v1;
 		st->gen[s] = (uint32_t)g;
 		if (st->gen[s] > st->max_gen)
 			st->max_gen = st->gen[s];
@@ -598,7 +661,8 @@ int wim_store_mount(wim_store *st, const wim_flash *flash)
 	}
 	if (!found)
 		return WIM_E_CORRUPT;
-	st->head = (uint32_t)head;
+	/* WIS1 sectors are only read: a store whose newest sector is one goes on in a new WIS2 sector */
+	st->head = is_v1(st, st->head_sector) ? sec_end(st, st->head_sector) : (uint32_t)head;
 	for (uint32_t s = 0; s < st->nsectors; s++)
 		if (st->gen[s] <= st->low_water || victim[s] == 0xffffffffu)
 			st->gen[s] = 0; /* dead: free for reuse (erased before it is written) */
@@ -622,7 +686,8 @@ int wim_store_format(wim_store *st, const wim_flash *flash)
 			return rc;
 		for (uint32_t s = 0; s < st->nsectors; s++) {
 			uint32_t v;
-			int64_t g = sector_gen(st, s, &v);
+			int v1;
+			int64_t g = sector_gen(st, s, &v, &v1);
 			if (g < 0)
 				return (int)g;
 			if ((uint32_t)g > st->max_gen)
@@ -717,7 +782,7 @@ int wim_store_begin(wim_store *st, uint32_t reserve)
 		return WIM_E_FLASH;
 	uint32_t most = sec_cap(st) - RESERVE, need = most;
 	if (reserve && reserve < most) /* the payloads, their headers and padding, the commit record */
-		need = reserve + WIM_STORE_TXN_MAX * (REC_HDR + 3) + foot(4);
+		need = reserve + WIM_STORE_TXN_MAX * (2 * BLK + BLK - 1) + foot(4);
 	int rc = make_room(st, need < most ? need : most);
 	if (rc)
 		return rc;
@@ -756,7 +821,8 @@ static int read_rec(wim_store *st, int i, uint32_t win_off, uint8_t *out, uint32
 {
 	wim_store_entry *e = &st->index[i];
 	rec r;
-	int v = rec_load(st, e->offset, sec_end(st, sec_of(st, e->offset)), &r, out, win_off, win_len);
+	uint32_t s = sec_of(st, e->offset);
+	int v = rec_load(st, e->offset, sec_end(st, s), is_v1(st, s), &r, out, win_off, win_len);
 	if (v < -1)
 		return v;
 	if (v != 1 || r.id != e->id || r.kind != e->kind || r.len != e->len)

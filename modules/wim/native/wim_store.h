@@ -27,9 +27,10 @@
 #define WIM_STORE_MAX_VALUE 3072
 
 #define WIM_STORE_TXN_MAX 8       /* puts/removes in one transaction */
-/* Payload bytes one transaction can hold with 4 KiB sectors: 4096 - 24 (sector header) - 28 (the
- * sector's reserve) - 28 (the commit record) - 8 x 27 (headers and padding of the members). */
-#define WIM_STORE_TXN_MAX_BYTES 3800
+/* Payload bytes one transaction can hold with 4 KiB sectors: 4096 - 32 (sector header) - 48 (the
+ * sector's reserve) - 48 (the commit record) - 8 x 47 (header and commit blocks, padding to 16 bytes, of
+ * the members). */
+#define WIM_STORE_TXN_MAX_BYTES 3592
 
 #define WIM_STORE_MAX_SECTORS 64 /* sectors beyond this many in the partition are left unused */
 
@@ -63,6 +64,7 @@ typedef struct wim_store {
 	uint32_t max_gen;   /* highest sector generation seen or written */
 	uint32_t low_water; /* sectors of generation <= low_water hold nothing live */
 	uint32_t gen[WIM_STORE_MAX_SECTORS]; /* generation of each sector in use; 0 = free (blank or dead) */
+	uint8_t v1[WIM_STORE_MAX_SECTORS]; /* 1: the sector is in the older WIS1 format (read, never written) */
 	uint8_t mounted;    /* cleared by a flash error: mount again */
 	uint8_t txn_open;   /* between wim_store_begin and commit/abort */
 	uint8_t txn_ok;     /* (mount) the staged list is a whole prefix of one transaction */
