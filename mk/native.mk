@@ -12,7 +12,8 @@
 #                        branch or memory index on a secret fails it
 #   native-ct-riscv      constant time on rv32imc, the device's ISA: (a) the instructions each private operation
 #                        retires under QEMU -icount (RSA-2048/3072/4096 private with 3 fixed keys x 3 inputs,
-#                        the key store's secret read, P-256/P-384 d*G, ECDSA, ECDH with 3 keys x 3 inputs)
+#                        the key store's secret read, P-256/P-384 d*G, ECDSA, ECDH with 3 keys x 3 inputs,
+#                        Ed25519 public key, generation and signing with 3 seeds x 3 messages of 100 bytes)
 #                        must be identical within a size (test/native/ct_count_rv32.c); (b) the disassembly of
 #                        the secret-path functions must hold exactly the branches test/native/ct_branches.txt
 #                        allows (test/native/ct_scan.py); then a build with a planted secret branch must fail
@@ -26,7 +27,8 @@
 #   native-riscv         the core + tests for rv32imc (picolibc), run under qemu-system-riscv32, and the
 #                        core's code size: bignum, RSA and key store within NATIVE_TEXT_BUDGET bytes (the
 #                        RSA/bignum part, wim_bn.o + wim_rsa.o, is printed too), the EC core (wim_ec.o, wim_sha256.o)
-#                        within its own NATIVE_EC_TEXT_BUDGET (docs/design-notes.md says why it is separate)
+#                        within its own NATIVE_EC_TEXT_BUDGET (docs/design-notes.md says why it is separate),
+#                        Ed25519 (wim_ed25519.o, wim_sha512.o) within NATIVE_ED_TEXT_BUDGET
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
 #                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
@@ -130,13 +132,15 @@ NATIVE_RV_SIZE ?= riscv64-unknown-elf-size
 NATIVE_RV_QEMU ?= qemu-system-riscv32
 NATIVE_TEXT_BUDGET ?= 16384
 NATIVE_EC_TEXT_BUDGET ?= 7168
+NATIVE_ED_TEXT_BUDGET ?= 7168
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
 NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_SRCS))
 NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
 NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o build/rv32/wim_sha256.o
-NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS),$(NATIVE_RV_OBJS))
+NATIVE_RV_ED_OBJS := build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
+NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -153,10 +157,12 @@ native-riscv: build/rv32/native-test.elf
 	@t=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_BUDGET_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	c=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_CORE_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	d=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_ED_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes, budget $(NATIVE_TEXT_BUDGET)" \
 		"(RSA/bignum: $$c, key store: $$((t - c)))"; \
 	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
-	test $$t -le $(NATIVE_TEXT_BUDGET) && test $$e -le $(NATIVE_EC_TEXT_BUDGET)
+	echo "Ed25519 .text (wim_ed25519.o, wim_sha512.o): $$d bytes, budget $(NATIVE_ED_TEXT_BUDGET)"; \
+	test $$t -le $(NATIVE_TEXT_BUDGET) && test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
 build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h \
@@ -173,7 +179,8 @@ bench-riscv: build/rv32/bench-rv32.elf
 #     size; (b) the disassembly of the core's secret-path functions: conditional branches exactly as audited
 #     in test/native/ct_branches.txt. Then the self-test: a build with -DWIM_PLANT_SECRET_BRANCH (wim_bn.c
 #     skips the product for a zero exponent window) must fail both.
-NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o
+NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o \
+	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
 NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/ct_keys.h test/native/test_flash.c \
 	test/native/test_flash.h test/native/test_tools.h mk/native.mk
 NATIVE_RV_QEMU_RUN := $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
@@ -214,7 +221,8 @@ build/rv32/ct-scan.ok: $(NATIVE_RV_CT_OBJS) test/native/ct_scan.py test/native/c
 NATIVE_XT_CC ?= xtensa-lx106-elf-gcc
 NATIVE_XT_SIZE ?= xtensa-lx106-elf-size
 NATIVE_XT_CFLAGS := -O2 -std=c11 -ffreestanding -mlongcalls -Wall -Wextra -Werror -Itest/native/xtensa-include
-NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o
+NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o \
+	build/xtensa/wim_ed25519.o build/xtensa/wim_sha512.o
 NATIVE_XT_PLANT_OBJS := $(patsubst build/xtensa/%,build/xtensa-plant/%,$(NATIVE_XT_CT_OBJS))
 NATIVE_XT_DEPS := $(WIM_NATIVE_HDRS) test/native/xtensa-include/string.h mk/native.mk
 
