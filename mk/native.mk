@@ -38,6 +38,12 @@
 #                        limbs, and Wycheproof's ECDH vectors from ../shared/vectors/wycheproof (skipped, with a
 #                        message, where that folder is absent); then the ECDSA nonces (RFC 6979, deterministic
 #                        and hedged) against @noble/curves' (test/native/rfc6979_noble.ts), byte for byte
+#   native-diff-ed25519  test/native/diff_ed25519.c: Ed25519 and SHA-512 against OpenSSL (EVP_PKEY_ED25519): SHA-512
+#                        of 0..300 bytes, public keys and signatures of NATIVE_DIFF_ED_COUNT random seeds and
+#                        messages of random length byte for byte, generated keys; Wycheproof's Ed25519 vectors
+#                        (ed25519_test.json, read in place; skipped with a message where absent): the valid
+#                        vectors of the keys whose seed is known signed to exactly their signature; 64- and
+#                        32-bit limbs
 #   native-wycheproof-rsa  test/native/wycheproof_rsa.c: Wycheproof's RSA decryption vectors (PKCS#1 v1.5 and
 #                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
 #                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
@@ -105,7 +111,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-diff-ed25519 native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -284,6 +290,30 @@ native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
 	build/native-diff-ec --count $(NATIVE_DIFF_EC_COUNT) $$args --emit-rfc6979 build/rfc6979-sigs.txt; \
 	npx tsx test/native/rfc6979_noble.ts build/rfc6979-sigs.txt; \
 	build/native-diff-ec-limb32 --count $$(( $(NATIVE_DIFF_EC_COUNT) / 5 )) $$args
+
+# Ed25519 and SHA-512 against OpenSSL (EVP_PKEY_ED25519), 64- and 32-bit limbs, and Wycheproof's Ed25519
+# vectors (read in place, converted to build/).
+NATIVE_DIFF_ED_COUNT ?= 200
+NATIVE_ED_DEPS := test/native/diff_ed25519.c test/native/wycheproof_ed25519.py $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) \
+	test/native/test_flash.h test/native/test_tools.h mk/native.mk
+
+build/native-diff-ed25519: $(NATIVE_ED_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) test/native/diff_ed25519.c $(NATIVE_EC_SRCS) -lcrypto -o $@
+
+build/native-diff-ed25519-limb32: $(NATIVE_ED_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -DWIM_LIMB_BITS=32 $(NATIVE_INC) test/native/diff_ed25519.c $(NATIVE_EC_SRCS) \
+		-lcrypto -o $@
+
+native-diff-ed25519: build/native-diff-ed25519 build/native-diff-ed25519-limb32
+	@set -e; args=; \
+	if [ -f $(WYCHEPROOF_DIR)/ed25519_test.json ]; then \
+	  python3 test/native/wycheproof_ed25519.py $(WYCHEPROOF_DIR)/ed25519_test.json > build/wycheproof-ed25519.txt; \
+	  args="--wycheproof build/wycheproof-ed25519.txt"; \
+	else echo "native-diff-ed25519: $(WYCHEPROOF_DIR) is absent: Wycheproof Ed25519 vectors skipped"; fi; \
+	build/native-diff-ed25519 --count $(NATIVE_DIFF_ED_COUNT) $$args; \
+	build/native-diff-ed25519-limb32 --count $(NATIVE_DIFF_ED_COUNT) --seed 7 $$args
 
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
 NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json
