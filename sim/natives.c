@@ -26,10 +26,12 @@ static const sim_native table[] = {
 	{ "xs_wim_store_abort", xs_wim_store_abort, 0 },
 	{ "xs_wim_rsa_generate", xs_wim_rsa_generate, 2 },
 	{ "xs_wim_rsa_private", xs_wim_rsa_private, 2 },
-	{ "xs_wim_ec_secret", xs_wim_ec_secret, 1 },
 	{ "xs_wim_ec_sign", xs_wim_ec_sign, 3 },
 	{ "xs_wim_ec_ecdh", xs_wim_ec_ecdh, 3 },
 	{ "xs_wim_ec_generate", xs_wim_ec_generate, 2 },
+	{ "xs_wim_ed_sign", xs_wim_ed_sign, 2 },
+	{ "xs_wim_ed_public", xs_wim_ed_public, 1 },
+	{ "xs_wim_ed_generate", xs_wim_ed_generate, 1 },
 };
 
 const sim_native *sim_native_find(const char *name)

@@ -10,10 +10,12 @@ function xs_wim_store_remove() @ "xs_wim_store_remove";
 function xs_wim_store_ids() @ "xs_wim_store_ids";
 function xs_wim_rsa_generate() @ "xs_wim_rsa_generate";
 function xs_wim_rsa_private() @ "xs_wim_rsa_private";
-function xs_wim_ec_secret() @ "xs_wim_ec_secret";
 function xs_wim_ec_sign() @ "xs_wim_ec_sign";
 function xs_wim_ec_ecdh() @ "xs_wim_ec_ecdh";
 function xs_wim_ec_generate() @ "xs_wim_ec_generate";
+function xs_wim_ed_sign() @ "xs_wim_ed_sign";
+function xs_wim_ed_public() @ "xs_wim_ed_public";
+function xs_wim_ed_generate() @ "xs_wim_ed_generate";
 function xs_wim_store_begin() @ "xs_wim_store_begin";
 function xs_wim_store_commit() @ "xs_wim_store_commit";
 function xs_wim_store_abort() @ "xs_wim_store_abort";
@@ -35,10 +37,12 @@ export default {
   storeIds: xs_wim_store_ids,
   rsaGenerate: xs_wim_rsa_generate,
   rsaPrivate: xs_wim_rsa_private,
-  ecSecret: xs_wim_ec_secret,
   ecSign: xs_wim_ec_sign,
   ecEcdh: xs_wim_ec_ecdh,
   ecGenerate: xs_wim_ec_generate,
+  edSign: xs_wim_ed_sign,
+  edPublic: xs_wim_ed_public,
+  edGenerate: xs_wim_ed_generate,
   storeBegin: xs_wim_store_begin,
   storeCommit: xs_wim_store_commit,
   storeAbort: xs_wim_store_abort,
