@@ -138,7 +138,7 @@ NATIVE_RV_SIZE ?= riscv64-unknown-elf-size
 NATIVE_RV_QEMU ?= qemu-system-riscv32
 NATIVE_TEXT_BUDGET ?= 16384
 NATIVE_EC_TEXT_BUDGET ?= 7168
-NATIVE_ED_TEXT_BUDGET ?= 7168
+NATIVE_ED_TEXT_BUDGET ?= 8192
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000

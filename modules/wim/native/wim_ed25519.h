@@ -10,9 +10,10 @@
  * (R = 2^256; neither modulus has its top bit set, so the contexts are built here from constants, not
  * by wim_mont_init). Points are extended twisted Edwards coordinates (X:Y:Z:T) with the complete
  * (strongly unified) addition of Hisil–Wong–Carter–Dawson 2008 for a = -1 and their doubling, both
- * exception-free on this curve (d is not a square). Scalar multiplication by the base point: fixed
- * 4-bit windows over all 256 bits, four doublings and one addition per window, the 16-entry table read
- * whole with masks. The inversion of Z is a Fermat power (wim_bn_mod_exp). SHA-512's hash is reduced
+ * exception-free on this curve (d is not a square). Scalar multiplication by the base point: a comb
+ * with 4 teeth 64 bits apart over a 16-entry table in flash (1.5 KB: the sums of B, 2^64·B, 2^128·B,
+ * 2^192·B, affine), 64 steps of one doubling and one mixed addition whatever the scalar's bits, each
+ * entry read by going through the whole table with masks. The inversion of Z is a Fermat power (wim_bn_mod_exp). SHA-512's hash is reduced
  * mod L with two Montgomery products, constant time.
  *
  * The public key is derived from the seed on every signature (never taken from outside: a wrong A
