@@ -12,7 +12,8 @@
 #                        branch or memory index on a secret fails it
 #   native-ct-riscv      constant time on rv32imc, the device's ISA: (a) the instructions each private operation
 #                        retires under QEMU -icount (RSA-2048/3072/4096 private with 3 fixed keys x 3 inputs,
-#                        the key store's secret read, P-256/P-384 d*G, ECDSA, ECDH with 3 keys x 3 inputs)
+#                        the key store's secret read, P-256/P-384 d*G, ECDSA, ECDH with 3 keys x 3 inputs,
+#                        Ed25519 public key, generation and signing with 3 seeds x 3 messages of 100 bytes)
 #                        must be identical within a size (test/native/ct_count_rv32.c); (b) the disassembly of
 #                        the secret-path functions must hold exactly the branches test/native/ct_branches.txt
 #                        allows (test/native/ct_scan.py); then a build with a planted secret branch must fail
@@ -28,7 +29,8 @@
 #                        the key store (wim_store.o + wim_crc32.o) within NATIVE_STORE_TEXT_BUDGET (its own line
 #                        since format WIS2, which works under flash encryption and still reads WIS1: docs/store.md),
 #                        the EC core (wim_ec.o, wim_sha256.o) within its own NATIVE_EC_TEXT_BUDGET
-#                        (docs/design-notes.md says why it is separate)
+#                        (docs/design-notes.md says why it is separate),
+#                        Ed25519 (wim_ed25519.o, wim_sha512.o) within NATIVE_ED_TEXT_BUDGET
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
 #                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
@@ -38,6 +40,12 @@
 #                        limbs, and Wycheproof's ECDH vectors from ../shared/vectors/wycheproof (skipped, with a
 #                        message, where that folder is absent); then the ECDSA nonces (RFC 6979, deterministic
 #                        and hedged) against @noble/curves' (test/native/rfc6979_noble.ts), byte for byte
+#   native-diff-ed25519  test/native/diff_ed25519.c: Ed25519 and SHA-512 against OpenSSL (EVP_PKEY_ED25519): SHA-512
+#                        of 0..300 bytes, public keys and signatures of NATIVE_DIFF_ED_COUNT random seeds and
+#                        messages of random length byte for byte, generated keys; Wycheproof's Ed25519 vectors
+#                        (ed25519_test.json, read in place; skipped with a message where absent): the valid
+#                        vectors of the keys whose seed is known signed to exactly their signature; 64- and
+#                        32-bit limbs
 #   native-wycheproof-rsa  test/native/wycheproof_rsa.c: Wycheproof's RSA decryption vectors (PKCS#1 v1.5 and
 #                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
 #                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
@@ -57,11 +65,11 @@ WIM_NATIVE_DIR := modules/wim/native
 # The core only: the xsmc glue (wim_xs.c) is built with the XS hosts, not here.
 WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
 	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c \
-	$(WIM_NATIVE_DIR)/wim_sha256.c
+	$(WIM_NATIVE_DIR)/wim_sha256.c $(WIM_NATIVE_DIR)/wim_ed25519.c $(WIM_NATIVE_DIR)/wim_sha512.c
 WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
-	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h)
+	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h)
 NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c \
-	test_ec.c)
+	test_ec.c test_ed25519.c)
 NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
 NATIVE_DEPS := $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) $(NATIVE_TEST_SRCS) $(NATIVE_TEST_HDRS) mk/native.mk
 
@@ -105,7 +113,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-diff-ed25519 native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -133,13 +141,15 @@ NATIVE_RV_QEMU ?= qemu-system-riscv32
 NATIVE_TEXT_BUDGET ?= 10240
 NATIVE_STORE_TEXT_BUDGET ?= 7168
 NATIVE_EC_TEXT_BUDGET ?= 7168
+NATIVE_ED_TEXT_BUDGET ?= 8192
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
 NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_SRCS))
 NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
 NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o build/rv32/wim_sha256.o
-NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS),$(NATIVE_RV_OBJS))
+NATIVE_RV_ED_OBJS := build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
+NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -156,11 +166,13 @@ native-riscv: build/rv32/native-test.elf
 	@t=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_BUDGET_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	c=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_CORE_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	d=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_ED_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes: RSA/bignum $$c, budget $(NATIVE_TEXT_BUDGET);" \
 		"key store $$((t - c)), budget $(NATIVE_STORE_TEXT_BUDGET)"; \
 	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
+	echo "Ed25519 .text (wim_ed25519.o, wim_sha512.o): $$d bytes, budget $(NATIVE_ED_TEXT_BUDGET)"; \
 	test $$c -le $(NATIVE_TEXT_BUDGET) && test $$((t - c)) -le $(NATIVE_STORE_TEXT_BUDGET) && \
-		test $$e -le $(NATIVE_EC_TEXT_BUDGET)
+		test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
 build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h \
@@ -177,7 +189,8 @@ bench-riscv: build/rv32/bench-rv32.elf
 #     size; (b) the disassembly of the core's secret-path functions: conditional branches exactly as audited
 #     in test/native/ct_branches.txt. Then the self-test: a build with -DWIM_PLANT_SECRET_BRANCH (wim_bn.c
 #     skips the product for a zero exponent window) must fail both.
-NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o
+NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o \
+	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
 NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/ct_keys.h test/native/test_flash.c \
 	test/native/test_flash.h test/native/test_tools.h mk/native.mk
 NATIVE_RV_QEMU_RUN := $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
@@ -218,7 +231,8 @@ build/rv32/ct-scan.ok: $(NATIVE_RV_CT_OBJS) test/native/ct_scan.py test/native/c
 NATIVE_XT_CC ?= xtensa-lx106-elf-gcc
 NATIVE_XT_SIZE ?= xtensa-lx106-elf-size
 NATIVE_XT_CFLAGS := -O2 -std=c11 -ffreestanding -mlongcalls -Wall -Wextra -Werror -Itest/native/xtensa-include
-NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o
+NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o \
+	build/xtensa/wim_ed25519.o build/xtensa/wim_sha512.o
 NATIVE_XT_PLANT_OBJS := $(patsubst build/xtensa/%,build/xtensa-plant/%,$(NATIVE_XT_CT_OBJS))
 NATIVE_XT_DEPS := $(WIM_NATIVE_HDRS) test/native/xtensa-include/string.h mk/native.mk
 
@@ -280,6 +294,30 @@ native-diff-ec: build/native-diff-ec build/native-diff-ec-limb32
 	build/native-diff-ec --count $(NATIVE_DIFF_EC_COUNT) $$args --emit-rfc6979 build/rfc6979-sigs.txt; \
 	npx tsx test/native/rfc6979_noble.ts build/rfc6979-sigs.txt; \
 	build/native-diff-ec-limb32 --count $$(( $(NATIVE_DIFF_EC_COUNT) / 5 )) $$args
+
+# Ed25519 and SHA-512 against OpenSSL (EVP_PKEY_ED25519), 64- and 32-bit limbs, and Wycheproof's Ed25519
+# vectors (read in place, converted to build/).
+NATIVE_DIFF_ED_COUNT ?= 200
+NATIVE_ED_DEPS := test/native/diff_ed25519.c test/native/wycheproof_ed25519.py $(NATIVE_EC_SRCS) $(WIM_NATIVE_HDRS) \
+	test/native/test_flash.h test/native/test_tools.h mk/native.mk
+
+build/native-diff-ed25519: $(NATIVE_ED_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) test/native/diff_ed25519.c $(NATIVE_EC_SRCS) -lcrypto -o $@
+
+build/native-diff-ed25519-limb32: $(NATIVE_ED_DEPS)
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -DWIM_LIMB_BITS=32 $(NATIVE_INC) test/native/diff_ed25519.c $(NATIVE_EC_SRCS) \
+		-lcrypto -o $@
+
+native-diff-ed25519: build/native-diff-ed25519 build/native-diff-ed25519-limb32
+	@set -e; args=; \
+	if [ -f $(WYCHEPROOF_DIR)/ed25519_test.json ]; then \
+	  python3 test/native/wycheproof_ed25519.py $(WYCHEPROOF_DIR)/ed25519_test.json > build/wycheproof-ed25519.txt; \
+	  args="--wycheproof build/wycheproof-ed25519.txt"; \
+	else echo "native-diff-ed25519: $(WYCHEPROOF_DIR) is absent: Wycheproof Ed25519 vectors skipped"; fi; \
+	build/native-diff-ed25519 --count $(NATIVE_DIFF_ED_COUNT) $$args; \
+	build/native-diff-ed25519-limb32 --count $(NATIVE_DIFF_ED_COUNT) --seed 7 $$args
 
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
 NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json

@@ -13,10 +13,12 @@ void xs_wim_store_commit(sim_machine *the);
 void xs_wim_store_abort(sim_machine *the);
 void xs_wim_rsa_generate(sim_machine *the);
 void xs_wim_rsa_private(sim_machine *the);
-void xs_wim_ec_secret(sim_machine *the);
 void xs_wim_ec_sign(sim_machine *the);
 void xs_wim_ec_ecdh(sim_machine *the);
 void xs_wim_ec_generate(sim_machine *the);
+void xs_wim_ed_sign(sim_machine *the);
+void xs_wim_ed_public(sim_machine *the);
+void xs_wim_ed_generate(sim_machine *the);
 void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
 void sim_serial_pending(sim_machine *the);
@@ -39,10 +41,12 @@ static const sim_native sim_native_table[] = {
 	{ "xs_wim_store_abort", xs_wim_store_abort, 0 },
 	{ "xs_wim_rsa_generate", xs_wim_rsa_generate, 3 },
 	{ "xs_wim_rsa_private", xs_wim_rsa_private, 2 },
-	{ "xs_wim_ec_secret", xs_wim_ec_secret, 1 },
 	{ "xs_wim_ec_sign", xs_wim_ec_sign, 3 },
 	{ "xs_wim_ec_ecdh", xs_wim_ec_ecdh, 3 },
 	{ "xs_wim_ec_generate", xs_wim_ec_generate, 2 },
+	{ "xs_wim_ed_sign", xs_wim_ed_sign, 2 },
+	{ "xs_wim_ed_public", xs_wim_ed_public, 1 },
+	{ "xs_wim_ed_generate", xs_wim_ed_generate, 1 },
 	{ "sim_serial_write", sim_serial_write, 1 },
 	{ "sim_serial_on_receive", sim_serial_on_receive, 1 },
 	{ "sim_serial_pending", sim_serial_pending, 0 },

@@ -17,6 +17,8 @@
 #include "test_flash.h"
 #include "vectors.h"
 #include "wim_ec.h"
+#include "wim_ed25519.h"
+#include "wim_sha512.h"
 #include "wim_rsa.h"
 #include "wim_rsa_key.h"
 #include "wim_sha256.h"
@@ -109,6 +111,18 @@ int main(void)
 		wim_sha256_update(&c, data, sizeof data);
 		wim_sha256_final(&c, h);
 		report("SHA-256 of 1 KiB", instret() - t0, WIM_OK);
+	}
+	splitmix_fill(&state, d, 32);
+	MEASURE("Ed25519 sign, 64-byte message", wim_ed25519_sign(d, data, 64, rs, scratch, sizeof scratch));
+	MEASURE("Ed25519 public key", wim_ed25519_public(d, xy, scratch, sizeof scratch));
+	MEASURE("Ed25519 key generation (stored)", wim_ed25519_generate(&st, 4, &RNG, xy, scratch, sizeof scratch));
+	{
+		uint64_t t0 = instret();
+		wim_sha512 c;
+		wim_sha512_init(&c);
+		wim_sha512_update(&c, data, sizeof data);
+		wim_sha512_final(&c, rs);
+		report("SHA-512 of 1 KiB", instret() - t0, WIM_OK);
 	}
 	MEASURE("store put, 64 bytes", wim_store_put(&st, 3, WIM_KIND_PUBLIC, data, 64));
 	printf("%d failures\n", failures);

@@ -13,10 +13,12 @@ function xs_wim_store_commit() @ "xs_wim_store_commit";
 function xs_wim_store_abort() @ "xs_wim_store_abort";
 function xs_wim_rsa_generate() @ "xs_wim_rsa_generate";
 function xs_wim_rsa_private() @ "xs_wim_rsa_private";
-function xs_wim_ec_secret() @ "xs_wim_ec_secret";
 function xs_wim_ec_sign() @ "xs_wim_ec_sign";
 function xs_wim_ec_ecdh() @ "xs_wim_ec_ecdh";
 function xs_wim_ec_generate() @ "xs_wim_ec_generate";
+function xs_wim_ed_sign() @ "xs_wim_ed_sign";
+function xs_wim_ed_public() @ "xs_wim_ed_public";
+function xs_wim_ed_generate() @ "xs_wim_ed_generate";
 function wim_host_random() @ "wim_host_random";
 function wim_host_serial() @ "wim_host_serial";
 
@@ -38,8 +40,10 @@ export default {
 	storeAbort: xs_wim_store_abort,
 	rsaGenerate: xs_wim_rsa_generate,
 	rsaPrivate: xs_wim_rsa_private,
-	ecSecret: xs_wim_ec_secret,
 	ecSign: xs_wim_ec_sign,
 	ecEcdh: xs_wim_ec_ecdh,
 	ecGenerate: xs_wim_ec_generate,
+	edSign: xs_wim_ed_sign,
+	edPublic: xs_wim_ed_public,
+	edGenerate: xs_wim_ed_generate,
 };

@@ -1,26 +1,14 @@
 /**
- * The elliptic curves of the token: what CKA_EC_PARAMS names them, where their private-key side runs,
- * and how their signatures are verified. P-256 and P-384 sign, derive and generate in C
- * (modules/wim/native/wim_ec.c, through NativeCrypto.ecSign / ecEcdh / ecGenerate): their scalars never
- * reach JavaScript. Ed25519 runs here on @noble/curves: its secret reaches this code only through
- * NativeCrypto.ecSecret and is wiped after use. Verification (the PC's part) uses @noble/curves for all.
+ * The elliptic curves of the token: what CKA_EC_PARAMS names them and where their private-key side runs.
+ * Every private-key operation is in C: P-256 and P-384 sign, derive and generate in
+ * modules/wim/native/wim_ec.c (NativeCrypto.ecSign / ecEcdh / ecGenerate), Ed25519 signs and generates
+ * in wim_ed25519.c (NativeCrypto.edSign / edGenerate); no secret reaches JavaScript. @noble/curves'
+ * NIST curves decode and check the public points and scalars given to the device; verification is the
+ * PC's part (pc/agent/publickey.ts, with @noble/curves for all three).
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256, p384 } from "@noble/curves/nist.js";
 import { CKK, CKM } from "../at/pkcs11.js";
 import { EC_CURVE } from "./native.js";
-
-/** The private-key side of a curve implemented in JavaScript (Ed25519). */
-export interface JsCurve {
-  /** Random bytes a secret is derived from. */
-  readonly seedSize: number;
-  /** A secret from `seedSize` uniformly random bytes. */
-  secretFrom(seed: Uint8Array): Uint8Array;
-  /** The public point as CKA_EC_POINT carries it (inside a DER OCTET STRING). */
-  publicPoint(secret: Uint8Array): Uint8Array;
-  /** EdDSA over the whole message. */
-  sign(data: Uint8Array, secret: Uint8Array): Uint8Array;
-}
 
 /** One curve of the token. */
 export interface Curve {
@@ -34,10 +22,10 @@ export interface Curve {
   readonly params: readonly Uint8Array[];
   /** Signature size in bytes (r‖s, or R‖S for EdDSA). */
   readonly signatureSize: number;
-  /** The C core's id (EC_CURVE) when ECDSA, ECDH and key generation run in C; undefined for Ed25519. */
+  /** The C core's id (EC_CURVE) of the ECDSA/ECDH curves (wim_ec); undefined for Ed25519. */
   readonly native?: number;
-  /** The JavaScript private-key side, for the curves that have no `native` id. */
-  readonly js?: JsCurve;
+  /** True for the EdDSA curve (Ed25519: wim_ed25519 in C, NativeCrypto.edSign / edGenerate). */
+  readonly eddsa?: boolean;
   /**
    * A peer's public point (SEC 1: 04‖x‖y, or compressed 02/03‖x) as x‖y, for ECDH; throws unless it
    * is a point of the curve. Absent for EdDSA curves.
@@ -49,8 +37,6 @@ export interface Curve {
    * order, or too long).
    */
   importSecret(value: Uint8Array): Uint8Array | undefined;
-  /** Verification with the public point (the PC's part: no secret involved). */
-  verify(signature: Uint8Array, data: Uint8Array, point: Uint8Array): boolean;
 }
 
 const oid = (...b: number[]) => Uint8Array.from(b);
@@ -73,26 +59,18 @@ export const CURVES: readonly Curve[] = [
     params: [oid(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07)],
     peerPoint: (q) => p256.Point.fromBytes(q).toBytes(false).subarray(1),
     importSecret: (v) => scalar(v, 32, p256.utils.isValidSecretKey),
-    verify: (sig, d, q) => p256.verify(sig, d, q, { prehash: false, lowS: false }),
   },
   {
     name: "P-384", keyType: CKK.EC, generator: CKM.EC_KEY_PAIR_GEN, bits: 384, signatureSize: 96, native: EC_CURVE.P384,
     params: [oid(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22)],
     peerPoint: (q) => p384.Point.fromBytes(q).toBytes(false).subarray(1),
     importSecret: (v) => scalar(v, 48, p384.utils.isValidSecretKey),
-    verify: (sig, d, q) => p384.verify(sig, d, q, { prehash: false, lowS: false }),
   },
   {
     name: "Ed25519", keyType: CKK.EC_EDWARDS, generator: CKM.EC_EDWARDS_KEY_PAIR_GEN, bits: 255, signatureSize: 64,
     params: [oid(0x06, 0x03, 0x2b, 0x65, 0x70), printable("edwards25519")],
-    js: {
-      seedSize: 32,
-      secretFrom: (seed) => seed.slice(),
-      publicPoint: (s) => ed25519.getPublicKey(s),
-      sign: (d, s) => ed25519.sign(d, s),
-    },
+    eddsa: true,
     importSecret: (v) => (v.length === 32 ? v.slice() : undefined),
-    verify: (sig, d, q) => ed25519.verify(sig, d, q, { zip215: false }), // RFC 8032 §5.1.7, not ZIP 215
   },
 ];
 

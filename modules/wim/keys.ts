@@ -1,5 +1,6 @@
 /**
- * On-device key-pair generation: RSA, P-256 and P-384 in the C module, Ed25519 with @noble/curves.
+ * On-device key-pair generation: RSA, P-256, P-384 and Ed25519 in the C module (the secret is drawn and
+ * stored there, in the caller's store transaction).
  * Builds the attribute sets of both objects from the application's templates over the token's defaults.
  */
 import { CKA, CKK, CKM, CKO, CKR, PkcsError } from "../at/pkcs11.js";
@@ -118,14 +119,8 @@ export function generateKeyPair(native: NativeCrypto, random: (b: Uint8Array) =>
       point[0] = 0x04; // uncompressed
       point.set(xy, 1);
     } else {
-      const js = curve.js!;
-      const seed = new Uint8Array(js.seedSize);
-      random(seed);
-      const secret = js.secretFrom(seed);
-      seed.fill(0);
-      point = js.publicPoint(secret);
-      native.storePutSecret(privateHandle, secret.slice().buffer as ArrayBuffer);
-      secret.fill(0);
+      // Ed25519: the seed is drawn and stored in C; the 32-byte public key comes back
+      point = new Uint8Array(native.edGenerate(privateHandle));
     }
     for (const m of [pub, priv]) m.set(CKA.EC_PARAMS, params);
     pub.set(CKA.EC_POINT, derOctetString(point));

@@ -1,7 +1,8 @@
 import { NATIVE_TABLE_NAMES, type NativeTable } from "./native_table.js";
 
 /**
- * The JavaScript face of the C module (modules/wim/native): key store, RSA, and EC on P-256 / P-384.
+ * The JavaScript face of the C module (modules/wim/native): key store, RSA, EC on P-256 / P-384, and
+ * Ed25519. No secret ever comes back through it.
  *
  * Each method is one xsmc host function of modules/wim/native/wim_xs.c, listed in the native table
  * (modules/wim/native/natives.table) and named in NATIVE_NAMES.
@@ -43,8 +44,6 @@ export interface NativeCrypto {
   rsaGenerate(id: number, bits: number, onCandidate?: (count: number) => boolean): ArrayBuffer;
   /** Raw RSA private operation input^d mod n with the key in SECRET record `id` (CRT, blinded, fault-checked). */
   rsaPrivate(id: number, input: ArrayBuffer): ArrayBuffer;
-  /** The one narrow exit of a secret: the private key of SECRET record `id`, for the JS EC code (Ed25519). */
-  ecSecret(id: number): ArrayBuffer;
   /**
    * ECDSA in C with the scalar of SECRET record `id` (which never reaches JavaScript): r‖s over `hash`
    * (1..64 bytes; its leftmost bits count, as FIPS 186-5 says). `curve`: an EC_CURVE id.
@@ -60,6 +59,18 @@ export interface NativeCrypto {
    * rsaGenerate's key); returns the public point x‖y.
    */
   ecGenerate(id: number, curve: number): ArrayBuffer;
+  /**
+   * Ed25519 (RFC 8032, pure) in C with the seed of SECRET record `id`, which must be an Ed25519 private
+   * key's (it never reaches JavaScript): the 64-byte signature R‖S of the whole `message`.
+   */
+  edSign(id: number, message: ArrayBuffer): ArrayBuffer;
+  /** The 32-byte Ed25519 public key of the seed in SECRET record `id`, derived in C. */
+  edPublic(id: number): ArrayBuffer;
+  /**
+   * Draws a 32-byte Ed25519 seed in C and stores it as SECRET record `id` (staged in the open transaction,
+   * like ecGenerate's scalar); returns the public key.
+   */
+  edGenerate(id: number): ArrayBuffer;
 }
 
 /** The C core's curve ids (WIM_EC_* of modules/wim/native/wim_ec.h). */

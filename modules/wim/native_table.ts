@@ -15,10 +15,12 @@ export const NATIVE_TABLE_NAMES = {
   storeAbort: "xs_wim_store_abort",
   rsaGenerate: "xs_wim_rsa_generate",
   rsaPrivate: "xs_wim_rsa_private",
-  ecSecret: "xs_wim_ec_secret",
   ecSign: "xs_wim_ec_sign",
   ecEcdh: "xs_wim_ec_ecdh",
   ecGenerate: "xs_wim_ec_generate",
+  edSign: "xs_wim_ed_sign",
+  edPublic: "xs_wim_ed_public",
+  edGenerate: "xs_wim_ed_generate",
 } as const;
 
 /** Each NativeCrypto method's signature, as the table gives it. */
@@ -35,8 +37,10 @@ export type NativeTable = {
   storeAbort: () => void;
   rsaGenerate: (id: number, bits: number, onCandidate?: (count: number) => boolean) => ArrayBuffer;
   rsaPrivate: (id: number, input: ArrayBuffer) => ArrayBuffer;
-  ecSecret: (id: number) => ArrayBuffer;
   ecSign: (id: number, curve: number, hash: ArrayBuffer) => ArrayBuffer;
   ecEcdh: (id: number, curve: number, peer: ArrayBuffer) => ArrayBuffer;
   ecGenerate: (id: number, curve: number) => ArrayBuffer;
+  edSign: (id: number, message: ArrayBuffer) => ArrayBuffer;
+  edPublic: (id: number) => ArrayBuffer;
+  edGenerate: (id: number) => ArrayBuffer;
 };

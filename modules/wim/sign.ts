@@ -1,8 +1,8 @@
 /**
  * Private-key operations on the device: the mechanisms the device performs itself. Hashing (and
  * building a DigestInfo) is the PC's part of the work; the device gets the prepared input, encodes
- * it (modules/wim/rsa-pad.ts), and runs the private operation (C for RSA, P-256 and P-384;
- * @noble/curves for Ed25519).
+ * it (modules/wim/rsa-pad.ts), and runs the private operation in C (RSA, P-256, P-384 and Ed25519: the
+ * secret never leaves the C core).
  */
 import { CKA, CKF, CKK, CKM, CKR, PkcsError } from "../at/pkcs11.js";
 import { curveByParams } from "./curves.js";
@@ -132,13 +132,9 @@ export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, hand
     }
     case CKM.EDDSA: {
       const curve = curveByParams(key.get(CKA.EC_PARAMS) ?? new Uint8Array(0));
-      if (!curve?.js) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
-      const secret = new Uint8Array(native.ecSecret(handle));
-      try {
-        return curve.js.sign(data, secret);
-      } finally {
-        secret.fill(0);
-      }
+      if (!curve?.eddsa) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
+      // in C (wim_ed25519), the seed read there: RFC 8032's Ed25519 over the whole message
+      return new Uint8Array(native.edSign(handle, data.slice().buffer as ArrayBuffer));
     }
   }
   throw new PkcsError(CKR.MECHANISM_INVALID);

@@ -3,6 +3,8 @@
  * RSA encryption, with keys rebuilt from the token's public attributes.
  */
 import crypto from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { p256, p384 } from "@noble/curves/nist.js";
 import { CKA, CKK, CKM, CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { readUlong } from "../../modules/at/template.js";
 import { type Curve, curveByParams, rawPoint } from "../../modules/wim/curves.js";
@@ -38,6 +40,13 @@ export function publicKey(attrs: Map<number, Uint8Array>): PublicKey {
   throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
 }
 
+/** Signature verification of each curve (by Curve.name) with the public point: @noble/curves. */
+const CURVE_VERIFY: { readonly [name: string]: (sig: Uint8Array, data: Uint8Array, q: Uint8Array) => boolean } = {
+  "P-256": (sig, d, q) => p256.verify(sig, d, q, { prehash: false, lowS: false }),
+  "P-384": (sig, d, q) => p384.verify(sig, d, q, { prehash: false, lowS: false }),
+  "Ed25519": (sig, d, q) => ed25519.verify(sig, d, q, { zip215: false }), // RFC 8032 §5.1.7, not ZIP 215
+};
+
 /** Verifies `sig` over `data` (a message, or a digest for the raw mechanisms); throws CKR_SIGNATURE_*. */
 export function verify(m: SignMechanism, key: PublicKey, parameter: Uint8Array, data: Uint8Array, sig: Uint8Array): void {
   if (m.keyType !== key.keyType) throw new PkcsError(CKR.KEY_TYPE_INCONSISTENT);
@@ -45,7 +54,7 @@ export function verify(m: SignMechanism, key: PublicKey, parameter: Uint8Array, 
   let ok: boolean;
   if (key.curve) {
     if (sig.length !== key.curve.signatureSize) throw new PkcsError(CKR.SIGNATURE_LEN_RANGE);
-    ok = key.curve.verify(sig, digest, key.material);
+    ok = CURVE_VERIFY[key.curve.name](sig, digest, key.material);
   } else {
     const k = key.material.length;
     if (sig.length !== k) throw new PkcsError(CKR.SIGNATURE_LEN_RANGE);

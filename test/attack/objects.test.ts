@@ -133,7 +133,7 @@ describe("attack: objects without the PIN, handles and secrets (findings 4 and 8
     });
   });
 
-  it("the C glue uses a secret only as the kind of key its object is (ecSecret: Ed25519 seeds only)", async function () {
+  it("the C glue uses a secret only as the kind of key its object is (edSign/edPublic: Ed25519 seeds only)", async function () {
     if (!existsSync(SIM) || !existsSync(BUNDLE)) this.skip();
     const flash = path.join(dir, "kinds.bin");
     await provision(flash, "kinds", SO_PIN, PIN);
@@ -147,10 +147,12 @@ describe("attack: objects without the PIN, handles and secrets (findings 4 and 8
     const got = await glue(flash, `
       const hash = new Uint8Array(32).fill(1).buffer, block = new Uint8Array(256).fill(1).buffer;
       done({
-        secretP256: attempt(() => N("xs_wim_ec_secret")(${p256})),
-        secretRsa: attempt(() => N("xs_wim_ec_secret")(${rsa})),
-        secretPublic: attempt(() => N("xs_wim_ec_secret")(${p256pub})),
-        secretEd: attempt(() => N("xs_wim_ec_secret")(${ed})),
+        edSignP256: attempt(() => N("xs_wim_ed_sign")(${p256}, hash)),
+        edSignRsa: attempt(() => N("xs_wim_ed_sign")(${rsa}, hash)),
+        edSignPublic: attempt(() => N("xs_wim_ed_sign")(${p256pub}, hash)),
+        edPublicP256: attempt(() => N("xs_wim_ed_public")(${p256})),
+        edSign: attempt(() => N("xs_wim_ed_sign")(${ed}, hash)),
+        edPublic: attempt(() => N("xs_wim_ed_public")(${ed})),
         signEdAsP256: attempt(() => N("xs_wim_ec_sign")(${ed}, 1, hash)),
         signP256AsP384: attempt(() => N("xs_wim_ec_sign")(${p256}, 2, hash)),
         signP256: attempt(() => N("xs_wim_ec_sign")(${p256}, 1, hash)),
@@ -159,7 +161,8 @@ describe("attack: objects without the PIN, handles and secrets (findings 4 and 8
         rsa: attempt(() => N("xs_wim_rsa_private")(${rsa}, block)),
       });`);
     assert.deepEqual(got, {
-      secretP256: "WIM_E_SECRET", secretRsa: "WIM_E_SECRET", secretPublic: "WIM_E_SECRET", secretEd: 32,
+      edSignP256: "WIM_E_SECRET", edSignRsa: "WIM_E_SECRET", edSignPublic: "WIM_E_SECRET", edPublicP256: "WIM_E_SECRET",
+      edSign: 64, edPublic: 32,
       signEdAsP256: "WIM_E_SECRET", signP256AsP384: "WIM_E_SECRET", signP256: 64, ecdhRsa: "WIM_E_SECRET",
       rsaP256: "WIM_E_SECRET", rsa: 256,
     });

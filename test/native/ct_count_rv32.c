@@ -13,6 +13,8 @@
  *   - the key store's secret read of each key (wim_store_read_secret), each key in a fresh store;
  *   - P-256 and P-384: d*G (wim_ec_public), a hedged ECDSA signature over two random hashes, and ECDH
  *     with two peers, for three random scalars per curve.
+ *   - Ed25519: the public key (wim_ed25519_public), a signature over three random 100-byte messages, and
+ *     key generation into a fresh store, for three random seeds.
  * Built with -DCT_QUICK (the planted-branch self-test): RSA-2048 and P-256 only.
  * Exit status (through QEMU's test device): 0 when every group is uniform, 1 otherwise.
  */
@@ -25,6 +27,7 @@
 #include "test_tools.h"
 #include "wim_bn.h"
 #include "wim_ec.h"
+#include "wim_ed25519.h"
 #include "wim_rsa.h"
 #include "wim_rsa_key.h"
 
@@ -207,6 +210,36 @@ static void ec_curve(int curve, const char *cname, int nkeys)
 	done(&dh, cases);
 }
 
+#ifndef CT_QUICK
+static void ed25519(int nkeys)
+{
+	group pub = { "Ed25519 public key", 0, 0, 0, 0, 0 }, sig = { "Ed25519 sign (100 bytes)", 0, 0, 0, 0, 0 },
+	      gen = { "Ed25519 generate", 0, 0, 0, 0, 0 };
+	uint8_t seed[32], a[32], m[100], rs[64];
+	for (int i = 0; i < nkeys; i++) {
+		splitmix_fill(&state, seed, sizeof seed);
+		MEASURE(&pub, wim_ed25519_public(seed, a, scratch, sizeof scratch));
+		for (int j = 0; j < INPUTS; j++) {
+			splitmix_fill(&state, m, sizeof m);
+			MEASURE(&sig, wim_ed25519_sign(seed, m, sizeof m, rs, scratch, sizeof scratch));
+		}
+		t_flash fl;
+		wim_store st;
+		memset(flash_mem, 0xff, sizeof flash_mem);
+		t_flash_init(&fl, flash_mem, sizeof flash_mem, SECTOR);
+		if (wim_store_format(&st, &fl.f) != WIM_OK)
+			failures++;
+		MEASURE(&gen, wim_ed25519_generate(&st, 1, &RNG, a, scratch, sizeof scratch));
+	}
+	char cases[64];
+	snprintf(cases, sizeof cases, "%d seeds", nkeys);
+	done(&pub, cases);
+	done(&gen, cases);
+	snprintf(cases, sizeof cases, "%d seeds x %d messages", nkeys, INPUTS);
+	done(&sig, cases);
+}
+#endif
+
 int main(void)
 {
 	printf("ct-count: instructions retired per private operation on rv32imc (QEMU -icount)\n");
@@ -219,6 +252,7 @@ int main(void)
 	rsa_size(4096, 3);
 	ec_curve(WIM_EC_P256, "P-256", 3);
 	ec_curve(WIM_EC_P384, "P-384", 3);
+	ed25519(3);
 #endif
 	printf("ct-count: %s\n", failures ? "FAILED: a count depends on the key or the input" :
 			"every private operation retires the same instructions for every key and input of its size");

@@ -10,8 +10,9 @@
  *   core's raw private operation on the device) is Node's RSA_NO_PADDING private decryption;
  * - sign: the agent's DigestInfo (Channel.prepared, the input it sends with +PKCSSIGN) and the device's
  *   `sign` (EMSA-PKCS1-v1_5, rsa-pad.ts `pkcs1Sign`) with a raw private operation in BigInt arithmetic
- *   (the sig-gen keys carry n, e, d only); Ed25519 signing through the device's `sign` (CKM_EDDSA, the
- *   seed handed over by a stub `ecSecret`).
+ *   (the sig-gen keys carry n, e, d only); Ed25519 signing through the device's `sign` (CKM_EDDSA, with
+ *   a stub `edSign` signing on @noble/curves where the device's C core signs: the C signer itself meets
+ *   these vectors in `make native-diff-ed25519`).
  *
  * The vectors are read in place from ../shared/vectors/wycheproof (relative to the repository root;
  * WYCHEPROOF_DIR overrides) and never copied here; without that folder every test is skipped, with a
@@ -523,7 +524,7 @@ describe("Wycheproof vectors through the project's own code", function () {
     const used = new Set<string>();
     for (const g of v.testGroups) {
       const seed = seeds.get(g.publicKey.pk!);
-      const native = nativeWith({ ecSecret: () => seed!.slice().buffer as ArrayBuffer });
+      const native = nativeWith({ edSign: (_id, m) => ed25519.sign(new Uint8Array(m), seed!).slice().buffer as ArrayBuffer });
       for (const t of g.tests) {
         if (!seed) tally.skip("no private key in the file and the seed is not listed here");
         else if (t.result !== "valid") tally.skip(`${t.result}: signing checks the valid vectors`);

@@ -1,7 +1,7 @@
 /*
  * wim_ec.h — ECDSA signing, ECDH and key generation on the NIST curves P-256 and P-384, in C on the
- * bignum core (wim_bn's Montgomery arithmetic). Ed25519 stays in JavaScript (@noble/curves); why the
- * NIST curves moved here is in docs/design-notes.md (measured: noble on XS signs P-256 in 5.4 ms).
+ * bignum core (wim_bn's Montgomery arithmetic). Ed25519 is wim_ed25519.h's; why the NIST curves moved
+ * here is in docs/design-notes.md (measured: noble on XS signs P-256 in 5.4 ms).
  *
  * Secret: the private scalar d, the nonce k, and every intermediate of k·G, d·Q, k^-1. Public: the
  * curve, the hash, the signature, the peer's point, the shared x-coordinate (the caller's secret to

@@ -7,10 +7,10 @@
  * are bounded by static buffers. A core error is thrown as an Error whose message is the WIM_E_*
  * name; errors.ts maps those names to CK_RV. Argument errors are TypeError / RangeError.
  *
- * Memory: one static wim_store, static I/O buffers and a static scratch shared by RSA and EC (no
- * malloc). Bytes read from JavaScript are used before any allocation, so the engine cannot move them
- * meanwhile. Buffers that held secrets (the scratch, the EC scalar in `io`, an ECDH result) are wiped
- * after each use.
+ * Memory: one static wim_store, static I/O buffers and a static scratch shared by RSA, EC and Ed25519
+ * (no malloc). Bytes read from JavaScript are used before any allocation, so the engine cannot move them
+ * meanwhile. Buffers that held secrets (the scratch, the EC scalar or Ed25519 seed in `io`, an ECDH
+ * result) are wiped after each use. No secret is ever returned to JavaScript.
  */
 #include <string.h>
 
@@ -19,15 +19,14 @@
 #include "wim_store.h"
 #include "wim_rsa.h"
 #include "wim_ec.h"
+#include "wim_ed25519.h"
 #include "wim_xs.h"
 
-/* Scratch, shared by RSA and EC: at least wim_rsa_scratch_size(WIM_RSA_MAX_BITS) and
- * wim_ec_scratch_size() (a few KiB); both checked at run time. */
+/* Scratch, shared by RSA, EC and Ed25519: at least wim_rsa_scratch_size(WIM_RSA_MAX_BITS),
+ * wim_ec_scratch_size() and wim_ed25519_scratch_size() (a few KiB); all checked at run time. */
 #ifndef WIM_XS_RSA_SCRATCH
 #define WIM_XS_RSA_SCRATCH (16 * 1024) /* wim_rsa_scratch_size(4096) is 14880 today */
 #endif
-/* The largest secret ecSecret releases: EC scalars are 32..66 bytes; an RSA key is far larger. */
-#define WIM_XS_EC_SECRET_MAX 128
 #define WIM_XS_RSA_BYTES (WIM_RSA_MAX_BITS / 8)
 /* P-256 / P-384 (wim_ec): the largest coordinate, and the longest hash ecSign takes (SHA-512's). */
 #define WIM_XS_EC_BYTES 48
@@ -37,7 +36,7 @@ static wim_store store;
 static int mounted;
 static uint8_t io[WIM_STORE_MAX_VALUE];
 static uint8_t rsa_out[WIM_XS_RSA_BYTES];
-static uint8_t ec_out[2 * WIM_XS_EC_BYTES];
+static uint8_t ec_out[2 * WIM_XS_EC_BYTES]; /* also Ed25519's signature (64 bytes) and public key */
 static uint32_t ids[WIM_STORE_MAX_RECORDS];
 static uint64_t scratch[WIM_XS_RSA_SCRATCH / sizeof(uint64_t)];
 
@@ -323,7 +322,7 @@ void xs_wim_rsa_generate(xsMachine *the)
  * (Wim.addObject, Wim.generateKeyPair), in the PUBLIC record of the same id: the private-key object's
  * CKA_CLASS, CKA_KEY_TYPE and CKA_EC_PARAMS (all read-only once the object exists). Every function
  * that uses a secret reads that record first and refuses (WIM_E_SECRET) a secret of another kind:
- * ecSecret releases only Ed25519 seeds, ecSign/ecEcdh use only scalars of their own curve, rsaPrivate
+ * edSign/edPublic use only Ed25519 seeds, ecSign/ecEcdh only scalars of their own curve, rsaPrivate
  * only RSA keys. A secret without its object record is refused too (WIM_E_NOTFOUND).
  */
 enum key_kind { KIND_RSA, KIND_P256, KIND_P384, KIND_ED25519 };
@@ -427,27 +426,6 @@ void xs_wim_rsa_private(xsMachine *the)
 	xsmcSetArrayBuffer(xsResult, rsa_out, (xsIntegerValue)length);
 }
 
-void xs_wim_ec_secret(xsMachine *the)
-{
-	wim_store *st;
-	uint32_t id, length = 0;
-	int rc;
-	need_args(the, 1);
-	id = arg_id(the, 0);
-	st = open_store(the);
-	rc = check_kind(st, id, KIND_ED25519); /* a P-256/P-384 scalar or an RSA key never leaves this way */
-	if (rc == WIM_OK)
-		rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
-	if (rc == WIM_OK && (length == 0 || length > WIM_XS_EC_SECRET_MAX))
-		rc = WIM_E_SECRET; /* not an EC scalar: an RSA key never leaves this way */
-	if (rc != WIM_OK) {
-		wipe(io, sizeof(io));
-		throw_wim(the, rc);
-	}
-	xsmcSetArrayBuffer(xsResult, io, (xsIntegerValue)length);
-	wipe(io, length);
-}
-
 /*
  * P-256 and P-384 in C (wim_ec): the scalar is read from the store into `io`, used and wiped here; it
  * never reaches JavaScript. curve: WIM_EC_P256 (1) or WIM_EC_P384 (2).
@@ -542,4 +520,76 @@ void xs_wim_ec_generate(xsMachine *the)
 	wipe(scratch, wim_ec_scratch_size());
 	check(the, rc);
 	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
+}
+
+/*
+ * Ed25519 in C (wim_ed25519): the 32-byte seed is read from the store into `io`, used and wiped here; it
+ * never reaches JavaScript. The public key is derived from the seed in C on every signature.
+ */
+
+/* The seed of SECRET record `id` (an Ed25519 private key's, by its object record) into io[0..32). */
+static int read_seed(wim_store *st, uint32_t id)
+{
+	uint32_t length = 0;
+	int rc = check_kind(st, id, KIND_ED25519);
+	if (rc == WIM_OK)
+		rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
+	if (rc == WIM_OK && length != WIM_ED25519_SEED)
+		rc = WIM_E_SECRET; /* not an Ed25519 seed */
+	if (rc == WIM_OK && wim_ed25519_scratch_size() > sizeof(scratch))
+		rc = WIM_E_SCRATCH;
+	return rc;
+}
+
+void xs_wim_ed_sign(xsMachine *the)
+{
+	wim_store *st;
+	const uint8_t *message;
+	uint32_t id, length;
+	int rc;
+	need_args(the, 2);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	message = arg_bytes(the, 1, &length);
+	/* the core reads flash and computes; it calls no JavaScript, so `message` stays put */
+	rc = read_seed(st, id);
+	if (rc == WIM_OK)
+		rc = wim_ed25519_sign(io, message, length, ec_out, scratch, sizeof(scratch));
+	wipe(io, sizeof(io));
+	wipe(scratch, wim_ed25519_scratch_size());
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, ec_out, WIM_ED25519_SIG);
+}
+
+void xs_wim_ed_public(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id;
+	int rc;
+	need_args(the, 1);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	rc = read_seed(st, id);
+	if (rc == WIM_OK)
+		rc = wim_ed25519_public(io, ec_out, scratch, sizeof(scratch));
+	wipe(io, sizeof(io));
+	wipe(scratch, wim_ed25519_scratch_size());
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, ec_out, WIM_ED25519_PUBLIC);
+}
+
+void xs_wim_ed_generate(xsMachine *the)
+{
+	wim_store *st;
+	uint32_t id;
+	int rc;
+	need_args(the, 1);
+	id = arg_id(the, 0);
+	st = open_store(the);
+	if (wim_ed25519_scratch_size() > sizeof(scratch))
+		throw_wim(the, WIM_E_SCRATCH);
+	rc = wim_ed25519_generate(st, id, wim_host_rng(), ec_out, scratch, sizeof(scratch));
+	wipe(scratch, wim_ed25519_scratch_size());
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, ec_out, WIM_ED25519_PUBLIC);
 }

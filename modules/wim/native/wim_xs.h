@@ -22,9 +22,11 @@ void xs_wim_store_commit(struct xsMachineRecord *the);     /* () → undefined: 
 void xs_wim_store_abort(struct xsMachineRecord *the);      /* () → undefined: drops the staged writes */
 void xs_wim_rsa_generate(struct xsMachineRecord *the);     /* (id, bits) → ArrayBuffer (modulus) */
 void xs_wim_rsa_private(struct xsMachineRecord *the);      /* (id, input) → ArrayBuffer */
-void xs_wim_ec_secret(struct xsMachineRecord *the);        /* (id) → ArrayBuffer (the EC scalar) */
 void xs_wim_ec_sign(struct xsMachineRecord *the);          /* (id, curve, hash) → ArrayBuffer (r‖s) */
 void xs_wim_ec_ecdh(struct xsMachineRecord *the);          /* (id, curve, peer x‖y) → ArrayBuffer (x) */
 void xs_wim_ec_generate(struct xsMachineRecord *the);      /* (id, curve) → ArrayBuffer (public x‖y) */
+void xs_wim_ed_sign(struct xsMachineRecord *the);          /* (id, message) → ArrayBuffer (R‖S, Ed25519) */
+void xs_wim_ed_public(struct xsMachineRecord *the);        /* (id) → ArrayBuffer (the 32-byte public key) */
+void xs_wim_ed_generate(struct xsMachineRecord *the);      /* (id) → ArrayBuffer (the 32-byte public key) */
 
 #endif
