@@ -3,9 +3,8 @@
  *
  * A record is (id, kind) → bytes. kind WIM_KIND_PUBLIC holds what the security manager may read
  * back (object attributes); kind WIM_KIND_SECRET holds key material that is never returned to
- * JavaScript: only the C crypto uses it, and EC secrets leave only through wim_store_read_secret, called
- * by the glue's xs_wim_ec_secret (for Ed25519, which runs in JavaScript; the glue's xs_wim_ec_sign and
- * xs_wim_ec_ecdh read P-256 / P-384 scalars the same way and keep them in C).
+ * JavaScript: only the C crypto uses it, through wim_store_read_secret (the glue's RSA, P-256/P-384 and
+ * Ed25519 functions read their secrets that way and keep them in C).
  * Writing a record replaces the previous one with the same (id, kind).
  *
  * Transactions: between wim_store_begin and wim_store_commit, wim_store_put and wim_store_remove
