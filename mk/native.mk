@@ -175,7 +175,7 @@ native-riscv: build/rv32/native-test.elf
 		test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
-build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h \
+build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h test/native/rv32_tools.h \
 		test/native/vectors.h mk/native.mk
 	$(NATIVE_RV_CC) $(NATIVE_RV_CFLAGS) $(NATIVE_INC) $(NATIVE_RV_LDFLAGS) $(NATIVE_RV_OBJS) test/native/test_flash.c \
 		bench/native/bench_rv32.c -o $@
@@ -191,7 +191,7 @@ bench-riscv: build/rv32/bench-rv32.elf
 #     skips the product for a zero exponent window) must fail both.
 NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o \
 	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
-NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/ct_keys.h test/native/test_flash.c \
+NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/rv32_tools.h test/native/ct_keys.h test/native/test_flash.c \
 	test/native/test_flash.h test/native/test_tools.h mk/native.mk
 NATIVE_RV_QEMU_RUN := $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
 	-semihosting-config enable=on,target=native -kernel

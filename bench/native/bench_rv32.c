@@ -23,29 +23,12 @@
 #include "wim_rsa_key.h"
 #include "wim_sha256.h"
 
+#define RV32_SEED 7
+#include "rv32_tools.h"
+
 #define SECTOR 4096u
 static uint8_t flash_mem[16 * SECTOR];
 static uint64_t scratch[16384 / 8];
-static uint64_t state = 7;
-
-static int rng_fill(void *ctx, uint8_t *b, size_t n)
-{
-	(void)ctx;
-	splitmix_fill(&state, b, n);
-	return 0;
-}
-static const wim_rng RNG = { NULL, rng_fill };
-
-static uint64_t instret(void)
-{
-	uint32_t hi, lo, hi2;
-	do {
-		__asm__ volatile("rdinstreth %0" : "=r"(hi));
-		__asm__ volatile("rdinstret %0" : "=r"(lo));
-		__asm__ volatile("rdinstreth %0" : "=r"(hi2));
-	} while (hi != hi2);
-	return (uint64_t)hi << 32 | lo;
-}
 
 static int failures;
 
@@ -89,21 +72,21 @@ int main(void)
 	if (wim_rsa_import(&st, 1, 2048, kat_rsa_e, n, p, q, dp, dq, qi, scratch, sizeof scratch) != WIM_OK)
 		failures++;
 	MEASURE("RSA-2048 private (CRT, checked)", wim_rsa_private(&st, 1, x, 256, out, &RNG, scratch, sizeof scratch));
-	splitmix_fill(&state, h, sizeof h);
-	splitmix_fill(&state, d, 32);
+	splitmix_fill(&rv32_state, h, sizeof h);
+	splitmix_fill(&rv32_state, d, 32);
 	d[0] &= 0x7f;
 	MEASURE("P-256 ECDSA sign", wim_ec_sign(WIM_EC_P256, d, h, 32, &RNG, rs, scratch, sizeof scratch));
 	if (wim_ec_public(WIM_EC_P256, d, xy, scratch, sizeof scratch) != WIM_OK)
 		failures++;
 	MEASURE("P-256 ECDH", wim_ec_ecdh(WIM_EC_P256, d, xy, out, scratch, sizeof scratch));
 	MEASURE("P-256 key generation (stored)", wim_ec_generate(&st, 2, WIM_EC_P256, &RNG, xy, scratch, sizeof scratch));
-	splitmix_fill(&state, d, 48);
+	splitmix_fill(&rv32_state, d, 48);
 	d[0] &= 0x7f;
 	MEASURE("P-384 ECDSA sign", wim_ec_sign(WIM_EC_P384, d, h, 32, &RNG, rs, scratch, sizeof scratch));
 	if (wim_ec_public(WIM_EC_P384, d, xy, scratch, sizeof scratch) != WIM_OK)
 		failures++;
 	MEASURE("P-384 ECDH", wim_ec_ecdh(WIM_EC_P384, d, xy, out, scratch, sizeof scratch));
-	splitmix_fill(&state, data, sizeof data);
+	splitmix_fill(&rv32_state, data, sizeof data);
 	{
 		uint64_t t0 = instret();
 		wim_sha256 c;
@@ -112,7 +95,7 @@ int main(void)
 		wim_sha256_final(&c, h);
 		report("SHA-256 of 1 KiB", instret() - t0, WIM_OK);
 	}
-	splitmix_fill(&state, d, 32);
+	splitmix_fill(&rv32_state, d, 32);
 	MEASURE("Ed25519 sign, 64-byte message", wim_ed25519_sign(d, data, 64, rs, scratch, sizeof scratch));
 	MEASURE("Ed25519 public key", wim_ed25519_public(d, xy, scratch, sizeof scratch));
 	MEASURE("Ed25519 key generation (stored)", wim_ed25519_generate(&st, 4, &RNG, xy, scratch, sizeof scratch));

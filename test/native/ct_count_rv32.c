@@ -31,30 +31,13 @@
 #include "wim_rsa.h"
 #include "wim_rsa_key.h"
 
+#define RV32_SEED 0x5eed
+#include "rv32_tools.h"
+
 #define SECTOR 4096u
 #define INPUTS 3
 static uint8_t flash_mem[16 * SECTOR];
 static uint64_t scratch[16384 / 8];
-static uint64_t state = 0x5eed;
-
-static int rng_fill(void *ctx, uint8_t *b, size_t n)
-{
-	(void)ctx;
-	splitmix_fill(&state, b, n);
-	return 0;
-}
-static const wim_rng RNG = { NULL, rng_fill };
-
-static uint64_t instret(void)
-{
-	uint32_t hi, lo, hi2;
-	do {
-		__asm__ volatile("rdinstreth %0" : "=r"(hi));
-		__asm__ volatile("rdinstret %0" : "=r"(lo));
-		__asm__ volatile("rdinstreth %0" : "=r"(hi2));
-	} while (hi != hi2);
-	return (uint64_t)hi << 32 | lo;
-}
 
 /* The variable-time inversion (public input) counted apart: the link's --wrap sends the core's calls here. */
 int __real_wim_bn_mod_inv_vartime(wim_limb *r, const wim_limb *a, const wim_limb *m, size_t n, wim_limb *t);
@@ -150,7 +133,7 @@ static void rsa_size(unsigned bits, int nkeys)
 		uint32_t len;
 		MEASURE(&rd, wim_store_read_secret(&st, 1, key, sizeof key, &len));
 		for (int j = 0; j < INPUTS; j++) {
-			splitmix_fill(&state, in, bits / 8);
+			splitmix_fill(&rv32_state, in, bits / 8);
 			in[0] &= 0x7f; /* below n: n has its top bit set */
 			inv_count = 0;
 			uint64_t t0 = instret();
@@ -184,17 +167,17 @@ static void ec_curve(int curve, const char *cname, int nkeys)
 	/* two peers: public keys of random scalars */
 	uint8_t peers[INPUTS][96];
 	for (int j = 0; j < INPUTS; j++) {
-		splitmix_fill(&state, d, size);
+		splitmix_fill(&rv32_state, d, size);
 		d[0] &= 0x7f;
 		if (wim_ec_public(curve, d, peers[j], scratch, sizeof scratch) != WIM_OK)
 			failures++;
 	}
 	for (int i = 0; i < nkeys; i++) {
-		splitmix_fill(&state, d, size);
+		splitmix_fill(&rv32_state, d, size);
 		d[0] &= 0x7f; /* below n */
 		MEASURE(&pub, wim_ec_public(curve, d, xy, scratch, sizeof scratch));
 		for (int j = 0; j < INPUTS; j++) {
-			splitmix_fill(&state, h, sizeof h);
+			splitmix_fill(&rv32_state, h, sizeof h);
 			h[0] &= 0x7f; /* below n: the reduction of e is on public data */
 			MEASURE(&sig, wim_ec_sign(curve, d, h, sizeof h, &RNG, rs, scratch, sizeof scratch));
 			memcpy(peer, peers[j], 2 * size);
@@ -217,10 +200,10 @@ static void ed25519(int nkeys)
 	      gen = { "Ed25519 generate", 0, 0, 0, 0, 0 };
 	uint8_t seed[32], a[32], m[100], rs[64];
 	for (int i = 0; i < nkeys; i++) {
-		splitmix_fill(&state, seed, sizeof seed);
+		splitmix_fill(&rv32_state, seed, sizeof seed);
 		MEASURE(&pub, wim_ed25519_public(seed, a, scratch, sizeof scratch));
 		for (int j = 0; j < INPUTS; j++) {
-			splitmix_fill(&state, m, sizeof m);
+			splitmix_fill(&rv32_state, m, sizeof m);
 			MEASURE(&sig, wim_ed25519_sign(seed, m, sizeof m, rs, scratch, sizeof scratch));
 		}
 		t_flash fl;

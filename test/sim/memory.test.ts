@@ -10,13 +10,14 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { COMMAND_BY_NAME } from "../../modules/at/table.js";
-import { CKF, CKM, CKR, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKF, CKM, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { boolValue, encodeTemplate, ulongValue } from "../../modules/at/template.js";
 import { CKA } from "../../modules/at/pkcs11.js";
 import type { Value } from "../../modules/at/codec.js";
 import { AtLink } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { ROOT, type SimToken, startSim, tempDir } from "../e2e/harness.js";
+import { rvOf } from "../rv.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 const P384 = Uint8Array.of(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22);
@@ -29,15 +30,7 @@ describe("wim-sim memory budget", function () {
   let sim: SimToken;
   let link: AtLink;
   const at = (name: string, values: Value[] = []) => link.command(COMMAND_BY_NAME.get(name)!, values);
-  const rv = async (p: Promise<unknown>) => {
-    try {
-      await p;
-      return CKR.OK;
-    } catch (e) {
-      if (e instanceof PkcsError) return e.rv;
-      throw e;
-    }
-  };
+  const rv = rvOf;
 
   before(async () => {
     const saved = process.env.WIM_SIM_MEMORY;
