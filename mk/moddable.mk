@@ -12,7 +12,8 @@
 #     hosts/lin/smoke.sh: AT+GMM on its PTY, `wim agent`, pkcs11-tool init/keygen P-256/sign (openssl
 #     verifies). First at the manifest's creation block (the ESP32 budget, no growth), then, if that
 #     aborts for memory, with growth, so that the toolchain check and the budget are reported apart.
-#     MODDABLE_STRICT_BUDGET=1 makes a budget failure fail the check.
+#     MODDABLE_STRICT_BUDGET=1 (the default, since every module is preloaded and the firmware fits the block
+#     with room to spare) makes a budget failure fail the check; =0 only reports it.
 # TypeScript: mcconfig runs the `tsc` on PATH; the project's own (node_modules/.bin, 5.9) is put
 # first. The manifest sets target/lib es2022 (mcconfig's default es2025 needs TypeScript 6).
 # MODDABLE_TSC_DIR=DIR puts another compiler's directory first instead.
@@ -20,7 +21,7 @@
 MODDABLE_BOARD ?= esp32/c3_devkit_rust
 MODDABLE_OUT := $(CURDIR)/build/moddable
 MODDABLE_GROWTH ?= 78848,16384,4928,1024
-MODDABLE_STRICT_BUDGET ?= 0
+MODDABLE_STRICT_BUDGET ?= 1
 MODDABLE_PATH = $(if $(MODDABLE_TSC_DIR),$(MODDABLE_TSC_DIR):)$(CURDIR)/node_modules/.bin:$(MODDABLE)/build/bin/lin/release:$(PATH)
 
 .PHONY: moddable-check moddable-esp32 moddable-lin

@@ -30,7 +30,8 @@
 #                        since format WIS2, which works under flash encryption and still reads WIS1: docs/store.md),
 #                        the EC core (wim_ec.o, wim_sha256.o) within its own NATIVE_EC_TEXT_BUDGET
 #                        (docs/design-notes.md says why it is separate),
-#                        Ed25519 (wim_ed25519.o, wim_sha512.o) within NATIVE_ED_TEXT_BUDGET
+#                        Ed25519 (wim_ed25519.o, wim_sha512.o) within NATIVE_ED_TEXT_BUDGET, SHA-1 (wim_sha1.o)
+#                        within NATIVE_SHA1_TEXT_BUDGET
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
 #                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
@@ -65,11 +66,12 @@ WIM_NATIVE_DIR := modules/wim/native
 # The core only: the xsmc glue (wim_xs.c) is built with the XS hosts, not here.
 WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
 	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c \
-	$(WIM_NATIVE_DIR)/wim_sha256.c $(WIM_NATIVE_DIR)/wim_ed25519.c $(WIM_NATIVE_DIR)/wim_sha512.c
+	$(WIM_NATIVE_DIR)/wim_sha256.c $(WIM_NATIVE_DIR)/wim_ed25519.c $(WIM_NATIVE_DIR)/wim_sha512.c \
+	$(WIM_NATIVE_DIR)/wim_sha1.c
 WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
-	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h)
+	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h wim_sha1.h)
 NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c \
-	test_ec.c test_ed25519.c)
+	test_ec.c test_ed25519.c test_hash.c)
 NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
 NATIVE_DEPS := $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) $(NATIVE_TEST_SRCS) $(NATIVE_TEST_HDRS) mk/native.mk
 
@@ -142,6 +144,7 @@ NATIVE_TEXT_BUDGET ?= 10240
 NATIVE_STORE_TEXT_BUDGET ?= 7168
 NATIVE_EC_TEXT_BUDGET ?= 7168
 NATIVE_ED_TEXT_BUDGET ?= 8192
+NATIVE_SHA1_TEXT_BUDGET ?= 1024
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
@@ -149,7 +152,8 @@ NATIVE_RV_OBJS := $(patsubst $(WIM_NATIVE_DIR)/%.c,build/rv32/%.o,$(WIM_NATIVE_S
 NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
 NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o build/rv32/wim_sha256.o
 NATIVE_RV_ED_OBJS := build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
-NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS),$(NATIVE_RV_OBJS))
+NATIVE_RV_SHA1_OBJS := build/rv32/wim_sha1.o
+NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS) $(NATIVE_RV_SHA1_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -167,12 +171,15 @@ native-riscv: build/rv32/native-test.elf
 	c=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_CORE_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	d=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_ED_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	h=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_SHA1_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes: RSA/bignum $$c, budget $(NATIVE_TEXT_BUDGET);" \
 		"key store $$((t - c)), budget $(NATIVE_STORE_TEXT_BUDGET)"; \
 	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
-	echo "Ed25519 .text (wim_ed25519.o, wim_sha512.o): $$d bytes, budget $(NATIVE_ED_TEXT_BUDGET)"; \
+	echo "Ed25519 .text (wim_ed25519.o, wim_sha512.o, incl. SHA-384's IV): $$d bytes, budget $(NATIVE_ED_TEXT_BUDGET)"; \
+	echo "SHA-1 .text (wim_sha1.o, for OAEP/PSS with SHA-1): $$h bytes, budget $(NATIVE_SHA1_TEXT_BUDGET)"; \
 	test $$c -le $(NATIVE_TEXT_BUDGET) && test $$((t - c)) -le $(NATIVE_STORE_TEXT_BUDGET) && \
-		test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET)
+		test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET) && \
+		test $$h -le $(NATIVE_SHA1_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
 build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h test/native/rv32_tools.h \

@@ -19,6 +19,7 @@ void xs_wim_ec_generate(sim_machine *the);
 void xs_wim_ed_sign(sim_machine *the);
 void xs_wim_ed_public(sim_machine *the);
 void xs_wim_ed_generate(sim_machine *the);
+void xs_wim_hash(sim_machine *the);
 void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
 void sim_serial_pending(sim_machine *the);
@@ -47,6 +48,7 @@ static const sim_native sim_native_table[] = {
 	{ "xs_wim_ed_sign", xs_wim_ed_sign, 2 },
 	{ "xs_wim_ed_public", xs_wim_ed_public, 1 },
 	{ "xs_wim_ed_generate", xs_wim_ed_generate, 1 },
+	{ "xs_wim_hash", xs_wim_hash, 2 },
 	{ "sim_serial_write", sim_serial_write, 1 },
 	{ "sim_serial_on_receive", sim_serial_on_receive, 1 },
 	{ "sim_serial_pending", sim_serial_pending, 0 },

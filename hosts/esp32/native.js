@@ -19,6 +19,7 @@ function xs_wim_ec_generate() @ "xs_wim_ec_generate";
 function xs_wim_ed_sign() @ "xs_wim_ed_sign";
 function xs_wim_ed_public() @ "xs_wim_ed_public";
 function xs_wim_ed_generate() @ "xs_wim_ed_generate";
+function xs_wim_hash() @ "xs_wim_hash";
 function wim_host_random() @ "wim_host_random";
 function wim_host_serial() @ "wim_host_serial";
 
@@ -46,4 +47,5 @@ export default {
 	edSign: xs_wim_ed_sign,
 	edPublic: xs_wim_ed_public,
 	edGenerate: xs_wim_ed_generate,
+	hash: xs_wim_hash,
 };

@@ -2,7 +2,9 @@
 # hosts/lin/smoke.sh BINARY — the smoke test of the Moddable Linux check target (make moddable-check):
 # starts the firmware built by mcconfig -p x-cli-lin on a fresh flash file, asks AT+GMM on its PTY,
 # attaches `wim agent`, then real PKCS#11 clients through build/libwim-pkcs11.so: C_InitToken, the user
-# PIN, a P-256 key pair generated on the token and a signature checked with OpenSSL. Prints one line
+# PIN, a P-256 key pair generated on the token and a signature checked with OpenSSL, then an RSA-2048 key
+# pair, `pkcs11-tool --test` (decryption incl. OAEP) and an RSA-PSS signature checked with OpenSSL (rsa-pad with
+# the C hashes). Prints one line
 # per step that passed and the firmware's memory use ("mem(...)" lines). WIM_LIN_CREATION (see
 # hosts/lin/lin_main.c) sets the XS creation block; the manifest's is used when it is unset.
 set -euo pipefail
@@ -59,3 +61,12 @@ p11 --login --pin 123456 --sign --mechanism ECDSA-SHA256 --id 01 --signature-for
 p11 --read-object --type pubkey --id 01 -o "$work/pub.der" >>"$work/p11.log" || { cat "$work/p11.log"; fail "reading the public key"; }
 openssl dgst -sha256 -verify "$work/pub.der" -keyform DER -signature "$work/sig" "$work/data" >/dev/null || fail "the signature does not verify"
 echo "moddable-check: lin: --sign ECDSA-SHA256 passed, verified with openssl"
+p11 --login --pin 123456 --keypairgen --key-type rsa:2048 --id 02 --label r1 >>"$work/p11.log" || { cat "$work/p11.log"; fail "C_GenerateKeyPair RSA-2048"; }
+p11 --login --pin 123456 --test >"$work/test.log" || { tail -30 "$work/test.log"; fail "pkcs11-tool --test"; }
+grep -q 'No errors' "$work/test.log" || { tail -30 "$work/test.log"; fail "pkcs11-tool --test reported errors"; }
+grep -q 'RSA-PKCS-OAEP' "$work/test.log" || { tail -30 "$work/test.log"; fail "pkcs11-tool --test did not run OAEP"; }
+p11 --login --pin 123456 --sign --mechanism SHA256-RSA-PKCS-PSS --id 02 -i "$work/data" -o "$work/sig.pss" >>"$work/p11.log" || { cat "$work/p11.log"; fail "C_Sign RSA-PSS"; }
+p11 --read-object --type pubkey --id 02 -o "$work/pub2.der" >>"$work/p11.log" || { cat "$work/p11.log"; fail "reading the RSA public key"; }
+openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1 -verify "$work/pub2.der" -keyform DER \
+  -signature "$work/sig.pss" "$work/data" >/dev/null || fail "the RSA-PSS signature does not verify"
+echo "moddable-check: lin: --keypairgen rsa:2048, pkcs11-tool --test (RSA PKCS#1, OAEP) and SHA256-RSA-PKCS-PSS (openssl verifies) passed"

@@ -11,7 +11,7 @@ import type { AttributeMap } from "./objects.js";
 
 const EMPTY = new Uint8Array(0);
 /** CK_UNAVAILABLE_INFORMATION as a CK_ULONG value. */
-const UNAVAILABLE = new Uint8Array(8).fill(0xff);
+const unavailable = () => new Uint8Array(8).fill(0xff); // a fresh one each time: module state stays read-only (preload)
 
 /** The defaults of an object of class `cls` (and key type) made by C_CreateObject; generated keys start from them too. */
 export function objectDefaults(cls: number, keyType: number | undefined): AttributeMap {
@@ -28,7 +28,7 @@ export function objectDefaults(cls: number, keyType: number | undefined): Attrib
   }
   if (cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY) {
     set([[CKA.KEY_TYPE, ulongValue(keyType!)], [CKA.ID, EMPTY], [CKA.SUBJECT, EMPTY], [CKA.START_DATE, EMPTY], [CKA.END_DATE, EMPTY],
-      [CKA.DERIVE, boolValue(false)], [CKA.LOCAL, boolValue(false)], [CKA.KEY_GEN_MECHANISM, UNAVAILABLE]]);
+      [CKA.DERIVE, boolValue(false)], [CKA.LOCAL, boolValue(false)], [CKA.KEY_GEN_MECHANISM, unavailable()]]);
   }
   if (cls === CKO.PUBLIC_KEY) {
     set([[CKA.ENCRYPT, boolValue(keyType === CKK.RSA)], [CKA.VERIFY, boolValue(true)], [CKA.VERIFY_RECOVER, boolValue(false)],

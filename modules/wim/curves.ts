@@ -2,11 +2,12 @@
  * The elliptic curves of the token: what CKA_EC_PARAMS names them and where their private-key side runs.
  * Every private-key operation is in C: P-256 and P-384 sign, derive and generate in
  * modules/wim/native/wim_ec.c (NativeCrypto.ecSign / ecEcdh / ecGenerate), Ed25519 signs and generates
- * in wim_ed25519.c (NativeCrypto.edSign / edGenerate); no secret reaches JavaScript. @noble/curves'
- * NIST curves decode and check the public points and scalars given to the device; verification is the
- * PC's part (pc/agent/publickey.ts, with @noble/curves for all three).
+ * in wim_ed25519.c (NativeCrypto.edSign / edGenerate); no secret reaches JavaScript. The few lines of
+ * BigInt below decode and check the PUBLIC points given to the device (SEC 1, compressed too: one modular
+ * square root, p ≡ 3 mod 4) and the range of imported scalars; the C core checks peer points again.
+ * Verification is the PC's part (pc/agent/publickey.ts, with @noble/curves for all three); @noble is not
+ * imported on the device. Nothing here is written after load (the module is preloaded into flash).
  */
-import { p256, p384 } from "@noble/curves/nist.js";
 import { CKK, CKM } from "../at/pkcs11.js";
 import { EC_CURVE } from "./native.js";
 
@@ -52,19 +53,93 @@ function scalar(value: Uint8Array, size: number, valid: (d: Uint8Array) => boole
   return valid(d) ? d : undefined;
 }
 
+/** A short Weierstrass curve y² = x³ − 3x + b over GF(p), p ≡ 3 mod 4, of prime order n. */
+interface Prime {
+  readonly size: number;
+  readonly p: bigint;
+  readonly b: bigint;
+  readonly n: bigint;
+}
+
+const P256: Prime = {
+  size: 32,
+  p: 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn,
+  b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
+  n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+};
+const P384: Prime = {
+  size: 48,
+  p: 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffffn,
+  b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
+  n: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+};
+
+const toBig = (b: Uint8Array) => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
+function toBytes(v: bigint, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = size - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 255n);
+  return out;
+}
+function powMod(b: bigint, e: bigint, m: bigint): bigint {
+  let r = 1n;
+  for (b %= m; e > 0n; e >>= 1n, b = (b * b) % m) if (e & 1n) r = (r * b) % m;
+  return r;
+}
+/** x³ − 3x + b mod p. */
+const rhs = (c: Prime, x: bigint) => (((x * x % c.p) * x - 3n * x + c.b) % c.p + c.p) % c.p;
+
+/** A public SEC 1 point (04‖x‖y or 02/03‖x) of `c` as x‖y; throws unless it is a point of the curve. */
+function decodePoint(c: Prime, q: Uint8Array): Uint8Array {
+  const s = c.size;
+  const x = toBig(q.subarray(1, 1 + s));
+  if (x >= c.p) throw new RangeError("not a point of the curve");
+  let y: bigint;
+  if (q.length === 1 + 2 * s && q[0] === 4) {
+    y = toBig(q.subarray(1 + s));
+    if (y >= c.p || (y * y) % c.p !== rhs(c, x)) throw new RangeError("not a point of the curve");
+  } else if (q.length === 1 + s && (q[0] === 2 || q[0] === 3)) {
+    const a = rhs(c, x);
+    y = powMod(a, (c.p + 1n) / 4n, c.p);
+    if ((y * y) % c.p !== a) throw new RangeError("not a point of the curve");
+    if (Number(y & 1n) !== (q[0] & 1)) y = (c.p - y) % c.p;
+    if (y === 0n && q[0] === 3) throw new RangeError("not a point of the curve");
+  } else {
+    throw new RangeError("not a SEC 1 point");
+  }
+  const out = new Uint8Array(2 * s);
+  out.set(toBytes(x, s));
+  out.set(toBytes(y, s), s);
+  return out;
+}
+
+/** 0 < d < n, for a secret `d` of c.size bytes: every byte compared, no early exit. */
+function validScalar(c: Prime, d: Uint8Array): boolean {
+  const n = toBytes(c.n, c.size);
+  let lt = 0;
+  let gt = 0;
+  let any = 0;
+  for (let i = 0; i < c.size; i++) {
+    const undecided = 1 - (lt | gt);
+    lt |= undecided & (d[i] < n[i] ? 1 : 0);
+    gt |= undecided & (d[i] > n[i] ? 1 : 0);
+    any |= d[i];
+  }
+  return (lt & (any !== 0 ? 1 : 0)) === 1;
+}
+
 /** Every curve the device knows. */
 export const CURVES: readonly Curve[] = [
   {
     name: "P-256", keyType: CKK.EC, generator: CKM.EC_KEY_PAIR_GEN, bits: 256, signatureSize: 64, native: EC_CURVE.P256,
     params: [oid(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07)],
-    peerPoint: (q) => p256.Point.fromBytes(q).toBytes(false).subarray(1),
-    importSecret: (v) => scalar(v, 32, p256.utils.isValidSecretKey),
+    peerPoint: (q) => decodePoint(P256, q),
+    importSecret: (v) => scalar(v, 32, (d) => validScalar(P256, d)),
   },
   {
     name: "P-384", keyType: CKK.EC, generator: CKM.EC_KEY_PAIR_GEN, bits: 384, signatureSize: 96, native: EC_CURVE.P384,
     params: [oid(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22)],
-    peerPoint: (q) => p384.Point.fromBytes(q).toBytes(false).subarray(1),
-    importSecret: (v) => scalar(v, 48, p384.utils.isValidSecretKey),
+    peerPoint: (q) => decodePoint(P384, q),
+    importSecret: (v) => scalar(v, 48, (d) => validScalar(P384, d)),
   },
   {
     name: "Ed25519", keyType: CKK.EC_EDWARDS, generator: CKM.EC_EDWARDS_KEY_PAIR_GEN, bits: 255, signatureSize: 64,

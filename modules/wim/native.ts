@@ -71,10 +71,18 @@ export interface NativeCrypto {
    * like ecGenerate's scalar); returns the public key.
    */
   edGenerate(id: number): ArrayBuffer;
+  /**
+   * The digest of `data` in C (wim_sha1 / wim_sha256 / wim_sha512): `alg` is a HASH id. For RSA-PSS and
+   * OAEP (MGF1, the label hash) and PIN verifiers; @noble/hashes stays the PC's and the tests' reference.
+   */
+  hash(alg: number, data: ArrayBuffer | Uint8Array): ArrayBuffer;
 }
 
 /** The C core's curve ids (WIM_EC_* of modules/wim/native/wim_ec.h). */
 export const EC_CURVE = { P256: 1, P384: 2 } as const;
+
+/** The C core's hash ids (NativeCrypto.hash). */
+export const HASH = { SHA1: 1, SHA224: 2, SHA256: 3, SHA384: 4, SHA512: 5 } as const;
 
 /**
  * Host-function name of each NativeCrypto method (xsmc glue names), from the one native table

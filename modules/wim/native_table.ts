@@ -21,6 +21,7 @@ export const NATIVE_TABLE_NAMES = {
   edSign: "xs_wim_ed_sign",
   edPublic: "xs_wim_ed_public",
   edGenerate: "xs_wim_ed_generate",
+  hash: "xs_wim_hash",
 } as const;
 
 /** Each NativeCrypto method's signature, as the table gives it. */
@@ -43,4 +44,5 @@ export type NativeTable = {
   edSign: (id: number, message: ArrayBuffer) => ArrayBuffer;
   edPublic: (id: number) => ArrayBuffer;
   edGenerate: (id: number) => ArrayBuffer;
+  hash: (alg: number, data: ArrayBuffer | Uint8Array) => ArrayBuffer;
 };

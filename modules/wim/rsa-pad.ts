@@ -1,28 +1,32 @@
 /**
  * RSA encodings around the C core's raw private operation (RFC 8017): EMSA-PKCS1-v1_5 (block type
  * 1) and EMSA-PSS for signatures, EME-PKCS1-v1_5 (block type 2) and EME-OAEP decoding for
- * decryption. Pure functions over bytes; the hash functions come from @noble/hashes. The decoders
- * run over the secret plaintext without an early exit that depends on where a check fails.
+ * decryption. Pure functions over bytes; the hash function is the caller's `Digest`: on the device the C
+ * core's (NativeCrypto.hash), on the PC @noble/hashes' — so the device build imports no @noble. The
+ * decoders run over the secret plaintext without an early exit that depends on where a check fails.
+ * No module-level state is written (the module is preloaded into flash on the ESP32).
  */
-import { sha1 } from "@noble/hashes/legacy.js";
-import { sha224, sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import { CKM, CKR, PkcsError } from "../at/pkcs11.js";
 
-/** A hash usable in PSS and OAEP: its CKM type, its CKG_MGF1 partner and its function. */
+/** A hash usable in PSS and OAEP: its CKM type, its CKG_MGF1 partner, its size and its HASH id. */
 export interface HashSpec {
   readonly mechanism: number;
   readonly mgf: number;
   readonly size: number;
-  readonly hash: (m: Uint8Array) => Uint8Array;
+  /** The hash id of NativeCrypto.hash (HASH of modules/wim/native.ts): 1 SHA-1 … 5 SHA-512. */
+  readonly alg: number;
 }
+
+/** Computes the hash `alg` (a HashSpec's HASH id) of `m`. */
+export type Digest = (alg: number, m: Uint8Array) => Uint8Array;
 
 /** The hashes of PKCS#11's CK_RSA_PKCS_PSS_PARAMS and CK_RSA_PKCS_OAEP_PARAMS. */
 export const HASHES: readonly HashSpec[] = [
-  { mechanism: CKM.SHA_1, mgf: 1, size: 20, hash: (m) => sha1(m) },
-  { mechanism: CKM.SHA224, mgf: 5, size: 28, hash: (m) => sha224(m) },
-  { mechanism: CKM.SHA256, mgf: 2, size: 32, hash: (m) => sha256(m) },
-  { mechanism: CKM.SHA384, mgf: 3, size: 48, hash: (m) => sha384(m) },
-  { mechanism: CKM.SHA512, mgf: 4, size: 64, hash: (m) => sha512(m) },
+  { mechanism: CKM.SHA_1, mgf: 1, size: 20, alg: 1 },
+  { mechanism: CKM.SHA224, mgf: 5, size: 28, alg: 2 },
+  { mechanism: CKM.SHA256, mgf: 2, size: 32, alg: 3 },
+  { mechanism: CKM.SHA384, mgf: 3, size: 48, alg: 4 },
+  { mechanism: CKM.SHA512, mgf: 4, size: 64, alg: 5 },
 ];
 
 /** Reads a little-endian u64 (CK_ULONG) at `o`; parameters are checked by the callers. */
@@ -53,7 +57,7 @@ export function oaepParams(p: Uint8Array): { hash: HashSpec; label: Uint8Array }
   return { hash: hashFor(ulong(p, 0), ulong(p, 8)), label: p.slice(28) };
 }
 
-function mgf1(h: HashSpec, seed: Uint8Array, length: number): Uint8Array {
+function mgf1(h: HashSpec, digest: Digest, seed: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
   const block = new Uint8Array(seed.length + 4);
   block.set(seed);
@@ -62,7 +66,7 @@ function mgf1(h: HashSpec, seed: Uint8Array, length: number): Uint8Array {
     block[seed.length + 1] = (counter >>> 16) & 255;
     block[seed.length + 2] = (counter >>> 8) & 255;
     block[seed.length + 3] = counter & 255;
-    out.set(h.hash(block).subarray(0, Math.min(h.size, length - o)), o);
+    out.set(digest(h.alg, block).subarray(0, Math.min(h.size, length - o)), o);
   }
   return out;
 }
@@ -78,7 +82,7 @@ export function pkcs1Sign(data: Uint8Array, k: number): Uint8Array {
 }
 
 /** EMSA-PSS of `mHash` for a modulus of `modBits` bits, as a k-byte block. */
-export function pssEncode(mHash: Uint8Array, modBits: number, h: HashSpec, salt: Uint8Array): Uint8Array {
+export function pssEncode(mHash: Uint8Array, modBits: number, h: HashSpec, salt: Uint8Array, digest: Digest): Uint8Array {
   if (mHash.length !== h.size) throw new PkcsError(CKR.DATA_LEN_RANGE);
   const emBits = modBits - 1;
   const emLen = Math.ceil(emBits / 8);
@@ -86,11 +90,11 @@ export function pssEncode(mHash: Uint8Array, modBits: number, h: HashSpec, salt:
   const m = new Uint8Array(8 + h.size + salt.length);
   m.set(mHash, 8);
   m.set(salt, 8 + h.size);
-  const H = h.hash(m);
+  const H = digest(h.alg, m);
   const db = new Uint8Array(emLen - h.size - 1);
   db[db.length - salt.length - 1] = 1;
   db.set(salt, db.length - salt.length);
-  const mask = mgf1(h, H, db.length);
+  const mask = mgf1(h, digest, H, db.length);
   for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
   db[0] &= 0xff >> (8 * emLen - emBits);
   const k = Math.ceil(modBits / 8);
@@ -102,7 +106,8 @@ export function pssEncode(mHash: Uint8Array, modBits: number, h: HashSpec, salt:
 }
 
 /** Checks an EMSA-PSS block (the public operation's output) against `mHash` (verification: public data). */
-export function pssVerify(em: Uint8Array, mHash: Uint8Array, modBits: number, h: HashSpec, saltLength: number): boolean {
+export function pssVerify(em: Uint8Array, mHash: Uint8Array, modBits: number, h: HashSpec, saltLength: number,
+  digest: Digest): boolean {
   const emBits = modBits - 1;
   const emLen = Math.ceil(emBits / 8);
   const k = Math.ceil(modBits / 8);
@@ -113,7 +118,7 @@ export function pssVerify(em: Uint8Array, mHash: Uint8Array, modBits: number, h:
   const db = e.slice(0, emLen - h.size - 1);
   const H = e.subarray(emLen - h.size - 1, emLen - 1);
   if ((db[0] & ~(0xff >> (8 * emLen - emBits))) !== 0) return false;
-  const mask = mgf1(h, H, db.length);
+  const mask = mgf1(h, digest, H, db.length);
   for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
   db[0] &= 0xff >> (8 * emLen - emBits);
   const ps = db.length - saltLength - 1;
@@ -122,7 +127,7 @@ export function pssVerify(em: Uint8Array, mHash: Uint8Array, modBits: number, h:
   const m = new Uint8Array(8 + h.size + saltLength);
   m.set(mHash, 8);
   m.set(db.subarray(ps + 1), 8 + h.size);
-  const H2 = h.hash(m);
+  const H2 = digest(h.alg, m);
   let diff = 0;
   for (let i = 0; i < h.size; i++) diff |= H2[i] ^ H[i];
   return diff === 0;
@@ -156,16 +161,16 @@ export function pkcs1Decrypt(em: Uint8Array): Uint8Array {
 }
 
 /** EME-OAEP decoding of a k-byte block. */
-export function oaepDecrypt(em: Uint8Array, h: HashSpec, label: Uint8Array): Uint8Array {
+export function oaepDecrypt(em: Uint8Array, h: HashSpec, label: Uint8Array, digest: Digest): Uint8Array {
   const k = em.length;
   if (k < 2 * h.size + 2) throw new PkcsError(CKR.ENCRYPTED_DATA_INVALID);
   const maskedSeed = em.subarray(1, 1 + h.size);
   const maskedDb = em.subarray(1 + h.size);
-  const seed = mgf1(h, maskedDb, h.size);
+  const seed = mgf1(h, digest, maskedDb, h.size);
   for (let i = 0; i < h.size; i++) seed[i] ^= maskedSeed[i];
-  const db = mgf1(h, seed, k - h.size - 1);
+  const db = mgf1(h, digest, seed, k - h.size - 1);
   for (let i = 0; i < db.length; i++) db[i] ^= maskedDb[i];
-  const lHash = h.hash(label);
+  const lHash = digest(h.alg, label);
   let bad = em[0];
   for (let i = 0; i < h.size; i++) bad |= db[i] ^ lHash[i];
   let one = 0; // index of the 0x01 separator

@@ -8,7 +8,12 @@ import { CKA, CKF, CKK, CKM, CKR, PkcsError } from "../at/pkcs11.js";
 import { curveByParams } from "./curves.js";
 import type { AttributeMap } from "./objects.js";
 import type { NativeCrypto } from "./native.js";
-import { oaepDecrypt, oaepParams, pkcs1Decrypt, pkcs1Sign, pssEncode, pssParams } from "./rsa-pad.js";
+import { type Digest, oaepDecrypt, oaepParams, pkcs1Decrypt, pkcs1Sign, pssEncode, pssParams } from "./rsa-pad.js";
+
+/** The C core's hashes as rsa-pad's Digest (no @noble on the device). */
+export function nativeDigest(native: NativeCrypto): Digest {
+  return (alg, m) => new Uint8Array(native.hash(alg, m));
+}
 
 /** A mechanism the device performs, as C_GetMechanismInfo reports it. */
 export interface MechanismInfo {
@@ -121,7 +126,7 @@ export function sign(native: NativeCrypto, random: (b: Uint8Array) => void, hand
       const { hash, saltLength } = pssParams(parameter);
       const salt = new Uint8Array(saltLength);
       random(salt);
-      return rsaRaw(native, handle, pssEncode(data, modBits(modulus!), hash, salt), modulus!);
+      return rsaRaw(native, handle, pssEncode(data, modBits(modulus!), hash, salt, nativeDigest(native)), modulus!);
     }
     case CKM.ECDSA: {
       if (data.length === 0) throw new PkcsError(CKR.DATA_LEN_RANGE);
@@ -153,7 +158,7 @@ export function decrypt(native: NativeCrypto, handle: number, mechanism: number,
       return pkcs1Decrypt(block);
     case CKM.RSA_PKCS_OAEP: {
       const { hash, label } = oaepParams(parameter);
-      return oaepDecrypt(block, hash, label);
+      return oaepDecrypt(block, hash, label, nativeDigest(native));
     }
   }
   throw new PkcsError(CKR.MECHANISM_INVALID);

@@ -4,7 +4,7 @@
  * and restored only after a successful comparison, so cutting power never gives a free try.
  */
 import { CKF, CKR, PkcsError } from "../at/pkcs11.js";
-import type { NativeCrypto } from "./native.js";
+import { HASH, type NativeCrypto } from "./native.js";
 import { TOKEN_RECORD } from "./objects.js";
 import { type PinVerifier, checkPin, makeVerifier } from "./pin.js";
 
@@ -52,7 +52,11 @@ export type PinRole = "so" | "user";
 export class TokenInfo {
   private state: TokenState | undefined;
 
+  /** SHA-256 for the PIN verifiers: the C core's. */
+  private readonly sha256: (m: Uint8Array) => Uint8Array;
+
   constructor(private readonly native: NativeCrypto, private readonly random: (b: Uint8Array) => void) {
+    this.sha256 = (m) => new Uint8Array(native.hash(HASH.SHA256, m));
     const raw = native.storeGet(TOKEN_RECORD);
     this.state = raw && decodeState(raw);
   }
@@ -96,7 +100,7 @@ export class TokenInfo {
   initialize(soPin: string, label: string): void {
     checkPinLength(soPin);
     if (this.state) this.verify("so", soPin);
-    this.state = { label, so: makeVerifier(soPin, this.random), soTries: SO_TRIES, userTries: USER_TRIES, erasing: true };
+    this.state = { label, so: makeVerifier(soPin, this.random, this.sha256), soTries: SO_TRIES, userTries: USER_TRIES, erasing: true };
     this.save();
   }
 
@@ -123,7 +127,7 @@ export class TokenInfo {
     checkPinLength(pin); // no PIN outside the limits was ever set: it cannot be right, so it costs no try
     s[key]--;
     this.save(); // durable before the comparison
-    if (!checkPin(verifier, pin)) throw new PkcsError(CKR.PIN_INCORRECT);
+    if (!checkPin(verifier, pin, this.sha256)) throw new PkcsError(CKR.PIN_INCORRECT);
     s[key] = max;
     this.save();
   }
@@ -133,8 +137,8 @@ export class TokenInfo {
     checkPinLength(newPin);
     this.verify(role, oldPin);
     const s = this.requireState();
-    if (role === "so") s.so = makeVerifier(newPin, this.random);
-    else s.user = makeVerifier(newPin, this.random);
+    if (role === "so") s.so = makeVerifier(newPin, this.random, this.sha256);
+    else s.user = makeVerifier(newPin, this.random, this.sha256);
     this.save();
   }
 
@@ -142,7 +146,7 @@ export class TokenInfo {
   setUserPin(pin: string): void {
     checkPinLength(pin);
     const s = this.requireState();
-    s.user = makeVerifier(pin, this.random);
+    s.user = makeVerifier(pin, this.random, this.sha256);
     s.userTries = USER_TRIES;
     this.save();
   }

@@ -1,7 +1,7 @@
 /**
  * The WIM security manager: one slot with one token; sessions, login state, objects, and the
- * dispatch of private-key operations to the crypto (the C module for RSA, P-256 and P-384;
- * @noble/curves for Ed25519). Each public method is one AT+PKCS command; each failure is a
+ * dispatch of private-key operations to the crypto (the C module: RSA, P-256, P-384, Ed25519 and the
+ * hashes of PSS/OAEP and PIN verifiers). Each public method is one AT+PKCS command; each failure is a
  * PkcsError with the CK_RV the PKCS#11 specification names.
  */
 import { CKA, CKF, CKM, CKO, CKR, CKU, PkcsError } from "../at/pkcs11.js";

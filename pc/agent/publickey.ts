@@ -5,11 +5,16 @@
 import crypto from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256, p384 } from "@noble/curves/nist.js";
+import { sha1 } from "@noble/hashes/legacy.js";
+import { sha224, sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import { CKA, CKK, CKM, CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { readUlong } from "../../modules/at/template.js";
 import { type Curve, curveByParams, rawPoint } from "../../modules/wim/curves.js";
-import { HASHES as PAD_HASHES, pssParams, pssVerify } from "../../modules/wim/rsa-pad.js";
+import { type Digest, HASHES as PAD_HASHES, pssParams, pssVerify } from "../../modules/wim/rsa-pad.js";
 import type { SignMechanism } from "./mechanisms.js";
+
+/** rsa-pad's Digest on the PC: @noble/hashes (the device uses the C core's, NativeCrypto.hash). */
+export const nobleDigest: Digest = (alg, m) => [sha1, sha224, sha256, sha384, sha512][alg - 1](m);
 
 /** A public key of the token, ready for Node's crypto or @noble/curves. */
 export interface PublicKey {
@@ -74,7 +79,7 @@ export function verify(m: SignMechanism, key: PublicKey, parameter: Uint8Array, 
     } else {
       const { hash, saltLength } = pssParams(parameter);
       if (m.hash && hash.mechanism !== m.hash.mechanism) throw new PkcsError(CKR.MECHANISM_PARAM_INVALID);
-      ok = pssVerify(em, digest, key.bits, hash, saltLength);
+      ok = pssVerify(em, digest, key.bits, hash, saltLength, nobleDigest);
     }
   }
   if (!ok) throw new PkcsError(CKR.SIGNATURE_INVALID);

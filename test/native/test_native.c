@@ -145,6 +145,7 @@ int main(int argc, char **argv)
 		test_store(full);
 		test_rsa(full, emit);
 		test_ec();
+		test_hash();
 		test_ed25519();
 	}
 	printf("%d passed, %d failed\n", t_passed, t_failed);

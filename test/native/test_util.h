@@ -40,6 +40,7 @@ void test_rsa(int full, const char *emit_dir);
 void test_store(int full);
 void test_rsa_ct(void);
 void test_ec(void);
+void test_hash(void);
 void test_ec_ct(void);
 void test_ed25519(void);
 void test_ed25519_ct(void);

@@ -54,6 +54,14 @@ void wim_sha256_init(wim_sha256 *c)
 	c->total = 0;
 }
 
+void wim_sha224_init(wim_sha256 *c)
+{
+	static const uint32_t iv[8] = { 0xc1059ed8, 0x367cd507, 0x3070dd17, 0xf70e5939,
+					0xffc00b31, 0x68581511, 0x64f98fa7, 0xbefa4fa4 };
+	memcpy(c->h, iv, sizeof(iv));
+	c->total = 0;
+}
+
 void wim_sha256_update(wim_sha256 *c, const uint8_t *data, size_t len)
 {
 	while (len) {

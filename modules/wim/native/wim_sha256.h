@@ -18,6 +18,10 @@ typedef struct wim_sha256 {
 } wim_sha256;
 
 void wim_sha256_init(wim_sha256 *c);
+/* SHA-224: the same context with SHA-224's IV; wim_sha256_final then writes 32 bytes, of which the first
+ * WIM_SHA224_LEN are the SHA-224 digest. */
+#define WIM_SHA224_LEN 28
+void wim_sha224_init(wim_sha256 *c);
 void wim_sha256_update(wim_sha256 *c, const uint8_t *data, size_t len);
 void wim_sha256_final(wim_sha256 *c, uint8_t out[WIM_SHA256_LEN]);
 

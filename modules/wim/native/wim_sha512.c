@@ -83,6 +83,15 @@ void wim_sha512_init(wim_sha512 *c)
 	c->total = 0;
 }
 
+void wim_sha384_init(wim_sha512 *c)
+{
+	static const uint64_t iv[8] = { 0xcbbb9d5dc1059ed8, 0x629a292a367cd507, 0x9159015a3070dd17,
+					0x152fecd8f70e5939, 0x67332667ffc00b31, 0x8eb44a8768581511,
+					0xdb0c2e0d64f98fa7, 0x47b5481dbefa4fa4 };
+	memcpy(c->h, iv, sizeof(iv));
+	c->total = 0;
+}
+
 void wim_sha512_update(wim_sha512 *c, const uint8_t *data, size_t len)
 {
 	while (len) {

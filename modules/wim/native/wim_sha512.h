@@ -20,6 +20,10 @@ typedef struct wim_sha512 {
 } wim_sha512;
 
 void wim_sha512_init(wim_sha512 *c);
+/* SHA-384: the same context with SHA-384's IV; wim_sha512_final then writes 64 bytes, of which the first
+ * WIM_SHA384_LEN are the SHA-384 digest. */
+#define WIM_SHA384_LEN 48
+void wim_sha384_init(wim_sha512 *c);
 void wim_sha512_update(wim_sha512 *c, const uint8_t *data, size_t len);
 /* out = the digest; c must be initialised again before another use. out may not alias c. */
 void wim_sha512_final(wim_sha512 *c, uint8_t out[WIM_SHA512_LEN]);

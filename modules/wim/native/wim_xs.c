@@ -20,6 +20,9 @@
 #include "wim_rsa.h"
 #include "wim_ec.h"
 #include "wim_ed25519.h"
+#include "wim_sha1.h"
+#include "wim_sha256.h"
+#include "wim_sha512.h"
 #include "wim_xs.h"
 
 /* Scratch, shared by RSA, EC and Ed25519: at least wim_rsa_scratch_size(WIM_RSA_MAX_BITS),
@@ -592,4 +595,40 @@ void xs_wim_ed_generate(xsMachine *the)
 	wipe(scratch, wim_ed25519_scratch_size());
 	check(the, rc);
 	xsmcSetArrayBuffer(xsResult, ec_out, WIM_ED25519_PUBLIC);
+}
+
+/* hash(alg, data): the digest of `data`. alg (HASH of modules/wim/native.ts): 1 SHA-1, 2 SHA-224,
+ * 3 SHA-256, 4 SHA-384, 5 SHA-512. For RSA-PSS/OAEP (MGF1 runs over the secret decrypted block: the
+ * context is wiped) and PIN verifiers. The core calls no JavaScript, so `data` stays put. */
+void xs_wim_hash(xsMachine *the)
+{
+	static const uint8_t sizes[] = { WIM_SHA1_LEN, WIM_SHA224_LEN, WIM_SHA256_LEN, WIM_SHA384_LEN, WIM_SHA512_LEN };
+	union { wim_sha1 s1; wim_sha256 s256; wim_sha512 s512; } c;
+	uint8_t out[WIM_SHA512_LEN];
+	const uint8_t *data;
+	uint32_t alg, length;
+	need_args(the, 2);
+	alg = arg_uint(the, 0, 1, 5, "alg");
+	data = arg_bytes(the, 1, &length);
+	switch (alg) {
+	case 1:
+		wim_sha1_init(&c.s1);
+		wim_sha1_update(&c.s1, data, length);
+		wim_sha1_final(&c.s1, out);
+		break;
+	case 2:
+	case 3:
+		(alg == 2 ? wim_sha224_init : wim_sha256_init)(&c.s256);
+		wim_sha256_update(&c.s256, data, length);
+		wim_sha256_final(&c.s256, out);
+		break;
+	default:
+		(alg == 4 ? wim_sha384_init : wim_sha512_init)(&c.s512);
+		wim_sha512_update(&c.s512, data, length);
+		wim_sha512_final(&c.s512, out);
+		break;
+	}
+	wipe(&c, sizeof(c));
+	xsmcSetArrayBuffer(xsResult, out, sizes[alg - 1]);
+	wipe(out, sizeof(out));
 }

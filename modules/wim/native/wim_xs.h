@@ -28,5 +28,6 @@ void xs_wim_ec_generate(struct xsMachineRecord *the);      /* (id, curve) → Ar
 void xs_wim_ed_sign(struct xsMachineRecord *the);          /* (id, message) → ArrayBuffer (R‖S, Ed25519) */
 void xs_wim_ed_public(struct xsMachineRecord *the);        /* (id) → ArrayBuffer (the 32-byte public key) */
 void xs_wim_ed_generate(struct xsMachineRecord *the);      /* (id) → ArrayBuffer (the 32-byte public key) */
+void xs_wim_hash(struct xsMachineRecord *the);             /* (alg, data) → ArrayBuffer (the digest) */
 
 #endif
