@@ -76,7 +76,10 @@ describe("wim-sim", function () {
     port.write(bytes);
     assert.deepEqual(await port.expect(bytes.length), bytes);
     port.write(Buffer.from("!boom"));
-    await settle(100);
+    // the callback throws for a read that begins with "!": wait until the device has read and reported
+    // it, or a slow read could take the start of the next write into the same throwing chunk
+    for (const until = Date.now() + 5000; !/deliberate exception/.test(sim.stderr()) && Date.now() < until; ) await settle(10);
+    assert.match(sim.stderr(), /deliberate exception/);
     const big = Buffer.from(Uint8Array.from({ length: 20000 }, (_, i) => i & 0xff));
     port.write(big);
     assert.deepEqual(await port.expect(big.length, 5000), big);
