@@ -539,9 +539,17 @@ static int read_seed(wim_store *st, uint32_t id)
 		rc = wim_store_read_secret(st, id, io, sizeof(io), &length);
 	if (rc == WIM_OK && length != WIM_ED25519_SEED)
 		rc = WIM_E_SECRET; /* not an Ed25519 seed */
-	if (rc == WIM_OK && wim_ed25519_scratch_size() > sizeof(scratch))
-		rc = WIM_E_SCRATCH;
 	return rc;
+}
+
+/* The arguments every Ed25519 function starts with: (id, ...), at least `count` of them; the store. */
+static wim_store *ed_args(xsMachine *the, int count, uint32_t *id)
+{
+	need_args(the, count);
+	*id = arg_id(the, 0);
+	if (wim_ed25519_scratch_size() > sizeof(scratch))
+		throw_wim(the, WIM_E_SCRATCH);
+	return open_store(the);
 }
 
 void xs_wim_ed_sign(xsMachine *the)
@@ -550,9 +558,7 @@ void xs_wim_ed_sign(xsMachine *the)
 	const uint8_t *message;
 	uint32_t id, length;
 	int rc;
-	need_args(the, 2);
-	id = arg_id(the, 0);
-	st = open_store(the);
+	st = ed_args(the, 2, &id);
 	message = arg_bytes(the, 1, &length);
 	/* the core reads flash and computes; it calls no JavaScript, so `message` stays put */
 	rc = read_seed(st, id);
@@ -569,9 +575,7 @@ void xs_wim_ed_public(xsMachine *the)
 	wim_store *st;
 	uint32_t id;
 	int rc;
-	need_args(the, 1);
-	id = arg_id(the, 0);
-	st = open_store(the);
+	st = ed_args(the, 1, &id);
 	rc = read_seed(st, id);
 	if (rc == WIM_OK)
 		rc = wim_ed25519_public(io, ec_out, scratch, sizeof(scratch));
@@ -586,11 +590,7 @@ void xs_wim_ed_generate(xsMachine *the)
 	wim_store *st;
 	uint32_t id;
 	int rc;
-	need_args(the, 1);
-	id = arg_id(the, 0);
-	st = open_store(the);
-	if (wim_ed25519_scratch_size() > sizeof(scratch))
-		throw_wim(the, WIM_E_SCRATCH);
+	st = ed_args(the, 1, &id);
 	rc = wim_ed25519_generate(st, id, wim_host_rng(), ec_out, scratch, sizeof(scratch));
 	wipe(scratch, wim_ed25519_scratch_size());
 	check(the, rc);
