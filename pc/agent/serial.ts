@@ -17,6 +17,9 @@ export function openSerial(path: string, baud = 115200): ByteStream {
   const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY);
   const stream = new tty.ReadStream(fd);
   stream.setRawMode(true);
+  // a port that goes away (a device unplugged, the simulator's PTY closed) fails reads with EIO: the
+  // stream is then closed, which ends the link's pending command, instead of an uncaught 'error'
+  stream.on("error", () => stream.destroy());
   return {
     write: (bytes) => void stream.write(bytes),
     onData: (listener) => void stream.on("data", (b: Buffer) => listener(new Uint8Array(b.buffer, b.byteOffset, b.length))),
