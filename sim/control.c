@@ -9,6 +9,8 @@
  *   release     lets it go                  → "ok"
  *   button?     the button's level          → "button=1" or "button=0"
  *   led?        the LED's state             → "led=1" or "led=0"
+ *   mem?        collects, then the live data over the baseline (docs/simulator.md, "Memory")
+ *                                           → "mem slots=N chunks=M"
  *   anything else                           → "error"
  *
  * and each change of the LED is sent to every client as "led=1" / "led=0". A press or release calls
@@ -187,6 +189,11 @@ static void command(xsMachine *machine, control_client *c, const char *line)
 		send_line(c, button_down ? "button=1" : "button=0");
 	else if (!strcmp(line, "led?"))
 		send_line(c, led_on ? "led=1" : "led=0");
+	else if (!strcmp(line, "mem?")) {
+		char text[96];
+		sim_memory_probe(machine, text, sizeof(text));
+		send_line(c, text);
+	}
 	else
 		send_line(c, "error");
 }

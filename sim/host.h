@@ -41,6 +41,7 @@ void sim_memory_usage(sim_machine *the, sim_memory_counts *counts);
 void sim_memory_live(sim_machine *the, sim_memory_counts *counts); /* collects and compacts first */
 void sim_memory_arm(sim_machine *the, const void *error);         /* from now on, memory full throws *error */
 void sim_memory_stop(sim_machine *the) __attribute__((noreturn)); /* ends the measuring pass's bundle */
+unsigned long sim_preload_freeze(sim_machine *the);                /* freezes what xsl freezes in flash; how many instances are frozen */
 
 /* platform.c (engine internals): running code and draining promise jobs */
 int sim_run_program(sim_machine *the, const char *path); /* 0, or -1 after printing why */
@@ -84,6 +85,8 @@ void sim_serial_pending(sim_machine *the);
 int sim_control_open(void);                    /* 0 (also when not asked for), or -1 after printing why */
 int sim_control_fd(void);                      /* the descriptor to poll, -1 if none */
 void sim_control_service(sim_machine *the);
+/* main.c: "mem slots=N chunks=M" — live data over the baseline after a full collection (the control's mem?) */
+void sim_memory_probe(sim_machine *machine, char *line, size_t size);
 void sim_button_pressed(sim_machine *the);
 void sim_button_on_change(sim_machine *the);
 void sim_led(sim_machine *the);

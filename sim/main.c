@@ -113,6 +113,9 @@ static int parse_memory(const char *text)
 	return 0;
 }
 
+/* Freeze at the mark what xsl would have put in flash (WIM_SIM_PRELOAD=off: not, for comparisons). */
+static int preload_freeze = 1;
+
 /* globalThis.__simMemoryMark(): the firmware's modules are loaded, its main body starts now. */
 static void sim_memory_mark(xsMachine *the)
 {
@@ -122,6 +125,11 @@ static void sim_memory_mark(xsMachine *the)
 	if (measuring_pass) {
 		sim_memory_live(the, &memory.baseline);
 		sim_memory_stop(the);
+	}
+	if (!measuring_pass && preload_freeze) {
+		unsigned long frozen = sim_preload_freeze(the);
+		if (getenv("WIM_SIM_STATS") && !strcmp(getenv("WIM_SIM_STATS"), "1"))
+			fprintf(stderr, "wim-sim: preload: %lu instances frozen as in flash\n", frozen);
 	}
 	sim_memory_usage(the, &memory.loaded);
 	xsVars(2);
@@ -165,6 +173,15 @@ static void take_baseline(xsMachine *machine)
 	xsBeginHost(machine);
 	sim_memory_live(the, &memory.baseline);
 	xsEndHost(machine);
+}
+
+void sim_memory_probe(xsMachine *machine, char *line, size_t size)
+{
+	sim_memory_counts now;
+	xsBeginHost(machine);
+	sim_memory_live(the, &now);
+	xsEndHost(machine);
+	snprintf(line, size, "mem slots=%ld chunks=%ld", now.slots - memory.baseline.slots, now.chunks - memory.baseline.chunks);
 }
 
 static void memory_report(xsMachine *machine)
@@ -289,6 +306,8 @@ int main(int argc, char **argv)
 		memory_option = getenv("WIM_SIM_MEMORY");
 	if (memory_option && *memory_option && parse_memory(memory_option) != 0)
 		usage();
+	if (getenv("WIM_SIM_PRELOAD") && !strcmp(getenv("WIM_SIM_PRELOAD"), "off"))
+		preload_freeze = 0;
 	if (!stack_option)
 		stack_option = getenv("WIM_SIM_STACK");
 	if (stack_option && *stack_option)

@@ -79,6 +79,100 @@ void fxFreeSlots(txMachine *the, void *slots)
 	c_free(slots);
 }
 
+/* ---- preload (see docs/simulator.md, "Preload") ----
+ *
+ * On the device, xsl runs the preloaded modules at build time and puts what they left in flash.
+ * With preload, xsl freezes there (Moddable SDK 8.x, xs/tools/xslSlot.c, measured with the real
+ * tools): every function, the prototype of every constructor, and every instance that cannot be
+ * aliased — Map, Set, WeakMap, WeakSet, WeakRef, FinalizationRegistry, ArrayBuffer, DataView, typed
+ * array, Promise, Proxy, RegExp. Every instance that ends up frozen is then petrified: the internal
+ * state of its ArrayBuffer, Date, Map, RegExp, Set, WeakMap or WeakSet is read-only (a write throws
+ * "read-only buffer", "read-only Map instance", ...). Plain objects, arrays and module variables stay
+ * writable through XS aliases (copied into RAM on the first write). sim_preload_freeze does the same
+ * to what is live when the firmware's main body starts, so that a write to preloaded state fails in
+ * CI as it does on the device. */
+static void sim_freeze_instance(txSlot *instance)
+{
+	txSlot *property;
+	for (property = instance->next; property; property = property->next) {
+		if (property->kind != XS_ACCESSOR_KIND)
+			property->flag |= XS_DONT_SET_FLAG;
+		property->flag |= XS_DONT_DELETE_FLAG;
+	}
+	instance->flag |= XS_DONT_PATCH_FLAG;
+}
+
+static int sim_is_frozen(txMachine *the, txSlot *instance)
+{
+	txSlot *property;
+	if (!(instance->flag & XS_DONT_PATCH_FLAG))
+		return 0;
+	for (property = instance->next; property; property = property->next) {
+		if (property->kind == XS_ARRAY_KIND && (property->flag & XS_INTERNAL_FLAG)) {
+			txSlot *item = property->value.array.address;
+			txIndex length = item ? fxGetIndexSize(the, property) : 0, i;
+			for (i = 0; i < length; i++, item++)
+				if ((item->kind != XS_ACCESSOR_KIND && !(item->flag & XS_DONT_SET_FLAG)) || !(item->flag & XS_DONT_DELETE_FLAG))
+					return 0;
+		}
+		else if ((property->kind != XS_ACCESSOR_KIND && !(property->flag & XS_DONT_SET_FLAG)) || !(property->flag & XS_DONT_DELETE_FLAG))
+			return 0;
+	}
+	return 1;
+}
+
+unsigned long sim_preload_freeze(txMachine *the)
+{
+	txSlot *heap, *slot, *limit, *internal, *property;
+	unsigned long frozen = 0;
+	for (heap = the->firstHeap; heap; heap = heap->next) {
+		for (slot = heap + 1, limit = heap->value.reference; slot < limit; slot++) {
+			if (slot->kind != XS_INSTANCE_KIND || !(internal = slot->next) || !(internal->flag & XS_INTERNAL_FLAG))
+				continue;
+			switch (internal->kind) {
+			case XS_CODE_KIND: case XS_CODE_X_KIND: case XS_CALLBACK_KIND: case XS_CALLBACK_X_KIND:
+				sim_freeze_instance(slot);
+				if (slot->flag & XS_CAN_CONSTRUCT_FLAG)
+					for (property = internal->next; property; property = property->next)
+						if (property->ID == mxID(_prototype) && property->kind == XS_REFERENCE_KIND) {
+							sim_freeze_instance(property->value.reference);
+							break;
+						}
+				break;
+			case XS_MAP_KIND: case XS_SET_KIND: case XS_WEAK_MAP_KIND: case XS_WEAK_SET_KIND: case XS_WEAK_REF_KIND:
+			case XS_ARRAY_BUFFER_KIND: case XS_DATA_VIEW_KIND: case XS_TYPED_ARRAY_KIND:
+			case XS_PROMISE_KIND: case XS_PROXY_KIND: case XS_REGEXP_KIND:
+				sim_freeze_instance(slot);
+				break;
+			case XS_CLOSURE_KIND:
+				if (internal->value.closure && internal->value.closure->kind == XS_FINALIZATION_REGISTRY_KIND)
+					sim_freeze_instance(slot);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	/* petrify every frozen instance (also those the firmware froze itself) */
+	for (heap = the->firstHeap; heap; heap = heap->next) {
+		for (slot = heap + 1, limit = heap->value.reference; slot < limit; slot++) {
+			if (slot->kind != XS_INSTANCE_KIND || !sim_is_frozen(the, slot))
+				continue;
+			frozen++;
+			for (property = slot->next; property && (property->flag & XS_INTERNAL_FLAG); property = property->next)
+				switch (property->kind) {
+				case XS_ARRAY_BUFFER_KIND: case XS_DATE_KIND: case XS_MAP_KIND: case XS_REGEXP_KIND:
+				case XS_SET_KIND: case XS_WEAK_MAP_KIND: case XS_WEAK_SET_KIND:
+					property->flag |= XS_DONT_SET_FLAG;
+					break;
+				default:
+					break;
+				}
+		}
+	}
+	return frozen;
+}
+
 /* ---- the memory budget (see docs/simulator.md, "Memory") ---- */
 
 static txSlot sim_memory_error;   /* the RangeError("memory full") thrown on exhaustion, frozen, rooted */

@@ -4,7 +4,11 @@
 # attaches `wim agent`, then real PKCS#11 clients through build/libwim-pkcs11.so: C_InitToken, the user
 # PIN, a P-256 key pair generated on the token and a signature checked with OpenSSL, then an RSA-2048 key
 # pair, `pkcs11-tool --test` (decryption incl. OAEP) and an RSA-PSS signature checked with OpenSSL (rsa-pad with
-# the C hashes). Prints one line
+# the C hashes), and last, with the agent stopped, the heaviest workload of bench/memory straight on the PTY
+# (RSA-2048/3072/4096 and P-256/P-384/Ed25519 key pairs with their signatures, 8 logical channels, staged
+# 4 KiB and 1 KiB values, a token and seven session objects), then the same beside the most docs/policy.md
+# lets applications hold (17 channels x 8 sessions, the session-object budgets full): every command must
+# succeed. Prints one line
 # per step that passed and the firmware's memory use ("mem(...)" lines). WIM_LIN_CREATION (see
 # hosts/lin/lin_main.c) sets the XS creation block; the manifest's is used when it is unset.
 set -euo pipefail
@@ -70,3 +74,8 @@ p11 --read-object --type pubkey --id 02 -o "$work/pub2.der" >>"$work/p11.log" ||
 openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1 -verify "$work/pub2.der" -keyform DER \
   -signature "$work/sig.pss" "$work/data" >/dev/null || fail "the RSA-PSS signature does not verify"
 echo "moddable-check: lin: --keypairgen rsa:2048, pkcs11-tool --test (RSA PKCS#1, OAEP) and SHA256-RSA-PKCS-PSS (openssl verifies) passed"
+kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
+npx tsx bench/memory/run.ts --pty "$pty" --user-pin 123456 >"$work/heavy.log" 2>&1 || { cat "$work/heavy.log"; fail "the heaviest workload"; }
+echo "moddable-check: ${WIM_SMOKE_LABEL:-lin}: RSA-2048/3072/4096, P-256/P-384, Ed25519 key pairs and signatures on 8 channels with staged values and session objects passed"
+npx tsx bench/memory/run.ts --pty "$pty" --user-pin 123456 --only "policy maximum" >"$work/policy.log" 2>&1 || { cat "$work/policy.log"; fail "the policy's maximum"; }
+echo "moddable-check: ${WIM_SMOKE_LABEL:-lin}: the same beside what docs/policy.md lets applications hold (17 channels x 8 sessions, session-object budgets full) passed"

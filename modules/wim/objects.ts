@@ -10,7 +10,7 @@
  * C_InitToken; only formatting the store (an empty or unreadable partition) starts it again.
  */
 import { CKR, PkcsError } from "../at/pkcs11.js";
-import { type Attribute, decodeTemplate, encodeTemplate } from "../at/template.js";
+import { type Attribute, encodeTemplate } from "../at/template.js";
 import type { NativeCrypto } from "./native.js";
 
 /** Store id of the token-state record. */
@@ -25,9 +25,37 @@ export const END_OBJECT = 0x40000000;
 /** An object's attributes by type. */
 export type AttributeMap = Map<number, Uint8Array>;
 
-/** Objects of the token, cached in RAM after the first read. */
+/**
+ * The attributes of an encoded object (template encoding), or undefined if it is malformed. The
+ * values are views of `raw`: the caller hands over a buffer of its own.
+ */
+export function attributeMap(raw: Uint8Array): AttributeMap | undefined {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out: AttributeMap = new Map();
+  for (let o = 0; o < raw.length; ) {
+    if (o + 8 > raw.length) return undefined;
+    const type = dv.getUint32(o, true), len = dv.getUint32(o + 4, true);
+    o += 8;
+    if (len > raw.length - o) return undefined;
+    out.set(type, raw.subarray(o, o + len));
+    o += len;
+  }
+  return out;
+}
+
+/** An object's attributes in template encoding (its record in the store, its bytes in RAM). */
+export function encodeAttributes(attrs: AttributeMap): Uint8Array {
+  const list: Attribute[] = [];
+  for (const [type, value] of attrs) list.push({ type, value });
+  return encodeTemplate(list);
+}
+
+/**
+ * Objects of the token, read from the store when asked for. Nothing of them is kept in RAM: the
+ * device's heap is the same with 2 objects or 200 (an object is decoded per use and is garbage after
+ * the command; docs/esp32.md, "Memory").
+ */
 export class ObjectStore {
-  private cache = new Map<number, AttributeMap>();
   private loaded = false;
   /** The next handle to hand out (persisted by saveNext). */
   private next = FIRST_OBJECT;
@@ -39,13 +67,14 @@ export class ObjectStore {
   /** Every object handle, ascending. */
   handles(): number[] {
     this.load();
-    return [...this.cache.keys()].sort((a, b) => a - b);
+    return this.native.storeIds().filter((id) => id >= FIRST_OBJECT);
   }
 
-  /** The attributes of `handle`, or undefined. */
+  /** The attributes of `handle`, or undefined (no such object, or an unreadable one: never fatal). */
   get(handle: number): AttributeMap | undefined {
-    this.load();
-    return this.cache.get(handle);
+    if (handle < FIRST_OBJECT || handle >= END_OBJECT) return undefined;
+    const raw = this.native.storeGet(handle);
+    return raw && attributeMap(new Uint8Array(raw));
   }
 
   /**
@@ -68,11 +97,7 @@ export class ObjectStore {
 
   /** Writes an object's attributes (creating or replacing it). */
   put(handle: number, attrs: AttributeMap): void {
-    const list: Attribute[] = [];
-    for (const [type, value] of attrs) list.push({ type, value });
-    this.native.storePut(handle, encodeTemplate(list).buffer as ArrayBuffer);
-    this.load();
-    this.cache.set(handle, attrs);
+    this.native.storePut(handle, encodeAttributes(attrs).buffer as ArrayBuffer);
   }
 
   /** Destroys an object and its secret part. */
@@ -80,12 +105,10 @@ export class ObjectStore {
     this.load();
     if (!this.saved) this.saveNext(); // else a restart would hand out the highest handle again
     this.native.storeRemove(handle);
-    this.cache.delete(handle);
   }
 
-  /** Forgets the cache (after the store was formatted). */
+  /** Reads the counter again (after the store was formatted, or a transaction aborted). */
   reset(): void {
-    this.cache.clear();
     this.loaded = false;
   }
 
@@ -95,13 +118,7 @@ export class ObjectStore {
     const counter = this.native.storeGet(HANDLE_RECORD);
     this.saved = counter !== undefined && counter.byteLength === 4;
     this.next = this.saved ? new DataView(counter!).getUint32(0, true) : FIRST_OBJECT;
-    for (const id of this.native.storeIds()) {
-      if (id < FIRST_OBJECT) continue;
-      if (id >= this.next) this.next = id + 1; // a store written before the counter existed
-      const raw = this.native.storeGet(id);
-      const attrs = raw && decodeTemplate(new Uint8Array(raw));
-      if (!attrs) continue; // unreadable object: skipped, never fatal
-      this.cache.set(id, new Map(attrs.map((a) => [a.type, a.value])));
-    }
+    // a store written before the counter existed: past its highest object
+    for (const id of this.native.storeIds()) if (id >= this.next) this.next = id + 1;
   }
 }

@@ -10,21 +10,30 @@ import { CKR, PkcsError } from "../at/pkcs11.js";
 import {
   type Budget, SESSION_OBJECTS, SESSION_OBJECTS_PER_CHANNEL, SESSION_OBJECTS_RESERVE, SESSION_OBJECT_MAX_BYTES, sessionObjectCost,
 } from "./limits.js";
-import type { AttributeMap } from "./objects.js";
+import { type AttributeMap, attributeMap, encodeAttributes } from "./objects.js";
 
 /** Session object handles: [FIRST, END); token object handles are below FIRST. */
 export const FIRST_SESSION_OBJECT = 0x40000000;
 const END_SESSION_OBJECT = 0x80000000;
 
-/** One session object. */
-export interface SessionObject {
-  readonly attrs: AttributeMap;
-  /** A session secret key's sensitive value (token objects keep theirs in a SECRET record). */
-  readonly secret?: Uint8Array;
-  readonly session: number;
-  readonly channel: number;
-  /** What it is charged (sessionObjectCost). */
-  readonly cost: number;
+/**
+ * One session object. Its attributes are kept encoded (one buffer: a few slots of the device's heap
+ * instead of a map of arrays) and decoded per use, into a copy of their own.
+ */
+export class SessionObject {
+  constructor(
+    private readonly bytes: Uint8Array,
+    /** A session secret key's sensitive value (token objects keep theirs in a SECRET record). */
+    readonly secret: Uint8Array | undefined,
+    readonly session: number,
+    readonly channel: number,
+    /** What it is charged (sessionObjectCost). */
+    readonly cost: number,
+  ) {}
+
+  get attrs(): AttributeMap {
+    return attributeMap(this.bytes.slice())!;
+  }
 }
 
 /** What a new or changed session object asks for. */
@@ -72,7 +81,7 @@ export class SessionObjects {
     this.check(o.channel, cost, 1, loggedIn);
     if (this.next >= END_SESSION_OBJECT) throw new PkcsError(CKR.DEVICE_MEMORY, "session object handles used up");
     const h = this.next++;
-    this.objects.set(h, { ...o, cost });
+    this.objects.set(h, new SessionObject(encodeAttributes(o.attrs), o.secret, o.session, o.channel, cost));
     return h;
   }
 
@@ -81,7 +90,7 @@ export class SessionObjects {
     const o = this.objects.get(h)!;
     const cost = sessionObjectCost(attrs, o.secret);
     this.check(o.channel, cost - o.cost, 0, loggedIn, cost);
-    this.objects.set(h, { ...o, attrs, cost });
+    this.objects.set(h, new SessionObject(encodeAttributes(attrs), o.secret, o.session, o.channel, cost));
   }
 
   /** Removes object `h`; false if it is not a session object. */
