@@ -10,21 +10,13 @@ import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildSync } from "esbuild";
+import { buildSimBundle } from "./bundle.js";
 import { ROOT } from "../e2e/harness.js";
 
 const SIM = path.join(ROOT, "build/wim-sim");
 
 async function run(work: string, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
-  const bundle = path.join(work, "preload.js");
-  buildSync({
-    entryPoints: [path.join(ROOT, "test/sim/preload-bundle.ts")],
-    bundle: true,
-    format: "iife",
-    target: "es2020",
-    outfile: bundle,
-    logLevel: "warning",
-  });
+  const bundle = buildSimBundle("test/sim/preload-bundle.ts", path.join(work, "preload.js"));
   const child = spawn(SIM, ["--bundle", bundle, "--flash", path.join(work, "flash.bin")], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
   await new Promise<void>((resolve, reject) => {

@@ -13,7 +13,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import tty from "node:tty";
 import { fileURLToPath } from "node:url";
-import { buildSync } from "esbuild";
+import { buildSimBundle } from "./bundle.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SIM = path.join(ROOT, "build/wim-sim");
@@ -53,15 +53,7 @@ describe("wim-sim: BOOT button and LED through the control socket", function () 
   let ctl: net.Socket;
 
   before(async () => {
-    const bundle = path.join(work, "presence.js");
-    buildSync({
-      entryPoints: [path.join(ROOT, "test/sim/presence-bundle.ts")],
-      bundle: true,
-      format: "iife",
-      target: "es2020",
-      outfile: bundle,
-      logLevel: "warning",
-    });
+    const bundle = buildSimBundle("test/sim/presence-bundle.ts", path.join(work, "presence.js"));
     child = spawn(SIM, ["--bundle", bundle, "--flash", path.join(work, "flash.bin")], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, WIM_SIM_CONTROL: socketPath },
