@@ -105,7 +105,12 @@ bench-clients: build/p11bench build/libwim-pkcs11.so build/wim-sim build/firmwar
 bench-memory: build/wim-sim build/firmware.js
 	npx tsx bench/memory/run.ts
 
-BENCH_TARGETS := bench-at bench-native bench-riscv bench-store bench-clients bench-memory
+# One C_Sign's bytes, ATT packets and round trips over BLE (MTU 23, 247) and serial (bench/ble/run.ts).
+.PHONY: bench-memory bench-ble
+bench-ble: build/wim-sim build/firmware.js
+	npx tsx bench/ble/run.ts
+
+BENCH_TARGETS := bench-at bench-native bench-riscv bench-store bench-clients bench-memory bench-ble
 bench: build
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
 
