@@ -38,11 +38,14 @@ SIM_OBJS       := $(patsubst %.c,$(SIM_OBJ_DIR)/obj/%.o,$(SIM_SRCS))
 # read from the store per use, session objects kept encoded): 1,827 slots, 24,576 chunk bytes; the
 # same beside the most docs/policy.md lets applications hold (17 channels x 8 sessions, session-object
 # budgets full), the workload the tests can reach: 2,898 slots. Slots: that + 25 % (3,648, 74 % of the
-# device's 4,928); chunks: need + 25 % (30,720).
+# device's 4,928). Chunks: since the ballast (sim/main.c: what loading alone needed is held after it,
+# about 78 KB that the budget would otherwise have had on top) the need is measured over a true
+# baseline: 24,576 bytes for everything, 36,864 beside the policy's maximum; that + 25 % (46,080,
+# 58 % of the device's 78,848).
 # Lower it as the firmware shrinks; never raise it
 # without a reason in the commit. `wim-sim --memory device` (or WIM_SIM_MEMORY=device) runs at the
 # ESP32's block instead.
-SIM_RATCHET_CHUNK ?= 30720
+SIM_RATCHET_CHUNK ?= 46080
 SIM_RATCHET_SLOTS ?= 3648
 SIM_RATCHET_STACK ?= 8192
 SIM_CREATION_H := $(SIM_OBJ_DIR)/creation.h

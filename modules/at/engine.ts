@@ -62,6 +62,20 @@ export interface EngineOptions {
   pending?(): number;
 }
 
+/**
+ * The identification commands. A Map, never an object indexed by the name: the name is the PC's, and on
+ * XS `name in object` or `object[name]` turns every new string into a property key, which lives as long
+ * as the machine (one slot and its characters per name: a stream of made-up command names filled the
+ * device's heap). No lookup here turns text from the link into a key.
+ */
+const IDENTIFICATION = new Map<string, (id: Identity) => string>([
+  ["+GMI", (id) => id.manufacturer],
+  ["+GMM", (id) => id.model],
+  ["+GMR", (id) => id.revision],
+  ["+GSN", (id) => id.serial],
+  ["+GCAP", () => "+GCAP: +PKCS"],
+]);
+
 /** V.250 settings of the link (reset by ATZ). */
 interface Settings {
   echo: boolean;
@@ -184,9 +198,8 @@ export class AtEngine {
       }
     }
     if (cmd.name.startsWith("S") && cmd.name.length > 1 && cmd.name[1] >= "0" && cmd.name[1] <= "9") return "ERROR";
-    const id = this.opts.identity;
-    const ident: Record<string, string> = { "+GMI": id.manufacturer, "+GMM": id.model, "+GMR": id.revision, "+GSN": id.serial, "+GCAP": "+GCAP: +PKCS" };
-    if (cmd.name in ident) return cmd.form === "exec" ? [ident[cmd.name]] : cmd.form === "test" ? [] : "ERROR";
+    const ident = IDENTIFICATION.get(cmd.name);
+    if (ident) return cmd.form === "exec" ? [ident(this.opts.identity)] : cmd.form === "test" ? [] : "ERROR";
     if (cmd.name === "+CMEE") {
       if (cmd.form === "read") return ["+CMEE: " + s.cmee];
       if (cmd.form === "test") return ["+CMEE: (0-2)"];

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { COMMAND_BY_NAME } from "../../modules/at/table.js";
 import { CKF, CKM, CKR, CKU } from "../../modules/at/pkcs11.js";
@@ -84,5 +85,65 @@ describe("wim-sim memory budget", function () {
       assert.equal(r.status, 2, bad);
       assert.match(r.stderr, /--memory/);
     }
+  });
+});
+
+/**
+ * Text from the link must never become a property key: on XS a key lives as long as the machine, so
+ * made-up names (AT+Q1, AT+Q2, ...) each kept a slot and their characters, and a few thousand lines
+ * without any PIN filled the device's heap (found when the simulator's budget stopped counting the
+ * loader's garbage as room). The live data after a full collection (the control socket's mem?) must
+ * not grow with the number of distinct names sent.
+ */
+describe("wim-sim: no memory kept per line", function () {
+  this.timeout(120_000);
+  let sim: SimToken;
+  let link: AtLink;
+  let control: string;
+
+  before(async () => {
+    const state = tempDir("names");
+    control = path.join(state, "control.sock");
+    const saved = process.env.WIM_SIM_CONTROL;
+    process.env.WIM_SIM_CONTROL = control;
+    try {
+      sim = await startSim(state, ["--no-agent"]);
+    } finally {
+      if (saved === undefined) delete process.env.WIM_SIM_CONTROL;
+      else process.env.WIM_SIM_CONTROL = saved;
+    }
+    link = new AtLink(openSerial(sim.pty));
+    await link.start();
+  });
+  after(async () => {
+    link?.close();
+    await sim?.stop();
+  });
+
+  const live = () => new Promise<{ slots: number; chunks: number }>((resolve, reject) => {
+    const s = net.connect(control, () => s.write("mem?\n"));
+    let text = "";
+    s.on("data", (d) => {
+      text += d;
+      const m = /mem slots=(-?\d+) chunks=(-?\d+)\n/.exec(text);
+      if (!m) return;
+      s.end();
+      resolve({ slots: Number(m[1]), chunks: Number(m[2]) });
+    });
+    s.on("error", reject);
+  });
+
+  it("answers 1,500 made-up command names, of every form, with ERROR and keeps nothing of them", async () => {
+    for (let i = 0; i < 50; i++) await link.line(`AT+GMM;+Q${i}`); // whatever the first lines allocate once
+    const before = await live();
+    const forms = ["AT+Q#", "AT+PKCS#", "AT+PKCSOPEN#=1", "AT+GMM#", "ATS#=1", "AT+C#?", "AT+P#=?"];
+    for (let i = 0; i < 1500; i++) {
+      const r = await link.line(forms[i % forms.length].replace("#", String(100000 + i * 7919)));
+      assert.ok(r.final === "ERROR" || r.final.startsWith("+CME ERROR"), `line ${i}: ${r.final}`);
+    }
+    const after = await live();
+    // before the fix: about 1,500 slots and 40 KB more
+    assert.ok(after.slots - before.slots <= 16, `slots: ${before.slots} -> ${after.slots}`);
+    assert.ok(after.chunks - before.chunks <= 1024, `chunk bytes: ${before.chunks} -> ${after.chunks}`);
   });
 });
