@@ -89,15 +89,21 @@ describe("attack: a timed-out command's late reply (link resynchronisation)", fu
     const [a, b] = apps;
     let timedOut = 0;
     for (let i = 1; i <= 30; i++) {
-      link.commandTimeoutMs = 1;
+      // odd rounds: the first command goes out with a 1 ms timeout and the agent is then busy for 3 ms
+      // (a loaded PC): in the next turn of the event loop the timer phase comes before the poll phase
+      // that would read the answer, so it times out whatever the machine's speed. The second command
+      // is sent only after the resynchronisation, with the long timeout. Even rounds: no timeout.
+      const odd = i % 2 === 1;
+      const sent = link.commands;
+      if (odd) link.commandTimeoutMs = 1;
       const first = device.run("+PKCSRAND", [a.session, 100 + i], a.ch);
       const second = device.run("+PKCSRAND", [b.session, 500 + i], b.ch);
-      await settle();
-      // on odd rounds the agent is busy for 3 ms right after the command went out: in the next turn of
-      // the event loop the timer phase comes before the poll phase that would read the answer, so the
-      // command times out whatever the machine's speed (CI once answered all 30 within 1 ms)
-      if (i % 2 === 1) busy(3);
-      link.commandTimeoutMs = LONG;
+      if (odd) {
+        for (let spin = 0; link.commands === sent && spin < 10_000; spin++) await Promise.resolve();
+        assert.equal(link.commands, sent + 1, "the first command is on the wire, the second waits");
+        busy(3);
+        link.commandTimeoutMs = LONG;
+      }
       try {
         const [[r]] = (await first) as Uint8Array[][];
         assert.equal(r.length, 100 + i);
@@ -108,7 +114,7 @@ describe("attack: a timed-out command's late reply (link resynchronisation)", fu
       const [[r2]] = (await second) as Uint8Array[][];
       assert.equal(r2.length, 500 + i, `iteration ${i}: the second caller got its own answer`);
     }
-    assert.ok(timedOut >= 15, `every busy round timed out (${timedOut} of 30 did)`);
+    assert.equal(timedOut, 15, "every busy round timed out, no other did");
     const [[r]] = (await device.run("+PKCSRAND", [a.session, 7], a.ch)) as Uint8Array[][];
     assert.equal(r.length, 7);
   });
