@@ -52,6 +52,7 @@ double sim_now_ms(void)
 void sim_finish(int status)
 {
 	sim_flash_report();
+	sim_ble_report();
 	fflush(stdout);
 	fflush(stderr);
 	_exit(status);
@@ -381,14 +382,17 @@ int main(int argc, char **argv)
 	dup2(STDERR_FILENO, STDOUT_FILENO);
 
 	for (;;) {
-		struct pollfd fds[4];
-		int count, timeout, ready;
+		struct pollfd fds[5];
+		int count, timeout, ble_timeout, ready;
 		sim_run_jobs(machine);
 		fds[0].fd = signal_fd;
 		fds[0].events = POLLIN;
 		fds[0].revents = 0;
 		count = 1 + sim_serial_pollfds(&fds[1]);
 		timeout = sim_timers_timeout_ms();
+		ble_timeout = sim_ble_timeout_ms();
+		if (ble_timeout >= 0 && (timeout < 0 || ble_timeout < timeout))
+			timeout = ble_timeout;
 		ready = poll(fds, (nfds_t)count, timeout);
 		if (ready < 0) {
 			if (errno == EINTR)
@@ -405,6 +409,7 @@ int main(int argc, char **argv)
 		}
 		if (ready > 0)
 			sim_serial_service(machine, &fds[1], count - 1);
+		sim_ble_run_due(machine);
 		sim_timers_run_due(machine);
 	}
 	sim_report_unhandled_rejections(machine);
