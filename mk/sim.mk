@@ -38,7 +38,9 @@ SIM_OBJS       := $(patsubst %.c,$(SIM_OBJ_DIR)/obj/%.o,$(SIM_SRCS))
 # read from the store per use, session objects kept encoded): 1,827 slots, 24,576 chunk bytes; the
 # same beside the most docs/policy.md lets applications hold (17 channels x 8 sessions, session-object
 # budgets full), the workload the tests can reach: 2,898 slots. Slots: that + 25 % (3,648, 74 % of the
-# device's 4,928); chunks: need + 25 % (30,720).
+# device's 4,928); chunks: need + 25 % (30,720). Measured 2026-12-04 for issue 12: 2,772 slots, 19,456
+# chunk bytes; with the BLE link beside the PTY (WIM_SIM_BLE), 3,087 slots and 20,480 bytes: both under
+# the ratchet, which stays.
 # Lower it as the firmware shrinks; never raise it
 # without a reason in the commit. `wim-sim --memory device` (or WIM_SIM_MEMORY=device) runs at the
 # ESP32's block instead.
