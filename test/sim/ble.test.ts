@@ -341,6 +341,28 @@ describe("wim-sim: AT+PKCS over BLE on the radio model (docs/ble.md)", function 
     assert.equal(await pty.command("AT+GMM"), "\r\nWIM token\r\n\r\nOK\r\n");
   });
 
+  it("random MTUs, write splits, buffer sizes and delays: the same answers as over the PTY", async () => {
+    const mech = await pty.command("AT+PKCSMECH?");
+    const gsn = await pty.command("AT+GSN");
+    for (let round = 0; round < 6; round++) {
+      assert.equal(await central.disconnect(), 0x13);
+      await central.connect();
+      const mtu = randomInt(23, 521);
+      const buffer = randomInt(1, 6);
+      const delay = randomInt(0, 13);
+      const what = `round ${round}: MTU ${mtu}, buffer ${buffer}, delay ${delay} ms`;
+      if (randomInt(0, 4) > 0) assert.equal(await central.exchangeMtu(mtu), Math.min(mtu, 256), what);
+      await central.fault(FAULT.BUFFER, buffer);
+      await central.fault(FAULT.DELAY, delay);
+      assert.match(await central.command("ATE0"), /OK\r\n$/, what);
+      central.notifications.length = 0;
+      assert.equal(await central.command("AT+PKCSMECH?"), mech, what);
+      assert.equal(await central.command("AT+GSN"), gsn, what);
+      assert.ok(central.notifications.every((n) => n.length <= central.mtu - 3), what);
+      await central.fault(FAULT.CLEAR);
+    }
+  });
+
   it("the model's counters: nothing over MTU − 3 was ever sent", async () => {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
