@@ -20,7 +20,9 @@
  *
  * It dies with its parent (PR_SET_PDEATHSIG: SIGTERM, served like any SIGTERM); WIM_SIM_PARENT=PID,
  * if set, is the pid the parent expects to be: if it is gone already, wim-sim exits at once (1).
- * The device's serial number lives beside the flash file (identity.c).
+ * The device's serial number lives beside the flash file (identity.c). WIM_SIM_CONTROL=PATH adds the
+ * button and LED's control socket (control.c), WIM_SIM_BLE=PATH the BLE radio model's socket (ble.c,
+ * docs/ble.md): the firmware then has a second link beside the PTY.
  */
 #define _GNU_SOURCE
 #include <errno.h>
