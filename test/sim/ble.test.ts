@@ -65,7 +65,8 @@ class Central {
 
   private dispatch(frame: Frame): void {
     if (frame.type === T.NOTIFY) this.notifications.push(Buffer.from(frame.payload));
-    else if (frame.type === T.DISCONNECTED && this.waiting.length === 0) this.disconnects.push(frame.payload[0]);
+    // the model's own cut is 0x08, the answer to DISCONNECT 0x13 (docs/ble.md): told apart by the reason
+    else if (frame.type === T.DISCONNECTED && frame.payload[0] !== 0x13) this.disconnects.push(frame.payload[0]);
     else {
       const next = this.waiting.shift();
       assert.ok(next, `an answer nobody asked for: 0x${frame.type.toString(16)}`);
