@@ -44,7 +44,7 @@ class Central {
   readonly disconnects: number[] = [];
   mtu = 23;
 
-  private constructor(private readonly socket: net.Socket) {
+  private constructor(readonly socket: net.Socket) {
     socket.on("data", (d: Buffer) => {
       this.input = Buffer.concat([this.input, d]);
       while (this.input.length >= 2) {
@@ -362,6 +362,28 @@ describe("wim-sim: AT+PKCS over BLE on the radio model (docs/ble.md)", function 
       assert.ok(central.notifications.every((n) => n.length <= central.mtu - 3), what);
       await central.fault(FAULT.CLEAR);
     }
+  });
+
+  it("the socket answers malformed requests with ERROR and drops a central that sends a bad frame; the link goes on", async () => {
+    const other = await Central.open(socketPath);
+    try {
+      const err = async (type: number, payload = Buffer.alloc(0)) => {
+        const f = await other.request(type, payload);
+        return [f.type, f.payload[0]];
+      };
+      assert.deepEqual(await err(0x42), [T.ERROR, 3], "unknown type");
+      assert.deepEqual(await err(T.SUBSCRIBE, Buffer.from([1])), [T.ERROR, 5], "not connected");
+      assert.deepEqual(await err(T.EXCHANGE_MTU, Buffer.from([0x00, 0x01])), [T.ERROR, 5], "not connected");
+      assert.deepEqual(await err(T.FAULT, Buffer.from([1, 0])), [T.ERROR, 4], "a fault is 5 bytes");
+      assert.deepEqual(await err(T.FAULT, Buffer.from([9, 0, 0, 0, 0])), [T.ERROR, 3], "unknown fault");
+      const closed = new Promise<void>((resolve) => other.socket.once("close", () => resolve()));
+      other.socket.write(Buffer.from([0, 0])); // a frame of length 0
+      await closed;
+    } finally {
+      other.close();
+    }
+    assert.equal(await central.command("AT+GMM"), "\r\nWIM token\r\n\r\nOK\r\n");
+    assert.match(stderr, /a message of 0 bytes from a central/);
   });
 
   it("the model's counters: nothing over MTU − 3 was ever sent", async () => {
