@@ -12,20 +12,29 @@ import { Wim } from "../modules/wim/wim.js";
 /** Firmware revision reported by +GMR. */
 export const REVISION = "0.1.0";
 
-/** Builds the security manager and the AT engines on `env` and announces the token on every transport. */
+/**
+ * Builds the security manager and the AT engines on `env` and announces the token on every transport.
+ * Each transport is one link (its index names it): its own engine, its own logical channels; a link
+ * that ends (Transport.onReset: a BLE disconnect) loses its channels and sessions and starts afresh.
+ */
 export function startFirmware(env: Env): void {
   const wim = new Wim(env);
   const handlers = commandHandlers(wim);
-  for (const transport of env.transports) {
+  env.transports.forEach((transport, link) => {
     const engine = new AtEngine({
       write: (b) => transport.write(b),
       handlers,
       identity: { manufacturer: "WIM project", model: "WIM token", revision: REVISION, serial: env.serial },
       log: (m) => env.log(m),
       pending: transport.pending && (() => transport.pending!()),
+      link,
     });
     transport.onReceive((bytes) => engine.receive(bytes));
+    transport.onReset?.(() => {
+      engine.reset();
+      wim.dropLink(link);
+    });
     engine.unsolicited(`+PKCSRDY: ${PROTOCOL_VERSION}`);
-  }
+  });
   env.log(`WIM token ${REVISION} ready`);
 }

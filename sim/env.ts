@@ -3,12 +3,14 @@
  * randomness from the OS (the host installs crypto.getRandomValues from getrandom()), the
  * device's serial number, drawn on its first start and kept beside its flash (sim/identity.c), and
  * the BOOT button and status LED of a dev board, driven and watched through the simulator's control
- * socket (sim/control.c, WIM_SIM_CONTROL; docs/simulator.md).
+ * socket (sim/control.c, WIM_SIM_CONTROL; docs/simulator.md), and, with WIM_SIM_BLE, a second link: BLE on
+ * the simulator's radio model (sim/ble.ts, sim/ble.c; docs/ble.md), beside the PTY.
  * Runs on XS inside build/wim-sim — no Node API here.
  */
 import type { Env, Transport } from "../modules/wim/env.js";
 import { NATIVE_NAMES, type NativeCrypto } from "../modules/wim/native.js";
 import { buttonPresence } from "../modules/wim/presence.js";
+import { simBleTransport } from "./ble.js";
 
 declare const __native: (name: string) => (...args: unknown[]) => unknown;
 declare const crypto: { getRandomValues(b: Uint8Array): Uint8Array };
@@ -42,13 +44,15 @@ export function createEnv(): Env {
   );
   __native("sim_button_on_change")((pressed: boolean) => button.changed(pressed));
   const led = __native("sim_led");
+  const deviceSerial = __native("sim_device_serial")() as string;
+  const ble = simBleTransport(__native, deviceSerial);
   return {
-    transports: [serial],
+    transports: ble ? [serial, ble] : [serial],
     native: bindNative(__native),
     random: (bytes) => void crypto.getRandomValues(bytes),
     now: () => Date.now(),
     log: (message) => console.log(message),
-    serial: __native("sim_device_serial")() as string,
+    serial: deviceSerial,
     presence: button.presence,
     led: (on) => void led(on),
   };

@@ -75,7 +75,7 @@ extern const char sim_text_prelude[];
 
 /* serial.c: the PTY and the sim_serial_* host functions */
 int sim_serial_open(char *name, size_t cap);  /* 0, or -1 after printing why; name = slave path */
-int sim_serial_pollfds(struct pollfd *fds);   /* fills at most 3 entries (the control's too), returns how many */
+int sim_serial_pollfds(struct pollfd *fds);   /* fills at most 4 entries (the control's and BLE's too), returns how many */
 void sim_serial_service(sim_machine *the, const struct pollfd *fds, int count);
 void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
@@ -90,6 +90,18 @@ void sim_memory_probe(sim_machine *machine, char *line, size_t size);
 void sim_button_pressed(sim_machine *the);
 void sim_button_on_change(sim_machine *the);
 void sim_led(sim_machine *the);
+
+/* ble.c: the Bluetooth LE radio model and its socket (WIM_SIM_BLE; docs/ble.md) */
+int sim_ble_open(void);                        /* 0 (also when not asked for), or -1 after printing why */
+int sim_ble_fd(void);                          /* the descriptor to poll, -1 if none */
+void sim_ble_service(sim_machine *the);
+int sim_ble_timeout_ms(void);                  /* poll() timeout until the next notification is due, -1 if none */
+void sim_ble_run_due(sim_machine *the);        /* delivers the notifications that are due */
+void sim_ble_report(void);                     /* counts to stderr when WIM_SIM_STATS=1 */
+void sim_ble_available(sim_machine *the);
+void sim_ble_advertise(sim_machine *the);
+void sim_ble_on_event(sim_machine *the);
+void sim_ble_notify(sim_machine *the);
 
 /* flash.c: the file-backed NOR partition behind wim_host_flash() */
 int sim_flash_open(const char *path, uint32_t size, long cut_after); /* cut_after < 0: never */

@@ -20,7 +20,9 @@
  *
  * It dies with its parent (PR_SET_PDEATHSIG: SIGTERM, served like any SIGTERM); WIM_SIM_PARENT=PID,
  * if set, is the pid the parent expects to be: if it is gone already, wim-sim exits at once (1).
- * The device's serial number lives beside the flash file (identity.c).
+ * The device's serial number lives beside the flash file (identity.c). WIM_SIM_CONTROL=PATH adds the
+ * button and LED's control socket (control.c), WIM_SIM_BLE=PATH the BLE radio model's socket (ble.c,
+ * docs/ble.md): the firmware then has a second link beside the PTY.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +54,7 @@ double sim_now_ms(void)
 void sim_finish(int status)
 {
 	sim_flash_report();
+	sim_ble_report();
 	fflush(stdout);
 	fflush(stderr);
 	_exit(status);
@@ -407,14 +410,17 @@ int main(int argc, char **argv)
 	dup2(STDERR_FILENO, STDOUT_FILENO);
 
 	for (;;) {
-		struct pollfd fds[4];
-		int count, timeout, ready;
+		struct pollfd fds[5];
+		int count, timeout, ble_timeout, ready;
 		sim_run_jobs(machine);
 		fds[0].fd = signal_fd;
 		fds[0].events = POLLIN;
 		fds[0].revents = 0;
 		count = 1 + sim_serial_pollfds(&fds[1]);
 		timeout = sim_timers_timeout_ms();
+		ble_timeout = sim_ble_timeout_ms();
+		if (ble_timeout >= 0 && (timeout < 0 || ble_timeout < timeout))
+			timeout = ble_timeout;
 		ready = poll(fds, (nfds_t)count, timeout);
 		if (ready < 0) {
 			if (errno == EINTR)
@@ -431,6 +437,7 @@ int main(int argc, char **argv)
 		}
 		if (ready > 0)
 			sim_serial_service(machine, &fds[1], count - 1);
+		sim_ble_run_due(machine);
 		sim_timers_run_due(machine);
 	}
 	sim_report_unhandled_rejections(machine);

@@ -28,6 +28,10 @@ void sim_device_serial(sim_machine *the);
 void sim_button_pressed(sim_machine *the);
 void sim_button_on_change(sim_machine *the);
 void sim_led(sim_machine *the);
+void sim_ble_available(sim_machine *the);
+void sim_ble_advertise(sim_machine *the);
+void sim_ble_on_event(sim_machine *the);
+void sim_ble_notify(sim_machine *the);
 
 static const sim_native sim_native_table[] = {
 	{ "xs_wim_store_open", xs_wim_store_open, 0 },
@@ -57,4 +61,8 @@ static const sim_native sim_native_table[] = {
 	{ "sim_button_pressed", sim_button_pressed, 0 },
 	{ "sim_button_on_change", sim_button_on_change, 1 },
 	{ "sim_led", sim_led, 1 },
+	{ "sim_ble_available", sim_ble_available, 0 },
+	{ "sim_ble_advertise", sim_ble_advertise, 1 },
+	{ "sim_ble_on_event", sim_ble_on_event, 1 },
+	{ "sim_ble_notify", sim_ble_notify, 1 },
 };

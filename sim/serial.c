@@ -77,7 +77,9 @@ int sim_serial_open(char *name, size_t cap)
 	}
 	if (notify_fd < 0)
 		fprintf(stderr, "wim-sim: warning: cannot watch %s; writes go out even with no client\n", name);
-	return sim_control_open(); /* the button and LED's control socket (control.c), if asked for */
+	if (sim_control_open() != 0) /* the button and LED's control socket (control.c), if asked for */
+		return -1;
+	return sim_ble_open(); /* the BLE radio model's socket (ble.c), if asked for */
 }
 
 static int client_present(void)
@@ -102,6 +104,12 @@ int sim_serial_pollfds(struct pollfd *fds)
 	}
 	if (sim_control_fd() >= 0) {
 		fds[n].fd = sim_control_fd();
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		n++;
+	}
+	if (sim_ble_fd() >= 0) {
+		fds[n].fd = sim_ble_fd();
 		fds[n].events = POLLIN;
 		fds[n].revents = 0;
 		n++;
@@ -156,6 +164,9 @@ void sim_serial_service(xsMachine *machine, const struct pollfd *fds, int count)
 	for (i = 0; i < count; i++)
 		if (fds[i].fd == sim_control_fd() && fds[i].revents)
 			sim_control_service(machine);
+	for (i = 0; i < count; i++)
+		if (fds[i].fd == sim_ble_fd() && fds[i].revents)
+			sim_ble_service(machine);
 	for (i = 0; i < count; i++) {
 		if (fds[i].fd == master_fd && (fds[i].revents & POLLIN) && have_receiver) {
 			uint8_t buffer[SIM_SERIAL_CHUNK];

@@ -19,6 +19,7 @@ export const TABLE = "modules/wim/native/natives.table";
 const ARG_TS = {
   u32: "number",
   bool: "boolean",
+  string: "string",
   buffer: "ArrayBuffer",
   bytes: "ArrayBuffer | Uint8Array",
   progress: "(count: number) => boolean",

@@ -6,7 +6,8 @@
  * (ECMA-419 Digital), and the native host functions bound with Moddable's `@` syntax in native.js
  * (generated from modules/wim/native/natives.table). Type-checked against Moddable's typings
  * (tsconfig.esp32.json); built only with the Moddable SDK (mcconfig), which this repository's CI
- * cannot run — docs/esp32.md gives the steps. The BLE transport (a GATT serial service) is a later issue.
+ * cannot run — docs/esp32.md gives the steps. The second link is BLE: the GATT serial service of
+ * docs/ble.md on Moddable's BLEServer (ble.ts), beside the UART, each with its own AT engine and channels.
  *
  * Board pins: the button and LED come from, in order, mcconfig's config (`wimButton=N`, `wimLed=N` on
  * the mcconfig command line or in a manifest's "config"; -1 means the board has none), the builtin
@@ -22,6 +23,7 @@ import type { Env, Presence } from "../../modules/wim/env.js";
 import { buttonPresence } from "modules/wim/presence";
 import native, { deviceSerial, hardwareRandom } from "hosts/esp32/native";
 import { uartTransport } from "hosts/esp32/uart";
+import { bleTransport } from "hosts/esp32/ble";
 
 /** The ESP32-DevKitC's pins: BOOT is GPIO0 (active low, pulled up), the LED is on GPIO2. */
 export const DEVKITC = { button: 0, led: 2 } as const;
@@ -93,13 +95,14 @@ export function createEnv(): Env {
   const pins = (device as { pin?: Record<string, unknown> }).pin ?? {};
   const buttonPin = boardPin(config.wimButton, pins.button, DEVKITC.button);
   const ledPin = boardPin(config.wimLed, pins.led, DEVKITC.led);
+  const serial = deviceSerial();
   return {
-    transports: [uart()],
+    transports: [uart(), bleTransport(serial)],
     native,
     random: (bytes) => hardwareRandom(bytes),
     now: () => Date.now(),
     log: (m) => trace(m + "\n"),
-    serial: deviceSerial(),
+    serial,
     presence: buttonPin === undefined ? undefined : bootButton(buttonPin),
     led: ledPin === undefined ? undefined : statusLed(ledPin),
   };

@@ -11,6 +11,8 @@ import { COMMAND_BY_NAME, type CommandSpec, MAX_STAGED, MIN_PROTOCOL_VERSION, PR
 
 /** What a link carries from command to command: its selected channel and staged data. */
 export interface LinkContext {
+  /** Which link this is (the index of its transport): each link has its own logical channels. */
+  readonly id: number;
   /** The logical channel the link's commands act on (AT+PKCSCH). */
   channel: number;
   /** Data staged with AT+PKCSDATA, used once by a binary parameter "@". */
@@ -60,6 +62,8 @@ export interface EngineOptions {
   log?(message: string): void;
   /** Bytes waiting on the link (for aborting long commands); absent where the transport cannot tell. */
   pending?(): number;
+  /** Which link this engine serves (LinkContext.id); 0 if absent. */
+  link?: number;
 }
 
 /**
@@ -89,37 +93,30 @@ const DEFAULTS: Settings = { echo: true, quiet: false, verbose: true, cmee: 0 };
 export class AtEngine {
   private readonly lines = new LineAssembler(MAX_LINE);
   private settings: Settings = { ...DEFAULTS };
-  private readonly builtins: ReadonlyMap<string, CommandHandler>;
   /** The link's state for the command handlers. */
-  readonly link: LinkContext = {
-    channel: 0,
-    staged: undefined,
-    version: PROTOCOL_VERSION,
-    intermediate: (text) => this.opts.write(ascii(this.info(text))),
-    interrupted: () => (this.opts.pending?.() ?? 0) > 0,
-  };
+  readonly link: LinkContext;
   /** Lines processed since start (for tests and benchmarks). */
   processed = 0;
 
   constructor(private readonly opts: EngineOptions) {
-    this.builtins = new Map<string, CommandHandler>([
-      ["+PKCSVER", ([offered], link) => {
-        const v = Math.min(offered as number, PROTOCOL_VERSION);
-        if (v < MIN_PROTOCOL_VERSION) throw new CmeError(CME.NOT_SUPPORTED);
-        link.version = v;
-        return [[v]];
-      }],
-      ["+PKCSDATA", ([offset, chunk], link) => {
-        const have = offset === 0 ? new Uint8Array(0) : link.staged;
-        const piece = chunk as Uint8Array;
-        if (!have || offset !== have.length || have.length + piece.length > MAX_STAGED) throw new CmeError(CME.INCORRECT_PARAMETERS);
-        const next = new Uint8Array(have.length + piece.length);
-        next.set(have);
-        next.set(piece, have.length);
-        link.staged = next;
-        return [[next.length]];
-      }],
-    ]);
+    this.link = {
+      id: opts.link ?? 0,
+      channel: 0,
+      staged: undefined,
+      version: PROTOCOL_VERSION,
+      intermediate: (text) => this.opts.write(ascii(this.info(text))),
+      interrupted: () => (this.opts.pending?.() ?? 0) > 0,
+    };
+  }
+
+  /** The link ended (a BLE disconnect): forgets the partial line, the selected channel, staged data and the
+   * negotiated version, and returns to the default settings (as ATZ). The channels are the Wim's to close. */
+  reset(): void {
+    this.lines.clear();
+    this.settings = { ...DEFAULTS };
+    this.link.channel = 0;
+    this.link.staged = undefined;
+    this.link.version = PROTOCOL_VERSION;
   }
 
   /** Sends an unsolicited result code (between command lines only: the engine is synchronous). */
@@ -209,7 +206,7 @@ export class AtEngine {
       return [];
     }
     const spec = COMMAND_BY_NAME.get(cmd.name);
-    const handler = this.builtins.get(cmd.name) ?? this.opts.handlers.get(cmd.name);
+    const handler = BUILTINS.get(cmd.name) ?? this.opts.handlers.get(cmd.name);
     if (!spec || !handler) return "ERROR";
     if (cmd.form === "test") return [testResponse(spec)];
     if (cmd.form !== spec.form) return new CmeError(CME.INCORRECT_PARAMETERS);
@@ -249,6 +246,26 @@ export class AtEngine {
     return s.verbose ? "\r\n" + verbose + "\r\n" : numeric + "\r";
   }
 }
+
+/** The link commands the engine runs itself (one table for every engine: the state is the link's). */
+const BUILTINS: ReadonlyMap<string, CommandHandler> = new Map<string, CommandHandler>([
+  ["+PKCSVER", ([offered], link) => {
+    const v = Math.min(offered as number, PROTOCOL_VERSION);
+    if (v < MIN_PROTOCOL_VERSION) throw new CmeError(CME.NOT_SUPPORTED);
+    link.version = v;
+    return [[v]];
+  }],
+  ["+PKCSDATA", ([offset, chunk], link) => {
+    const have = offset === 0 ? new Uint8Array(0) : link.staged;
+    const piece = chunk as Uint8Array;
+    if (!have || offset !== have.length || have.length + piece.length > MAX_STAGED) throw new CmeError(CME.INCORRECT_PARAMETERS);
+    const next = new Uint8Array(have.length + piece.length);
+    next.set(have);
+    next.set(piece, have.length);
+    link.staged = next;
+    return [[next.length]];
+  }],
+]);
 
 function testResponse(spec: CommandSpec): string {
   const ranges = spec.params.map((p) => (p.type === "uint" ? "(0-4294967295)" : `(${p.max ?? 0})`));

@@ -13,14 +13,21 @@ export interface AssembledLine {
   readonly overflow: boolean;
 }
 
-/** Collects bytes into command lines of at most `maxLength` characters. */
+/** Bytes of line buffer an assembler starts with; it doubles up to maxLength as longer lines come. */
+export const INITIAL_LINE_BUFFER = 128;
+
+/**
+ * Collects bytes into command lines of at most `maxLength` characters. The buffer grows with the
+ * longest line seen (a link that only ever carries short lines, e.g. an idle BLE link, never holds
+ * maxLength bytes); a line the heap has no room for is discarded like an overlong one.
+ */
 export class LineAssembler {
   private buf: Uint8Array;
   private len = 0;
   private overflow = false;
 
   constructor(readonly maxLength: number) {
-    this.buf = new Uint8Array(maxLength);
+    this.buf = new Uint8Array(Math.min(INITIAL_LINE_BUFFER, maxLength));
   }
 
   /** Feeds bytes; returns the lines they complete, in order. `echo` receives what V.250 echoes. */
@@ -37,7 +44,7 @@ export class LineAssembler {
         if (this.len > 0) this.len--;
       } else if (c < 32) {
         // LF after CR and every other control character (NUL included) is ignored
-      } else if (this.len < this.maxLength) {
+      } else if (this.len < this.maxLength && (this.len < this.buf.length || this.grow())) {
         this.buf[this.len++] = c;
       } else {
         this.overflow = true;
@@ -45,6 +52,24 @@ export class LineAssembler {
     }
     if (echo && bytes.length > echoFrom) echo(bytes.subarray(echoFrom));
     return lines;
+  }
+
+  /** Doubles the buffer (up to maxLength); false if the heap has no room (memory full is thrown). */
+  private grow(): boolean {
+    try {
+      const next = new Uint8Array(Math.min(this.buf.length * 2, this.maxLength));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Forgets the line being typed (the link ended). */
+  clear(): void {
+    this.len = 0;
+    this.overflow = false;
   }
 
   /** Bytes held for the line being typed (for memory bounds in tests). */

@@ -12,6 +12,12 @@ export interface Transport {
   onReceive(receiver: (bytes: Uint8Array) => void): void;
   /** Bytes received but not yet delivered (seen while a long command runs); absent where unknown. */
   pending?(): number;
+  /**
+   * Registers what runs when the link ends and a new one may begin (a BLE disconnect): the firmware
+   * then closes the link's logical channels and sessions and resets its AT engine. Absent on links
+   * that never end this way (the UART: a PC that goes away leaves its channels to the agent).
+   */
+  onReset?(callback: () => void): void;
 }
 
 /**
@@ -30,7 +36,7 @@ export interface Presence {
 
 /** What the device runs on. */
 export interface Env {
-  /** The links to the PC (the simulator has one, the ESP32 UART and BLE). */
+  /** The links to the PC (the simulator: its PTY, and BLE with WIM_SIM_BLE; the ESP32: UART and BLE). */
   readonly transports: readonly Transport[];
   /** The C module: key store and RSA. */
   readonly native: NativeCrypto;

@@ -7,8 +7,9 @@
  * CKR_DEVICE_MEMORY); the device keeps answering everyone.
  */
 
-/** Most logical channels open at once besides channel 0. When all are taken, AT+PKCSCHO reclaims the
- * least recently used channel that is not logged in (docs/policy.md); only logged-in channels are safe. */
+/** Most logical channels open at once, over every link, besides each link's channel 0. When all are taken,
+ * AT+PKCSCHO reclaims the least recently used channel that is not logged in (docs/policy.md); only
+ * logged-in channels are safe. */
 export const MAX_CHANNELS = 16;
 
 /** Reclaimed channel numbers remembered, so that the application that had one gets it back fresh on its
@@ -16,7 +17,8 @@ export const MAX_CHANNELS = 16;
 export const REMEMBERED_RECLAIMS = 64;
 
 /** Most sessions one channel (one application) may have open. With MAX_CHANNELS + 1 channels this
- * bounds the device's sessions at 136, and no application can take another's. */
+ * bounds the device's sessions at 136 (144 with the BLE link's channel 0), and no application can take
+ * another's. */
 export const SESSIONS_PER_CHANNEL = 8;
 
 /** A bound on bytes and on a count. */

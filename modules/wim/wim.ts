@@ -57,9 +57,20 @@ export class Wim {
     this.token.erased();
   }
 
-  /** Opens a logical channel (reclaiming an idle one if all are taken: sessions.ts); returns its number. */
-  openChannel(): number {
-    return this.sessions.openChannel();
+  /** Opens a logical channel for link `link` (reclaiming an idle one if all are taken: sessions.ts); returns its number. */
+  openChannel(link = 0): number {
+    return this.sessions.openChannel(link);
+  }
+
+  /** The channel the methods below take for channel `ch` as link `link` names it (each link has its own
+   * channel 0; another link's channel is CKR_SESSION_HANDLE_INVALID). */
+  linkChannel(link: number, ch: number): number {
+    return this.sessions.resolve(link, ch);
+  }
+
+  /** A link ended (a BLE disconnect): the channels it opened close with their sessions, its channel 0 is emptied. */
+  dropLink(link: number): void {
+    this.sessions.dropLink(link);
   }
 
   /** Closes a channel with its sessions. Channel 0 cannot be closed, only emptied. */
@@ -67,9 +78,9 @@ export class Wim {
     this.sessions.closeChannel(ch);
   }
 
-  /** True if the channel is open (or was reclaimed: it then comes back fresh on use). */
-  hasChannel(ch: number): boolean {
-    return this.sessions.hasChannel(ch);
+  /** True if the channel is open (or was reclaimed: it then comes back fresh on use) and, for ch > 0, link `link` opened it. */
+  hasChannel(ch: number, link = 0): boolean {
+    return this.sessions.hasChannel(ch, link);
   }
 
   tokenInfo(): TokenSummary {
