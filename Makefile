@@ -10,7 +10,8 @@ SHELL := /bin/bash
 APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
              riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind \
              xtensa-lx106-elf-gcc:gcc-xtensa-lx106 \
-             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools
+             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools \
+             dbus-daemon:dbus-daemon
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
 build/.apt:
@@ -70,13 +71,13 @@ unit: build
 	npx mocha 'test/at/**/*.test.ts'
 
 e2e: build
-	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
+	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 # The attack suite (issue 10): each scenario an attacker tried, against the simulator, bounded in time.
 attack: build
 	npx mocha --timeout 180000 'test/attack/**/*.test.ts'
 
-MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
+MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
 
 test: build
 	$(MAKE) --no-print-directory typecheck

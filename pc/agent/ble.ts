@@ -256,7 +256,7 @@ export class BleCentral {
    * Finds the device (discovering it if BlueZ does not know it), connects, waits for its services
    * and subscribes to TX. The stream closes when the device disconnects.
    */
-  async connect(): Promise<ByteStream & { readonly address: string; readonly name: string }> {
+  async connect(): Promise<BleStream> {
     const ms = this.options.timeoutMs ?? 30_000;
     const adapter = this.adapter();
     const device = this.findDevice(adapter) ?? (await this.discover(adapter, ms));
@@ -293,6 +293,12 @@ export class BleCentral {
     return stream;
   }
 
+  /** Leaves the device as the agent found it: unsubscribes and disconnects (each waited for up to 1 s), then closes. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.streams].map((s) => s.release()));
+    this.close();
+  }
+
   /** Closes the D-Bus connection (open streams close with it). */
   close(): void {
     if (this.closed) return;
@@ -306,6 +312,15 @@ export class BleCentral {
   }
 }
 
+/** A GATT connection to the WIM serial service, as the agent's ByteStream. */
+export interface BleStream extends ByteStream {
+  /** The device's Bluetooth address and advertised name. */
+  readonly address: string;
+  readonly name: string;
+  /** True once the stream closed because the link went down (not because it was closed here). */
+  readonly lost: boolean;
+}
+
 /** Rejects after `ms` if `p` has not settled. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -315,7 +330,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** One GATT connection to the WIM serial service as a ByteStream. */
-class GattStream implements ByteStream {
+class GattStream implements BleStream {
+  lost = false;
   private readonly dataListeners: ((b: Uint8Array) => void)[] = [];
   private readonly closeListeners: (() => void)[] = [];
   /** Notifications that arrived before anyone listened. */
@@ -356,7 +372,7 @@ class GattStream implements ByteStream {
       }
     } catch {
       // the write failed (disconnected, or refused): the link's command cannot complete
-      this.gone();
+      this.gone(true);
     } finally {
       this.writing = false;
     }
@@ -386,22 +402,28 @@ class GattStream implements ByteStream {
   check(): void {
     if (this.closed) return;
     const d = this.central.props(this.device, DEVICE);
-    if (this.central.isClosed || !d || d.Connected !== true || !this.central.props(this.rx, GATT_CHARACTERISTIC) || !this.central.props(this.tx, GATT_CHARACTERISTIC)) this.gone();
+    if (this.central.isClosed || !d || d.Connected !== true || !this.central.props(this.rx, GATT_CHARACTERISTIC) || !this.central.props(this.tx, GATT_CHARACTERISTIC)) this.gone(true);
   }
 
   /** Closes the stream: unsubscribes and disconnects the device (the agent is done with it). */
   close(): void {
-    if (this.closed) return;
-    if (!this.central.isClosed) {
-      void this.central.call(this.tx, GATT_CHARACTERISTIC, "StopNotify").catch(() => undefined);
-      void this.central.call(this.device, DEVICE, "Disconnect").catch(() => undefined);
-    }
-    this.gone();
+    void this.release();
   }
 
-  private gone(): void {
+  /** Closes the stream; resolves when BlueZ answered StopNotify and Disconnect (or after 1 s). */
+  async release(): Promise<void> {
+    if (this.closed) return;
+    this.gone();
+    if (this.central.isClosed) return;
+    const quiet = (p: Promise<unknown>) => withTimeout(p, 1_000, "release").catch(() => undefined);
+    await quiet(this.central.call(this.tx, GATT_CHARACTERISTIC, "StopNotify"));
+    await quiet(this.central.call(this.device, DEVICE, "Disconnect"));
+  }
+
+  private gone(lost = false): void {
     if (this.closed) return;
     this.closed = true;
+    this.lost = lost;
     this.queue.length = 0;
     for (const l of this.closeListeners.splice(0)) l();
   }
@@ -415,18 +437,19 @@ export const RECONNECT_PAUSE_MS = 1_000;
  * again, trying every {@link RECONNECT_PAUSE_MS}, and hands each new stream to `use` (which builds
  * a new AtLink on it). Returns a function that stops it.
  */
-export function keepConnected(central: BleCentral, stream: ByteStream, use: (s: ByteStream) => Promise<void>, log?: (text: string) => void): () => void {
+export function keepConnected(central: BleCentral, stream: BleStream, use: (s: BleStream) => Promise<void>, log?: (text: string) => void): () => void {
   let stopped = false;
-  const again = async () => {
-    if (stopped || central.isClosed) return;
+  const again = async (closed: BleStream) => {
+    if (stopped || central.isClosed || !closed.lost) return; // closed here, not lost: no reconnect
     log?.(`${central.address ?? "the device"} disconnected; reconnecting`);
     while (!stopped && !central.isClosed) {
-      let s: ByteStream | undefined;
+      let s: BleStream | undefined;
       try {
         s = await central.connect();
         if (stopped) return s.close();
         await use(s);
-        s.onClose(() => void again()); // at once if it closed meanwhile
+        const current = s;
+        current.onClose(() => void again(current)); // at once if it closed meanwhile
         return;
       } catch (e) {
         s?.close();
@@ -435,7 +458,7 @@ export function keepConnected(central: BleCentral, stream: ByteStream, use: (s: 
       }
     }
   };
-  stream.onClose(() => void again());
+  stream.onClose(() => void again(stream));
   return () => {
     stopped = true;
   };

@@ -161,10 +161,7 @@ async function agentBle(o: Map<string, string | true>): Promise<void> {
   await claimSocket(socket).catch((e) => fail(e.message));
   const log = (text: string) => console.error(`wim: ${text}`);
   const central = await BleCentral.open({ address: typeof address === "string" ? address : undefined, log }).catch((e) => fail(e.message));
-  stopWith(() => {
-    central.close();
-    process.exit(0);
-  }, o.has("--background"));
+  stopWith(() => void central.shutdown().finally(() => process.exit(0)), o.has("--background"));
   const stream = await central.connect().catch((e) => fail(e.message));
   const device = new Device(new AtLink(stream));
   await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));

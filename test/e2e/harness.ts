@@ -17,6 +17,8 @@ export interface SimToken {
   readonly state: string;
   readonly socket: string;
   readonly pty: string;
+  /** The radio model's socket (with `--ble`). */
+  readonly ble?: string;
   readonly output: string[];
   stop(): Promise<void>;
 }
@@ -37,10 +39,10 @@ export function startSim(state: string, extra: string[] = []): Promise<SimToken>
     const rl = createInterface({ input: child.stdout! });
     rl.on("line", (line) => {
       output.push(line);
-      const m = /^ready module=(\S+) socket=(\S+) pty=(\S+)$/.exec(line);
+      const m = /^ready module=(\S+) socket=(\S+) pty=(\S+)(?: ble=(\S+))?$/.exec(line);
       if (!m) return;
       resolve({
-        state, socket: m[2], pty: m[3], output,
+        state, socket: m[2], pty: m[3], ble: m[4], output,
         stop: () => new Promise<void>((done) => {
           if (child.exitCode !== null) return done();
           child.once("exit", () => done());
