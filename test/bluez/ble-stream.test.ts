@@ -82,6 +82,20 @@ describe("BLE stream through the test BlueZ (radio stub)", function () {
     s.close();
   });
 
+  it("a client that leaves the bus without StopNotify loses its notify session; another one subscribes afresh", async () => {
+    const a = await open();
+    const sa = await a.connect();
+    const tx = `/org/bluez/hci0/dev_${sa.address.replace(/:/g, "_")}/service0010/char0013`;
+    const b = await open();
+    assert.equal(b.props(tx, "org.bluez.GattCharacteristic1")?.Notifying, true);
+    a.close(); // no StopNotify, no Disconnect: the bus connection just ends
+    for (let i = 0; i < 100 && b.props(tx, "org.bluez.GattCharacteristic1")?.Notifying !== false; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(b.props(tx, "org.bluez.GattCharacteristic1")?.Notifying, false);
+    const link = new AtLink(await b.connect());
+    assert.equal((await link.line("AT")).final, "OK");
+    link.close();
+  });
+
   it("a disconnect mid-command fails that command; the next one works after the reconnect", async () => {
     const c = await open();
     const first = await c.connect();

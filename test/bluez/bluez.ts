@@ -95,6 +95,12 @@ export class TestBluez {
     });
     bus.on("error", () => undefined);
     const bluez = new TestBluez(bus, radioPath);
+    // a client that leaves the bus loses its notify session, as in bluetoothd
+    await bus.call(new dbus.Message({ destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+      member: "AddMatch", signature: "s", body: ["type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'"] }));
+    bus.on("message", (m: dbus.Message) => {
+      if (m.type === dbus.MessageType.SIGNAL && m.member === "NameOwnerChanged" && m.body[2] === "") bluez.clientLeft(m.body[0] as string);
+    });
     const r = await bus.requestName("org.bluez", dbus.NameFlag.DO_NOT_QUEUE);
     if (r !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`org.bluez is taken on ${busAddress} (${r})`);
     return bluez;
@@ -391,6 +397,11 @@ export class TestBluez {
     const r = await this.radio.request(RADIO.SUBSCRIBE, Buffer.from([on ? 1 : 0])).catch(() => undefined);
     if (!r || r.type !== RADIO.SUBSCRIBED) throw fault("Failed", "Not connected");
     if (this.connected) this.server.set(this.gatt().tx, GATT_CHARACTERISTIC, { Notifying: on });
+  }
+
+  /** A D-Bus client went away: its notify session ends (the last one unsubscribes). */
+  private clientLeft(name: string): void {
+    if (this.notifyClients.has(name) && this.connected) void this.subscribe(name, false).catch(() => undefined);
   }
 
   private notified(bytes: Buffer): void {
