@@ -264,7 +264,7 @@ export class BleCentral {
     this.address = String(info.Address).toUpperCase();
     const name = String(info.Name ?? info.Alias ?? "");
     if (info.Connected !== true) {
-      this.options.log?.(`connecting to ${name || "?"} (${this.address})`);
+      this.say(`connecting to ${name || "?"} (${this.address})`);
       await withTimeout(this.call(device, DEVICE, "Connect"), ms, `Connect to ${this.address}`);
     }
     await this.waitFor(() => {
@@ -289,8 +289,16 @@ export class BleCentral {
     }
     stream.check();
     if (stream.isClosed) throw new BleError(`${this.address} disconnected while subscribing`);
-    this.options.log?.(`connected to ${name || "?"} (${this.address}), MTU ${stream.mtu()}`);
+    this.say(`connected to ${name || "?"} (${this.address}), MTU ${stream.mtu()}`);
+    this.said = ""; // the next connection's messages are news again
     return stream;
+  }
+
+  private said = "";
+  /** Logs progress, each message once while it repeats (a reconnect tries every second). */
+  private say(text: string): void {
+    if (text !== this.said) this.options.log?.(text);
+    this.said = text;
   }
 
   /** Leaves the device as the agent found it: unsubscribes and disconnects (each waited for up to 1 s), then closes. */
@@ -442,6 +450,7 @@ export function keepConnected(central: BleCentral, stream: BleStream, use: (s: B
   const again = async (closed: BleStream) => {
     if (stopped || central.isClosed || !closed.lost) return; // closed here, not lost: no reconnect
     log?.(`${central.address ?? "the device"} disconnected; reconnecting`);
+    let lastWhy = "";
     while (!stopped && !central.isClosed) {
       let s: BleStream | undefined;
       try {
@@ -453,7 +462,9 @@ export function keepConnected(central: BleCentral, stream: BleStream, use: (s: B
         return;
       } catch (e) {
         s?.close();
-        log?.(`reconnect: ${(e as Error).message}`);
+        const why = (e as Error).message;
+        if (why !== lastWhy) log?.(`reconnect: ${why} (trying again every ${RECONNECT_PAUSE_MS} ms)`);
+        lastWhy = why;
         await new Promise((r) => setTimeout(r, RECONNECT_PAUSE_MS));
       }
     }
