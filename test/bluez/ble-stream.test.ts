@@ -63,6 +63,23 @@ describe("BLE stream through the test BlueZ (radio stub)", function () {
     link.close();
   });
 
+  it("follows the MTU BlueZ reports: 23 (nothing gained by the exchange) means writes of 20 bytes", async () => {
+    bz.bluez.centralMtu = 23;
+    await bz.bluez.disconnectDevice().catch(() => undefined); // a connection left by an earlier test keeps its MTU
+    try {
+      const c = await open();
+      const link = new AtLink(await c.connect());
+      bz.bluez.stats.writes.length = 0;
+      const r = await link.line("AT+ECHO=" + "y".repeat(50));
+      assert.equal(r.info[0], "+ECHO: " + "y".repeat(50));
+      assert.equal(bz.bluez.stats.mtu, 23);
+      assert.deepEqual(bz.bluez.stats.writes, [20, 20, 19]);
+      link.close();
+    } finally {
+      bz.bluez.centralMtu = 517;
+    }
+  });
+
   it("finds the device by address when given one, and fails clearly for an address nobody has", async () => {
     const c = await open(addressFor(stub.name).toLowerCase());
     const s = await c.connect();

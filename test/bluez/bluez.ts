@@ -67,6 +67,8 @@ export interface BluezStats {
 export class TestBluez {
   readonly adapter = "/org/bluez/hci0";
   readonly stats: BluezStats = { writes: [], notifications: 0, connects: 0, mtu: 0 };
+  /** The MTU this central offers in the exchange at the next Connect (BlueZ's 517; tests vary it, ≥ 23). */
+  centralMtu = BLUEZ_MTU;
   private readonly server: ObjectServer;
   private radio: RadioLink | undefined;
   private opening: Promise<RadioLink> | undefined;
@@ -113,6 +115,11 @@ export class TestBluez {
     p[0] = kind;
     p.writeUInt32LE(value, 1);
     await radio.request(RADIO.FAULT, p);
+  }
+
+  /** Ends the connection from the PC's side, as another client's Device1.Disconnect (or `bluetoothctl disconnect`) would. */
+  async disconnectDevice(): Promise<void> {
+    await this.disconnect();
   }
 
   /** Leaves the bus and the radio. */
@@ -276,7 +283,7 @@ export class TestBluez {
       this.stats.connects++;
       this.server.set(this.device!, DEVICE, { Connected: true });
       const q = Buffer.alloc(2);
-      q.writeUInt16LE(BLUEZ_MTU);
+      q.writeUInt16LE(Math.max(23, this.centralMtu));
       const m = await radio.request(RADIO.EXCHANGE_MTU, q);
       if (m.type !== RADIO.MTU) throw fault("Failed", "MTU exchange failed");
       const mtu = m.payload.readUInt16LE(0);
