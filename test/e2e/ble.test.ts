@@ -8,53 +8,19 @@
  * the device half of issue 12 lands separately).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { CKA, CKF, CKM, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { ulongValue } from "../../modules/at/template.js";
 import { addressFor } from "../bluez/bluez.js";
 import { type BluezHandle, startBluez } from "../bluez/harness.js";
 import { FAULT } from "../bluez/radio.js";
 import { EC_KEY, PIN, RSA_KEY, generateKeys, readPublicKey, show } from "./clients.js";
-import { ROOT, type SimToken, p11, run, startSim, tempDir } from "./harness.js";
+import { type BleAgent, type SimToken, p11, run, startBleAgent, startSimBle, tempDir } from "./harness.js";
 import { type Rep, Req, RpcClient } from "./rpc-client.js";
 
 const SHA256_DIGEST_INFO = Buffer.from("3031300d060960864801650304020105000420", "hex");
-
-/** A running `wim agent --ble`. */
-interface BleAgent {
-  socket: string;
-  address: string;
-  /** Its standard error (progress: connected, disconnected, reconnecting). */
-  log: string[];
-  stop(): Promise<void>;
-}
-
-/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress`; resolves at its ready line. */
-function startBleAgent(busAddress: string, socket: string, address?: string): Promise<BleAgent> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "agent", "--ble", ...(address ? [address] : []), "--socket", socket], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress },
-  });
-  const log: string[] = [];
-  createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const m = /^ready module=\S+ socket=(\S+) ble=(\S+)$/.exec(line);
-      if (m) resolve({
-        socket: m[1], address: m[2], log,
-        stop: () => new Promise<void>((done) => {
-          if (child.exitCode !== null) return done();
-          child.once("exit", () => done());
-          child.kill("SIGTERM");
-        }),
-      });
-    });
-    child.once("exit", (code) => reject(new Error(`wim agent --ble exited with ${code}:\n${log.join("\n")}`)));
-  });
-}
 
 describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simulator's radio model", function () {
   this.timeout(180_000);
@@ -67,15 +33,8 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
   let agent: BleAgent | undefined;
 
   before(async function () {
-    try {
-      sim = await startSim(state, ["--ble", "--no-agent"]);
-    } catch (e) {
-      if (/opened no BLE socket/.test(String(e))) {
-        console.log("      (skipped: build/wim-sim opens no WIM_SIM_BLE socket: it has no radio model yet)");
-        this.skip();
-      }
-      throw e;
-    }
+    sim = await startSimBle(state, ["--no-agent"]);
+    if (!sim) return this.skip();
     assert.ok(sim.ble, `no ble= in the ready line: ${sim.output.join("\n")}`);
     bz = await startBluez(sim.ble);
     agent = await startBleAgent(bz.busAddress, path.join(work, "agent.sock"));

@@ -74,3 +74,49 @@ export function run(cmd: string, args: string[], socket: string, input?: string)
 export function p11(socket: string, ...args: string[]): Promise<RunResult> {
   return run("pkcs11-tool", ["--module", MODULE, ...args], socket);
 }
+
+/** A running `wim agent --ble`. */
+export interface BleAgent {
+  socket: string;
+  address: string;
+  /** Its standard error (progress: connected, disconnected, reconnecting). */
+  log: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress`; resolves at its ready line. */
+export function startBleAgent(busAddress: string, socket: string, address?: string): Promise<BleAgent> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "agent", "--ble", ...(address ? [address] : []), "--socket", socket], {
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress },
+  });
+  const log: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const m = /^ready module=\S+ socket=(\S+) ble=(\S+)$/.exec(line);
+      if (m) resolve({
+        socket: m[1], address: m[2], log,
+        stop: () => new Promise<void>((done) => {
+          if (child.exitCode !== null) return done();
+          child.once("exit", () => done());
+          child.kill("SIGTERM");
+        }),
+      });
+    });
+    child.once("exit", (code) => reject(new Error(`wim agent --ble exited with ${code}:\n${log.join("\n")}`)));
+  });
+}
+
+/**
+ * Starts `wim sim --ble` (plus `extra`); resolves to undefined, saying so, when build/wim-sim opens
+ * no WIM_SIM_BLE socket (a simulator without the radio model): the caller skips its BLE tests.
+ */
+export async function startSimBle(state: string, extra: string[] = []): Promise<SimToken | undefined> {
+  try {
+    return await startSim(state, ["--ble", ...extra]);
+  } catch (e) {
+    if (!/opened no BLE socket/.test(String(e))) throw e;
+    console.log("      (skipped: build/wim-sim opens no WIM_SIM_BLE socket: it has no radio model yet)");
+    return undefined;
+  }
+}
