@@ -265,7 +265,10 @@ export class BleCentral {
     const name = String(info.Name ?? info.Alias ?? "");
     if (info.Connected !== true) {
       this.say(`connecting to ${name || "?"} (${this.address})`);
-      await withTimeout(this.call(device, DEVICE, "Connect"), ms, `Connect to ${this.address}`);
+      await withTimeout(this.call(device, DEVICE, "Connect"), ms, `Connect to ${this.address}`).catch((e: Error) => {
+        // another client (bluetoothctl) connected it first, or is connecting it: wait for it below
+        if (!/\.(AlreadyConnected|InProgress):/.test(e.message)) throw e;
+      });
     }
     await this.waitFor(() => {
       const d = this.props(device, DEVICE);
