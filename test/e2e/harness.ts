@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { startBluez } from "../bluez/harness.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MODULE = path.join(ROOT, "build/libwim-pkcs11.so");
@@ -26,8 +27,56 @@ export interface SimToken {
 /** A fresh temporary directory. */
 export const tempDir = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `wim-${tag}-`));
 
+/**
+ * Which link the client tests' agent uses: the simulator's PTY (`wim sim`'s own agent), or with
+ * WIM_E2E_LINK=ble the radio model through the test BlueZ and `wim agent --ble` (make test runs the
+ * client tests both ways; docs/ble-pc.md). Tests that start the simulator with --no-agent and drive
+ * its PTY themselves are not affected.
+ */
+export const E2E_LINK: "pty" | "ble" = process.env.WIM_E2E_LINK === "ble" ? "ble" : "pty";
+
+/**
+ * Starts `wim sim` on `state` and resolves once it printed its ready line; with WIM_E2E_LINK=ble
+ * (and without --no-agent), `socket` is a `wim agent --ble` reaching the simulator over BLE.
+ */
+export async function startSim(state: string, extra: string[] = []): Promise<SimToken> {
+  if (E2E_LINK === "ble" && !extra.includes("--no-agent") && (await bleAvailable())) return startSimOverBle(state, extra);
+  return startSimPty(state, extra);
+}
+
+let bleProbe: Promise<boolean> | undefined;
+/** Whether build/wim-sim has the radio model (asked once per process, on a throwaway state directory). */
+function bleAvailable(): Promise<boolean> {
+  bleProbe ??= (async () => {
+    const sim = await startSimBle(tempDir("ble-probe"), ["--no-agent"]);
+    await sim?.stop();
+    if (!sim) console.log("      (WIM_E2E_LINK=ble, but build/wim-sim has no radio model: the agent uses the PTY)");
+    return !!sim;
+  })();
+  return bleProbe;
+}
+
+/** `wim sim --ble --no-agent`, the test BlueZ on its radio socket, and `wim agent --ble` as the token's agent. */
+async function startSimOverBle(state: string, extra: string[]): Promise<SimToken> {
+  const sim = await startSimPty(state, ["--ble", "--no-agent", ...extra]);
+  const stops: (() => Promise<void>)[] = [sim.stop];
+  const stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s();
+  };
+  try {
+    const bluez = await startBluez(sim.ble!);
+    stops.push(bluez.stop);
+    const agent = await startBleAgent(bluez.busAddress, path.join(state, "agent.sock"));
+    stops.push(agent.stop);
+    return { state, socket: agent.socket, pty: sim.pty, ble: sim.ble, output: sim.output, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 /** Starts `wim sim` on `state` and resolves once it printed its ready line. */
-export function startSim(state: string, extra: string[] = []): Promise<SimToken> {
+function startSimPty(state: string, extra: string[] = []): Promise<SimToken> {
   const socket = path.join(state, "agent.sock");
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "sim", "--state", state, "--socket", socket, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -113,7 +162,7 @@ export function startBleAgent(busAddress: string, socket: string, address?: stri
  */
 export async function startSimBle(state: string, extra: string[] = []): Promise<SimToken | undefined> {
   try {
-    return await startSim(state, ["--ble", ...extra]);
+    return await startSimPty(state, ["--ble", ...extra]);
   } catch (e) {
     if (!/opened no BLE socket/.test(String(e))) throw e;
     console.log("      (skipped: build/wim-sim opens no WIM_SIM_BLE socket: it has no radio model yet)");
