@@ -10,7 +10,8 @@ SHELL := /bin/bash
 APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils \
              riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind \
              xtensa-lx106-elf-gcc:gcc-xtensa-lx106 \
-             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools
+             ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools \
+             dbus-daemon:dbus-daemon
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
 build/.apt:
@@ -70,13 +71,20 @@ unit: build
 	npx mocha 'test/at/**/*.test.ts'
 
 e2e: build
-	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts'
+	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
+# The client tests again with the agent on Bluetooth LE: wim sim --ble, the test BlueZ on a private bus,
+# wim agent --ble (test/e2e/harness.ts, docs/ble-pc.md); over the PTY while wim-sim has no radio model.
+E2E_BLE_SPECS := test/e2e/pkcs11-tool.test.ts test/e2e/openssl.test.ts test/e2e/ssh.test.ts
+.PHONY: e2e-ble
+e2e-ble: build
+	WIM_E2E_LINK=ble npx mocha --timeout 180000 $(E2E_BLE_SPECS)
 
 # The attack suite (issue 10): each scenario an attacker tried, against the simulator, bounded in time.
 attack: build
 	npx mocha --timeout 180000 'test/attack/**/*.test.ts'
 
-MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
+MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
 
 test: build
 	$(MAKE) --no-print-directory typecheck
@@ -84,6 +92,7 @@ test: build
 	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test esp32-host-check $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
+	WIM_E2E_LINK=ble npx mocha --timeout 180000 $(E2E_BLE_SPECS)
 
 # Benchmarks: figures printed as ratios against a reference measured in the same run.
 build/bench-at.js: $(wildcard bench/at/*.ts) $(wildcard modules/at/*.ts) node_modules/.installed

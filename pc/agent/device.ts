@@ -44,13 +44,34 @@ export class Device {
   private current = 0;
   private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly link: AtLink, private readonly lineLimit = MAX_LINE) {
+  constructor(link: AtLink, private readonly lineLimit = MAX_LINE) {
+    this.link = link;
+    this.listen(link);
+  }
+
+  /** The link in use (a new one after a BLE reconnect). */
+  link: AtLink;
+
+  private listen(link: AtLink): void {
     link.onUnsolicited = (text) => {
       if (!text.startsWith("+PKCSRDY:")) return;
       this.epoch++;
       this.current = 0;
       void this.exclusive(() => this.prepare()).catch(() => undefined);
     };
+  }
+
+  /**
+   * Takes a new link to the same device after the old one closed (a BLE reconnect). A disconnect
+   * closed the old link's channels and sessions on the device (docs/ble.md): they are forgotten as
+   * after a restart, and the link is prepared again.
+   */
+  relink(link: AtLink): Promise<void> {
+    this.link = link;
+    this.listen(link);
+    this.epoch++;
+    this.current = 0;
+    return this.exclusive(() => this.prepare());
   }
 
   /** Prepares the link and reads the identity and mechanisms. */

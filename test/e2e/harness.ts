@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { startBluez } from "../bluez/harness.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MODULE = path.join(ROOT, "build/libwim-pkcs11.so");
@@ -17,6 +18,8 @@ export interface SimToken {
   readonly state: string;
   readonly socket: string;
   readonly pty: string;
+  /** The radio model's socket (with `--ble`). */
+  readonly ble?: string;
   readonly output: string[];
   stop(): Promise<void>;
 }
@@ -24,8 +27,56 @@ export interface SimToken {
 /** A fresh temporary directory. */
 export const tempDir = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `wim-${tag}-`));
 
+/**
+ * Which link the client tests' agent uses: the simulator's PTY (`wim sim`'s own agent), or with
+ * WIM_E2E_LINK=ble the radio model through the test BlueZ and `wim agent --ble` (make test runs the
+ * client tests both ways; docs/ble-pc.md). Tests that start the simulator with --no-agent and drive
+ * its PTY themselves are not affected.
+ */
+export const E2E_LINK: "pty" | "ble" = process.env.WIM_E2E_LINK === "ble" ? "ble" : "pty";
+
+/**
+ * Starts `wim sim` on `state` and resolves once it printed its ready line; with WIM_E2E_LINK=ble
+ * (and without --no-agent), `socket` is a `wim agent --ble` reaching the simulator over BLE.
+ */
+export async function startSim(state: string, extra: string[] = []): Promise<SimToken> {
+  if (E2E_LINK === "ble" && !extra.includes("--no-agent") && (await bleAvailable())) return startSimOverBle(state, extra);
+  return startSimPty(state, extra);
+}
+
+let bleProbe: Promise<boolean> | undefined;
+/** Whether build/wim-sim has the radio model (asked once per process, on a throwaway state directory). */
+function bleAvailable(): Promise<boolean> {
+  bleProbe ??= (async () => {
+    const sim = await startSimBle(tempDir("ble-probe"), ["--no-agent"]);
+    await sim?.stop();
+    if (!sim) console.log("      (WIM_E2E_LINK=ble, but build/wim-sim has no radio model: the agent uses the PTY)");
+    return !!sim;
+  })();
+  return bleProbe;
+}
+
+/** `wim sim --ble --no-agent`, the test BlueZ on its radio socket, and `wim agent --ble` as the token's agent. */
+async function startSimOverBle(state: string, extra: string[]): Promise<SimToken> {
+  const sim = await startSimPty(state, ["--ble", "--no-agent", ...extra]);
+  const stops: (() => Promise<void>)[] = [sim.stop];
+  const stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s();
+  };
+  try {
+    const bluez = await startBluez(sim.ble!);
+    stops.push(bluez.stop);
+    const agent = await startBleAgent(bluez.busAddress, path.join(state, "agent.sock"));
+    stops.push(agent.stop);
+    return { state, socket: agent.socket, pty: sim.pty, ble: sim.ble, output: sim.output, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 /** Starts `wim sim` on `state` and resolves once it printed its ready line. */
-export function startSim(state: string, extra: string[] = []): Promise<SimToken> {
+function startSimPty(state: string, extra: string[] = []): Promise<SimToken> {
   const socket = path.join(state, "agent.sock");
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "sim", "--state", state, "--socket", socket, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -37,10 +88,10 @@ export function startSim(state: string, extra: string[] = []): Promise<SimToken>
     const rl = createInterface({ input: child.stdout! });
     rl.on("line", (line) => {
       output.push(line);
-      const m = /^ready module=(\S+) socket=(\S+) pty=(\S+)$/.exec(line);
+      const m = /^ready module=(\S+) socket=(\S+) pty=(\S+)(?: ble=(\S+))?$/.exec(line);
       if (!m) return;
       resolve({
-        state, socket: m[2], pty: m[3], output,
+        state, socket: m[2], pty: m[3], ble: m[4], output,
         stop: () => new Promise<void>((done) => {
           if (child.exitCode !== null) return done();
           child.once("exit", () => done());
@@ -71,4 +122,50 @@ export function run(cmd: string, args: string[], socket: string, input?: string)
 /** Runs pkcs11-tool with our module. */
 export function p11(socket: string, ...args: string[]): Promise<RunResult> {
   return run("pkcs11-tool", ["--module", MODULE, ...args], socket);
+}
+
+/** A running `wim agent --ble`. */
+export interface BleAgent {
+  socket: string;
+  address: string;
+  /** Its standard error (progress: connected, disconnected, reconnecting). */
+  log: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress`; resolves at its ready line. */
+export function startBleAgent(busAddress: string, socket: string, address?: string): Promise<BleAgent> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "agent", "--ble", ...(address ? [address] : []), "--socket", socket], {
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress },
+  });
+  const log: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const m = /^ready module=\S+ socket=(\S+) ble=(\S+)$/.exec(line);
+      if (m) resolve({
+        socket: m[1], address: m[2], log,
+        stop: () => new Promise<void>((done) => {
+          if (child.exitCode !== null) return done();
+          child.once("exit", () => done());
+          child.kill("SIGTERM");
+        }),
+      });
+    });
+    child.once("exit", (code) => reject(new Error(`wim agent --ble exited with ${code}:\n${log.join("\n")}`)));
+  });
+}
+
+/**
+ * Starts `wim sim --ble` (plus `extra`); resolves to undefined, saying so, when build/wim-sim opens
+ * no WIM_SIM_BLE socket (a simulator without the radio model): the caller skips its BLE tests.
+ */
+export async function startSimBle(state: string, extra: string[] = []): Promise<SimToken | undefined> {
+  try {
+    return await startSimPty(state, ["--ble", ...extra]);
+  } catch (e) {
+    if (!/opened no BLE socket/.test(String(e))) throw e;
+    console.log("      (skipped: build/wim-sim opens no WIM_SIM_BLE socket: it has no radio model yet)");
+    return undefined;
+  }
 }
