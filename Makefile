@@ -74,7 +74,7 @@ e2e: build
 	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 # The client tests again with the agent on Bluetooth LE: wim sim --ble, the test BlueZ on a private bus,
-# wim agent --ble (test/e2e/harness.ts, docs/ble-pc.md); over the PTY while wim-sim has no radio model.
+# wim agent --ble (test/e2e/harness.ts, docs/ble-pc.md).
 E2E_BLE_SPECS := test/e2e/pkcs11-tool.test.ts test/e2e/openssl.test.ts test/e2e/ssh.test.ts
 .PHONY: e2e-ble
 e2e-ble: build

@@ -5,10 +5,14 @@
  *
  * - BLE: ATT packets (writes of at most MTU − 3 bytes PC → device, notifications of at most MTU − 3
  *   bytes back), round trips (each Write Request waits for its Write Response: one connection event
- *   each, the conservative case; notifications go at most NOTIFY_PER_EVENT per connection event, the
- *   firmware's pacing in docs/ble.md) and the link time they imply at 15 ms and 30 ms connection
- *   intervals, at MTU 23 (before any exchange) and 247 (Linux and the ESP32 after the exchange).
+ *   each, the conservative case; the firmware paces notifications one per NOTIFY_INTERVAL_MS, so a
+ *   connection event carries at most interval / NOTIFY_INTERVAL_MS of them: docs/ble.md) and the link
+ *   time they imply at 15 ms and 30 ms connection intervals, at MTU 23 (before any exchange) and 247
+ *   (Linux and the ESP32 after the exchange).
  * - Serial: 10 bits a byte (8N1) at 115,200 and 921,600 baud.
+ *
+ * Then the same C_Signs are sent through the simulator's radio model (docs/ble.md) at MTU 23 and 247
+ * — the real firmware's BLE transport and pacing — and the ATT packets that crossed it are counted.
  *
  * The device's own compute time is not in these figures (ESP32-C3: docs/esp32.md, make bench-riscv).
  *
@@ -20,10 +24,10 @@ import { boolValue, encodeTemplate, ulongValue } from "../../modules/at/template
 import type { Value } from "../../modules/at/codec.js";
 import { AtLink, type ByteStream } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
-import { startSim, tempDir } from "../../test/e2e/harness.js";
+import { NOTIFY_INTERVAL_MS } from "../../modules/wim/ble.js";
+import { startSim, startSimBle, tempDir } from "../../test/e2e/harness.js";
+import { RADIO, RadioLink } from "../../test/bluez/radio.js";
 
-/** Notifications the device sends per connection event (docs/ble.md: its pacing; a conservative figure). */
-const NOTIFY_PER_EVENT = 2;
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 
 /** A ByteStream that records what goes each way. */
@@ -72,13 +76,76 @@ for (const c of cases) {
     const payload = mtu - 3;
     const writes = Math.ceil(c.up / payload), notes = Math.ceil(c.down / payload);
     // each Write Request costs a connection event (its response comes in the next); the answer's
-    // first notification goes in the event after the last write, then NOTIFY_PER_EVENT per event
-    const events = writes + Math.ceil(notes / NOTIFY_PER_EVENT);
-    console.log(`${c.name.padEnd(26)} ${`BLE, MTU ${mtu}`.padEnd(22)} ${`${c.up}+${c.down}`.padStart(9)} ${String(writes + notes).padStart(8)} ${String(writes).padStart(11)} ${`${events * 15} ms`.padStart(9)} ${`${events * 30} ms`.padStart(9)}`);
+    // notifications follow, interval / NOTIFY_INTERVAL_MS of them per event
+    const at = (interval: number) => (writes + Math.ceil(notes / Math.floor(interval / NOTIFY_INTERVAL_MS))) * interval;
+    console.log(`${c.name.padEnd(26)} ${`BLE, MTU ${mtu}`.padEnd(22)} ${`${c.up}+${c.down}`.padStart(9)} ${String(writes + notes).padStart(8)} ${String(writes).padStart(11)} ${`${at(15)} ms`.padStart(9)} ${`${at(30)} ms`.padStart(9)}`);
   }
   for (const baud of [115200, 921600]) {
     const ms = ((c.up + c.down) * 10 * 1000) / baud;
     console.log(`${c.name.padEnd(26)} ${`serial, ${baud} baud`.padEnd(22)} ${`${c.up}+${c.down}`.padStart(9)} ${"—".padStart(8)} ${"1".padStart(11)} ${`${ms.toFixed(1)} ms`.padStart(9)} ${"".padStart(9)}`);
   }
 }
-console.log(`(BLE: ${NOTIFY_PER_EVENT} notifications per connection event, one Write Request per event; serial: 8N1, the time is the same at any interval)`);
+console.log(`(BLE: one Write Request per connection event, a notification every ${NOTIFY_INTERVAL_MS} ms; serial: 8N1, the time is the same at any interval)`);
+
+/** A ByteStream over the radio model as a central: writes of at most MTU − 3 bytes, one at a time. */
+async function radioStream(socket: string, mtu: number): Promise<{ stream: ByteStream; writes: () => number; notes: () => number; close(): void }> {
+  const radio = await RadioLink.open(socket);
+  await radio.request(RADIO.SCAN);
+  await radio.request(RADIO.CONNECT);
+  const agreed = (await radio.request(RADIO.EXCHANGE_MTU, Uint8Array.of(mtu & 0xff, mtu >> 8))).payload.readUInt16LE(0);
+  await radio.request(RADIO.SUBSCRIBE, Uint8Array.of(1));
+  let writes = 0, notes = 0, chain = Promise.resolve();
+  const listeners: ((b: Uint8Array) => void)[] = [];
+  radio.onNotify = (b) => {
+    notes++;
+    for (const l of listeners) l(new Uint8Array(b));
+  };
+  const stream: ByteStream = {
+    write: (bytes) => {
+      for (let o = 0; o < bytes.length; o += agreed - 3) {
+        const piece = bytes.slice(o, o + agreed - 3);
+        chain = chain.then(async () => {
+          writes++;
+          const r = await radio.request(RADIO.WRITE, piece);
+          if (r.payload[0] !== 0) throw new Error(`ATT error ${r.payload[0]}`);
+        });
+      }
+    },
+    onData: (l) => void listeners.push(l),
+    onClose: () => {},
+    close: () => radio.close(),
+  };
+  return { stream, writes: () => writes, notes: () => notes, close: () => radio.close() };
+}
+
+console.log("");
+console.log("bench-ble: the same C_Signs through the simulator's radio model (the firmware's BLE transport, measured)");
+console.log(`${"operation".padEnd(26)} ${"MTU".padStart(4)} ${"writes".padStart(7)} ${"notifications".padStart(14)} ${"time in the simulator".padStart(22)}`);
+const bsim = await startSimBle(tempDir("bench-ble-radio"), ["--no-agent", "--user-pin", "2468"]);
+try {
+  for (const mtu of [23, 247]) {
+    const r = await radioStream(bsim.ble!, mtu);
+    const link = new AtLink(r.stream);
+    const at = (name: string, values: Value[] = []) => link.command(COMMAND_BY_NAME.get(name)!, values);
+    try {
+      await link.start();
+      const [[s]] = (await at("+PKCSOPEN", [CKF.SERIAL_SESSION | CKF.RW_SESSION])) as number[][];
+      await at("+PKCSLOGIN", [s, CKU.USER, "2468"]);
+      const priv = encodeTemplate([{ type: CKA.SIGN, value: boolValue(true) }]);
+      const [[, rsaKey]] = (await at("+PKCSGENKP", [s, CKM.RSA_PKCS_KEY_PAIR_GEN, encodeTemplate([{ type: CKA.MODULUS_BITS, value: ulongValue(2048) }]), priv])) as number[][];
+      const [[, ecKey]] = (await at("+PKCSGENKP", [s, CKM.EC_KEY_PAIR_GEN, encodeTemplate([{ type: CKA.EC_PARAMS, value: P256 }]), priv])) as number[][];
+      for (const [name, key, mech, n] of [["RSA-2048 (CKM_RSA_PKCS)", rsaKey, CKM.RSA_PKCS, 51], ["P-256 (CKM_ECDSA)", ecKey, CKM.ECDSA, 32]] as const) {
+        const w0 = r.writes(), n0 = r.notes(), t0 = performance.now();
+        const runs = 20;
+        for (let i = 0; i < runs; i++) await at("+PKCSSIGN", [s, key, mech, new Uint8Array(n).fill(i)]);
+        const ms = (performance.now() - t0) / runs;
+        console.log(`${name.padEnd(26)} ${String(mtu).padStart(4)} ${((r.writes() - w0) / runs).toFixed(0).padStart(7)} ${((r.notes() - n0) / runs).toFixed(0).padStart(14)} ${`${ms.toFixed(1)} ms`.padStart(22)}`);
+      }
+    } finally {
+      link.close();
+    }
+  }
+} finally {
+  await bsim.stop();
+}
+console.log("(the simulator's radio model: a notification drained every 2 ms, no connection interval; the firmware paces one every 3 ms)");

@@ -3,9 +3,6 @@
  * simulator's radio model on a socket), the test BlueZ on a private bus bridged to that socket, and
  * `wim agent --ble` (the agent's real BlueZ code) found through DBUS_SYSTEM_BUS_ADDRESS; then
  * pkcs11-tool and OpenSSL through libwim-pkcs11.so, and a link cut in the middle of a C_Sign.
- *
- * Skipped, with a message, while build/wim-sim has no radio model (no WIM_SIM_BLE socket appears:
- * the device half of issue 12 lands separately).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -34,7 +31,6 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
 
   before(async function () {
     sim = await startSimBle(state, ["--no-agent"]);
-    if (!sim) return this.skip();
     assert.ok(sim.ble, `no ble= in the ready line: ${sim.output.join("\n")}`);
     bz = await startBluez(sim.ble);
     agent = await startBleAgent(bz.busAddress, path.join(work, "agent.sock"));

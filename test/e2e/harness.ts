@@ -40,20 +40,8 @@ export const E2E_LINK: "pty" | "ble" = process.env.WIM_E2E_LINK === "ble" ? "ble
  * (and without --no-agent), `socket` is a `wim agent --ble` reaching the simulator over BLE.
  */
 export async function startSim(state: string, extra: string[] = []): Promise<SimToken> {
-  if (E2E_LINK === "ble" && !extra.includes("--no-agent") && (await bleAvailable())) return startSimOverBle(state, extra);
+  if (E2E_LINK === "ble" && !extra.includes("--no-agent")) return startSimOverBle(state, extra);
   return startSimPty(state, extra);
-}
-
-let bleProbe: Promise<boolean> | undefined;
-/** Whether build/wim-sim has the radio model (asked once per process, on a throwaway state directory). */
-function bleAvailable(): Promise<boolean> {
-  bleProbe ??= (async () => {
-    const sim = await startSimBle(tempDir("ble-probe"), ["--no-agent"]);
-    await sim?.stop();
-    if (!sim) console.log("      (WIM_E2E_LINK=ble, but build/wim-sim has no radio model: the agent uses the PTY)");
-    return !!sim;
-  })();
-  return bleProbe;
 }
 
 /** `wim sim --ble --no-agent`, the test BlueZ on its radio socket, and `wim agent --ble` as the token's agent. */
@@ -156,16 +144,7 @@ export function startBleAgent(busAddress: string, socket: string, address?: stri
   });
 }
 
-/**
- * Starts `wim sim --ble` (plus `extra`); resolves to undefined, saying so, when build/wim-sim opens
- * no WIM_SIM_BLE socket (a simulator without the radio model): the caller skips its BLE tests.
- */
-export async function startSimBle(state: string, extra: string[] = []): Promise<SimToken | undefined> {
-  try {
-    return await startSimPty(state, ["--ble", ...extra]);
-  } catch (e) {
-    if (!/opened no BLE socket/.test(String(e))) throw e;
-    console.log("      (skipped: build/wim-sim opens no WIM_SIM_BLE socket: it has no radio model yet)");
-    return undefined;
-  }
+/** Starts `wim sim --ble` (plus `extra`): the simulator with its radio model (a simulator without one fails). */
+export async function startSimBle(state: string, extra: string[] = []): Promise<SimToken> {
+  return startSimPty(state, ["--ble", ...extra]);
 }
