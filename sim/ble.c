@@ -109,43 +109,10 @@ static void link_down(xsMachine *machine, int notify_central, int reason);
 
 int sim_ble_open(void)
 {
-	const char *path = getenv("WIM_SIM_BLE");
-	struct sockaddr_un addr;
-	struct stat st;
-	struct epoll_event event;
 	int i;
 	for (i = 0; i < BLE_CENTRALS; i++)
 		centrals[i].fd = -1;
-	if (!path || !*path)
-		return 0;
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "wim-sim: WIM_SIM_BLE: path too long: %s\n", path);
-		return -1;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			fprintf(stderr, "wim-sim: WIM_SIM_BLE: %s exists and is not a socket\n", path);
-			return -1;
-		}
-		unlink(path);
-	}
-	memset(&addr, 0, sizeof(addr));
-	addr.sun_family = AF_UNIX;
-	strcpy(addr.sun_path, path);
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (listen_fd < 0 || epoll_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-			listen(listen_fd, 4) != 0) {
-		fprintf(stderr, "wim-sim: BLE radio socket %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	event.events = EPOLLIN;
-	event.data.ptr = NULL; /* NULL: the listening socket */
-	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &event) != 0) {
-		fprintf(stderr, "wim-sim: BLE radio socket: epoll: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return sim_listen_open("WIM_SIM_BLE", "BLE radio socket", &listen_fd, &epoll_fd);
 }
 
 int sim_ble_fd(void)
@@ -218,29 +185,25 @@ static void send_u16(xsMachine *machine, ble_central *c, int type, unsigned valu
 	send_frame(machine, c, type, b, 2);
 }
 
+static void *free_centrals(void)
+{
+	int i;
+	for (i = 0; i < BLE_CENTRALS; i++)
+		if (centrals[i].fd < 0)
+			return &centrals[i];
+	return NULL;
+}
+
+static void adopt(void *client, int fd)
+{
+	ble_central *c = client;
+	c->fd = fd;
+	c->used = 0;
+}
+
 static void accept_centrals(void)
 {
-	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event event;
-		int i;
-		if (fd < 0)
-			return;
-		for (i = 0; i < BLE_CENTRALS && centrals[i].fd >= 0; i++)
-			;
-		if (i == BLE_CENTRALS) {
-			close(fd); /* too many */
-			continue;
-		}
-		event.events = EPOLLIN;
-		event.data.ptr = &centrals[i];
-		if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
-			close(fd);
-			continue;
-		}
-		centrals[i].fd = fd;
-		centrals[i].used = 0;
-	}
+	sim_listen_accept(listen_fd, epoll_fd, free_centrals, adopt);
 }
 
 /* ---- the link ---- */

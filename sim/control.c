@@ -74,43 +74,10 @@ static void send_line(control_client *c, const char *text)
 
 int sim_control_open(void)
 {
-	const char *path = getenv("WIM_SIM_CONTROL");
-	struct sockaddr_un addr;
-	struct stat st;
-	struct epoll_event event;
 	int i;
 	for (i = 0; i < CONTROL_CLIENTS; i++)
 		clients[i].fd = -1;
-	if (!path || !*path)
-		return 0;
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "wim-sim: WIM_SIM_CONTROL: path too long: %s\n", path);
-		return -1;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			fprintf(stderr, "wim-sim: WIM_SIM_CONTROL: %s exists and is not a socket\n", path);
-			return -1;
-		}
-		unlink(path);
-	}
-	memset(&addr, 0, sizeof(addr));
-	addr.sun_family = AF_UNIX;
-	strcpy(addr.sun_path, path);
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (listen_fd < 0 || epoll_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-			listen(listen_fd, 4) != 0) {
-		fprintf(stderr, "wim-sim: control socket %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	event.events = EPOLLIN;
-	event.data.ptr = NULL; /* NULL: the listening socket */
-	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &event) != 0) {
-		fprintf(stderr, "wim-sim: control socket: epoll: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return sim_listen_open("WIM_SIM_CONTROL", "control socket", &listen_fd, &epoll_fd);
 }
 
 int sim_control_fd(void)
@@ -118,29 +85,25 @@ int sim_control_fd(void)
 	return epoll_fd;
 }
 
+static void *free_clients(void)
+{
+	int i;
+	for (i = 0; i < CONTROL_CLIENTS; i++)
+		if (clients[i].fd < 0)
+			return &clients[i];
+	return NULL;
+}
+
+static void adopt(void *client, int fd)
+{
+	control_client *c = client;
+	c->fd = fd;
+	c->used = 0;
+}
+
 static void accept_clients(void)
 {
-	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event event;
-		int i;
-		if (fd < 0)
-			return;
-		for (i = 0; i < CONTROL_CLIENTS && clients[i].fd >= 0; i++)
-			;
-		if (i == CONTROL_CLIENTS) {
-			close(fd); /* too many */
-			continue;
-		}
-		event.events = EPOLLIN;
-		event.data.ptr = &clients[i];
-		if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
-			close(fd);
-			continue;
-		}
-		clients[i].fd = fd;
-		clients[i].used = 0;
-	}
+	sim_listen_accept(listen_fd, epoll_fd, free_clients, adopt);
 }
 
 static void set_button(int down)

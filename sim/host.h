@@ -81,6 +81,11 @@ void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
 void sim_serial_pending(sim_machine *the);
 
+/* listen.c: a listening unix socket at $variable in an epoll descriptor of its own (0 also when unset; -1 after printing why),
+ * and accepting its clients (free_client: a free entry of the service's table or NULL; adopt: it takes fd) */
+int sim_listen_open(const char *variable, const char *what, int *listen_fd, int *epoll_fd);
+void sim_listen_accept(int listen_fd, int epoll_fd, void *(*free_client)(void), void (*adopt)(void *client, int fd));
+
 /* control.c: the simulated BOOT button and LED and their control socket (WIM_SIM_CONTROL) */
 int sim_control_open(void);                    /* 0 (also when not asked for), or -1 after printing why */
 int sim_control_fd(void);                      /* the descriptor to poll, -1 if none */

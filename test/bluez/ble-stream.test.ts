@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { AtLink, LinkError } from "../../pc/agent/link.js";
-import { BleCentral, keepConnected, WIM_SERVICE_UUID } from "../../pc/agent/ble.js";
+import { BleCentral, type BleStream, keepConnected, WIM_SERVICE_UUID } from "../../pc/agent/ble.js";
 import { tempDir } from "../e2e/harness.js";
 import { addressFor } from "./bluez.js";
 import { type BluezHandle, startBluez } from "./harness.js";
@@ -115,40 +115,40 @@ describe("BLE stream through the test BlueZ (radio stub)", function () {
 
   it("a disconnect mid-command fails that command; the next one works after the reconnect", async () => {
     const c = await open();
-    const first = await c.connect();
-    let link = new AtLink(first);
-    let relinked!: () => void;
-    const back = new Promise<void>((r) => (relinked = r));
-    keepConnected(c, first, async (s) => {
-      link = new AtLink(s);
-      relinked();
-    });
-    assert.equal((await link.line("AT")).final, "OK");
+    const { back, link } = await kept(c);
+    assert.equal((await link().line("AT")).final, "OK");
     await bz.bluez.fault(FAULT.CUT_AFTER_NOTIFICATIONS, 0);
-    await assert.rejects(link.line("AT+ECHO=cut"), (e: Error) => e instanceof LinkError && /link closed/.test(e.message));
+    await assert.rejects(link().line("AT+ECHO=cut"), (e: Error) => e instanceof LinkError && /link closed/.test(e.message));
     await back;
-    assert.deepEqual(await link.line("AT+ECHO=again"), { info: ["+ECHO: again"], final: "OK" });
+    assert.deepEqual(await link().line("AT+ECHO=again"), { info: ["+ECHO: again"], final: "OK" });
     assert.ok(bz.bluez.stats.connects >= 2);
-    link.close();
+    link().close();
   });
 
   it("the device going away (the simulator stops) closes the stream; it reconnects when the device is back", async () => {
     const c = await open();
-    const first = await c.connect();
-    let link = new AtLink(first);
-    let relinked!: () => void;
-    const back = new Promise<void>((r) => (relinked = r));
-    keepConnected(c, first, async (s) => {
-      link = new AtLink(s);
-      relinked();
-    });
+    const { first, back, link } = await kept(c);
     const closed = new Promise<void>((r) => first.onClose(r));
     await stub.stop();
     await closed;
-    await assert.rejects(link.line("AT"), /link closed/);
+    await assert.rejects(link().line("AT"), /link closed/);
     stub = await RadioStub.start(radioPath);
     await back;
-    assert.equal((await link.line("AT")).final, "OK");
-    link.close();
+    assert.equal((await link().line("AT")).final, "OK");
+    link().close();
   });
 });
+
+/** Connects `c` and keeps it connected (the agent's keepConnected): `link()` is the AtLink of the latest
+ * connection, `back` resolves at the first reconnect. */
+async function kept(c: BleCentral): Promise<{ first: BleStream; back: Promise<void>; link: () => AtLink }> {
+  const first = await c.connect();
+  let current = new AtLink(first);
+  let relinked!: () => void;
+  const back = new Promise<void>((r) => (relinked = r));
+  keepConnected(c, first, async (s) => {
+    current = new AtLink(s);
+    relinked();
+  });
+  return { first, back, link: () => current };
+}
