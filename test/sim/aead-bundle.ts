@@ -16,7 +16,7 @@ function toHex(b: ArrayBuffer | undefined): string {
   for (let i = 0; i < u.length; i++) s += HEX[u[i] >> 4] + HEX[u[i] & 15];
   return s;
 }
-function fromHex(s: string): Uint8Array {
+function fromHex(s: string): Uint8Array<ArrayBuffer> {
   const u = new Uint8Array(s.length / 2);
   for (let i = 0; i < u.length; i++) u[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
   return u;
