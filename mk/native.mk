@@ -31,7 +31,7 @@
 #                        the EC core (wim_ec.o, wim_sha256.o) within its own NATIVE_EC_TEXT_BUDGET
 #                        (docs/design-notes.md says why it is separate),
 #                        Ed25519 (wim_ed25519.o, wim_sha512.o) within NATIVE_ED_TEXT_BUDGET, SHA-1 (wim_sha1.o)
-#                        within NATIVE_SHA1_TEXT_BUDGET
+#                        within NATIVE_SHA1_TEXT_BUDGET, ChaCha20-Poly1305 (wim_aead.o) within NATIVE_AEAD_TEXT_BUDGET
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
 #                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
@@ -47,6 +47,10 @@
 #                        (ed25519_test.json, read in place; skipped with a message where absent): the valid
 #                        vectors of the keys whose seed is known signed to exactly their signature; 64- and
 #                        32-bit limbs
+#   native-diff-aead     test/native/diff_aead.c: ChaCha20-Poly1305 (wim_aead) against OpenSSL's EVP_chacha20_poly1305:
+#                        NATIVE_DIFF_AEAD_COUNT random cases (every length 0..300, then up to 1100 bytes; associated
+#                        data 0..80 bytes) sealed byte for byte alike, OpenSSL's ciphertexts opened, one flipped bit
+#                        refused by both; ChaCha20 (EVP_chacha20) and Poly1305 (EVP_MAC POLY1305) alone
 #   native-wycheproof-rsa  test/native/wycheproof_rsa.c: Wycheproof's RSA decryption vectors (PKCS#1 v1.5 and
 #                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
 #                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
@@ -67,11 +71,11 @@ WIM_NATIVE_DIR := modules/wim/native
 WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
 	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c \
 	$(WIM_NATIVE_DIR)/wim_sha256.c $(WIM_NATIVE_DIR)/wim_ed25519.c $(WIM_NATIVE_DIR)/wim_sha512.c \
-	$(WIM_NATIVE_DIR)/wim_sha1.c
+	$(WIM_NATIVE_DIR)/wim_sha1.c $(WIM_NATIVE_DIR)/wim_aead.c
 WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
-	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h wim_sha1.h)
+	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h wim_sha1.h wim_aead.h)
 NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c \
-	test_ec.c test_ed25519.c test_hash.c)
+	test_ec.c test_ed25519.c test_hash.c test_aead.c)
 NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
 NATIVE_DEPS := $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) $(NATIVE_TEST_SRCS) $(NATIVE_TEST_HDRS) mk/native.mk
 
@@ -115,7 +119,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-diff-ed25519 native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-diff-ed25519 native-diff-aead native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -145,6 +149,7 @@ NATIVE_STORE_TEXT_BUDGET ?= 7168
 NATIVE_EC_TEXT_BUDGET ?= 7168
 NATIVE_ED_TEXT_BUDGET ?= 8192
 NATIVE_SHA1_TEXT_BUDGET ?= 1024
+NATIVE_AEAD_TEXT_BUDGET ?= 4096
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
@@ -153,7 +158,8 @@ NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
 NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o build/rv32/wim_sha256.o
 NATIVE_RV_ED_OBJS := build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
 NATIVE_RV_SHA1_OBJS := build/rv32/wim_sha1.o
-NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS) $(NATIVE_RV_SHA1_OBJS),$(NATIVE_RV_OBJS))
+NATIVE_RV_AEAD_OBJS := build/rv32/wim_aead.o
+NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS) $(NATIVE_RV_SHA1_OBJS) $(NATIVE_RV_AEAD_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -172,14 +178,16 @@ native-riscv: build/rv32/native-test.elf
 	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	d=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_ED_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	h=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_SHA1_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	a=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_AEAD_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes: RSA/bignum $$c, budget $(NATIVE_TEXT_BUDGET);" \
 		"key store $$((t - c)), budget $(NATIVE_STORE_TEXT_BUDGET)"; \
 	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
 	echo "Ed25519 .text (wim_ed25519.o, wim_sha512.o, incl. SHA-384's IV): $$d bytes, budget $(NATIVE_ED_TEXT_BUDGET)"; \
 	echo "SHA-1 .text (wim_sha1.o, for OAEP/PSS with SHA-1): $$h bytes, budget $(NATIVE_SHA1_TEXT_BUDGET)"; \
+	echo "ChaCha20-Poly1305 .text (wim_aead.o, the secure channel's AEAD): $$a bytes, budget $(NATIVE_AEAD_TEXT_BUDGET)"; \
 	test $$c -le $(NATIVE_TEXT_BUDGET) && test $$((t - c)) -le $(NATIVE_STORE_TEXT_BUDGET) && \
 		test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET) && \
-		test $$h -le $(NATIVE_SHA1_TEXT_BUDGET)
+		test $$h -le $(NATIVE_SHA1_TEXT_BUDGET) && test $$a -le $(NATIVE_AEAD_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
 build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h test/native/rv32_tools.h \
@@ -197,7 +205,7 @@ bench-riscv: build/rv32/bench-rv32.elf
 #     in test/native/ct_branches.txt. Then the self-test: a build with -DWIM_PLANT_SECRET_BRANCH (wim_bn.c
 #     skips the product for a zero exponent window) must fail both.
 NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o \
-	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
+	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o build/rv32/wim_aead.o
 NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/rv32_tools.h test/native/ct_keys.h test/native/test_flash.c \
 	test/native/test_flash.h test/native/test_tools.h mk/native.mk
 NATIVE_RV_QEMU_RUN := $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
@@ -239,7 +247,7 @@ NATIVE_XT_CC ?= xtensa-lx106-elf-gcc
 NATIVE_XT_SIZE ?= xtensa-lx106-elf-size
 NATIVE_XT_CFLAGS := -O2 -std=c11 -ffreestanding -mlongcalls -Wall -Wextra -Werror -Itest/native/xtensa-include
 NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o \
-	build/xtensa/wim_ed25519.o build/xtensa/wim_sha512.o
+	build/xtensa/wim_ed25519.o build/xtensa/wim_sha512.o build/xtensa/wim_aead.o
 NATIVE_XT_PLANT_OBJS := $(patsubst build/xtensa/%,build/xtensa-plant/%,$(NATIVE_XT_CT_OBJS))
 NATIVE_XT_DEPS := $(WIM_NATIVE_HDRS) test/native/xtensa-include/string.h mk/native.mk
 
@@ -325,6 +333,16 @@ native-diff-ed25519: build/native-diff-ed25519 build/native-diff-ed25519-limb32
 	else echo "native-diff-ed25519: $(WYCHEPROOF_DIR) is absent: Wycheproof Ed25519 vectors skipped"; fi; \
 	build/native-diff-ed25519 --count $(NATIVE_DIFF_ED_COUNT) $$args; \
 	build/native-diff-ed25519-limb32 --count $(NATIVE_DIFF_ED_COUNT) --seed 7 $$args
+
+# ChaCha20-Poly1305 against OpenSSL (EVP_chacha20_poly1305, EVP_chacha20, EVP_MAC POLY1305).
+NATIVE_DIFF_AEAD_COUNT ?= 20000
+
+build/native-diff-aead: test/native/diff_aead.c $(WIM_NATIVE_DIR)/wim_aead.c $(WIM_NATIVE_HDRS) mk/native.mk
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) test/native/diff_aead.c $(WIM_NATIVE_DIR)/wim_aead.c -lcrypto -o $@
+
+native-diff-aead: build/native-diff-aead
+	build/native-diff-aead --count $(NATIVE_DIFF_AEAD_COUNT)
 
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
 NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json
