@@ -120,6 +120,41 @@ int main(void)
 		MEASURE("ChaCha20-Poly1305 seal, 1 KiB", wim_aead_seal(key, nonce, h, 32, data, 1024, sealed));
 		MEASURE("ChaCha20-Poly1305 open, 1 KiB", wim_aead_open(key, nonce, h, 32, sealed, 1024 + 16, opened));
 	}
+	{
+		/* The C core's share of one Noise IK handshake on the device (modules/wim/noise.ts as responder,
+		 * docs/channel.md): the ephemeral draw and its public point, the four ECDHs (es and ss with the
+		 * static key, ee and se with the ephemeral), the seven MixHash hashes, the fifteen HMACs of five
+		 * HKDFs (four MixKey and Split), opening the encrypted static key (65 + 16 bytes) and the empty
+		 * payload, sealing the empty answer. The state machine's own JavaScript runs on XS (timed in the
+		 * simulator by bench/channel). The same calls as the natives make, in the same order. */
+		static uint8_t e_d[32], e_xy[64], peer[64], dh[32], ck[32], k[32], k0[32], ad0[32], hh[32], msg[256], buf[128];
+		uint8_t nonce[12] = { 0 };
+		/* the two ciphertexts the device opens, made beforehand (an AEAD's cost does not depend on its key) */
+		wim_aead_seal(k0, nonce, ad0, 32, msg, 65, msg + 100);
+		wim_aead_seal(k0, nonce, ad0, 32, msg, 0, msg + 200);
+		int rc = wim_ec_public(WIM_EC_P256, d, peer, scratch, sizeof scratch); /* a peer's point (setup) */
+		uint64_t t0 = instret();
+		rc |= wim_ec_draw(WIM_EC_P256, &RNG, e_d, scratch, sizeof scratch);
+		rc |= wim_ec_public(WIM_EC_P256, e_d, e_xy, scratch, sizeof scratch);
+		for (int i = 0; i < 4; i++)
+			rc |= wim_ec_ecdh(WIM_EC_P256, i < 2 ? d : e_d, peer, dh, scratch, sizeof scratch);
+		for (int i = 0; i < 7; i++) {
+			wim_sha256 c;
+			wim_sha256_init(&c);
+			wim_sha256_update(&c, hh, 32);
+			wim_sha256_update(&c, msg, i == 2 || i == 5 ? 65 : 81);
+			wim_sha256_final(&c, hh);
+		}
+		for (int i = 0; i < 5; i++) {
+			wim_hmac_sha256(ck, dh, 32, NULL, 0, NULL, 0, buf);
+			wim_hmac_sha256(buf, (const uint8_t *)"\x01", 1, NULL, 0, NULL, 0, ck);
+			wim_hmac_sha256(buf, ck, 32, (const uint8_t *)"\x02", 1, NULL, 0, k);
+		}
+		rc |= wim_aead_open(k0, nonce, ad0, 32, msg + 100, 81, buf);
+		rc |= wim_aead_open(k0, nonce, ad0, 32, msg + 200, 16, buf);
+		wim_aead_seal(k, nonce, hh, 32, msg, 0, msg + 200);
+		report("Noise IK handshake, device's C work", instret() - t0, rc);
+	}
 	printf("%d failures\n", failures);
 	fflush(stdout);
 	*(volatile uint32_t *)0x100000 = failures ? ((uint32_t)failures << 16) | 0x3333 : 0x5555;
