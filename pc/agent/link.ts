@@ -240,6 +240,7 @@ export class AtLink {
   private lineReceived(text: string): void {
     if (text.startsWith("AT") || text.startsWith("at")) return; // an echo
     if (text.startsWith("+PKCSRDY:")) return this.restarted(text);
+    if (text.startsWith("+PKCSSEC:")) return; // a secure session's end: the SecureStream under the link reports it
     const r = this.resyncing;
     if (r) {
       // everything before the marker's answer is a late answer to a line nobody waits for now
@@ -263,17 +264,33 @@ export class AtLink {
     }
   }
 
-  /** +PKCSRDY: the device restarted. A command in flight is lost with it — or, if its line reached
-   * the new start, answered later: the link resynchronises before the next command either way. */
+  /** +PKCSRDY: the device restarted. */
   private restarted(text: string): void {
+    this.reset("device restarted", true);
+    this.onUnsolicited(text);
+  }
+
+  /**
+   * The device's state under the link is gone (it restarted, or the secure session ended). A command
+   * in flight is lost with it — or, if its line reached the new start, answered later: the link
+   * resynchronises before the next command either way. A resynchronisation under way sends a new
+   * marker (`remark`: the old one may be lost with a restart) or, when nothing can be sent until the
+   * channel is open again, fails.
+   */
+  reset(reason: string, remark = false): void {
     const p = this.pending;
     if (p) {
       clearTimeout(p.timer);
       this.pending = undefined;
       this.inStep = false;
-      p.reject(new LinkError("device restarted"));
+      p.reject(new LinkError(reason));
     }
-    if (this.resyncing) this.sendMarker(); // the marker may be lost with the restart: a new one
-    this.onUnsolicited(text);
+    const r = this.resyncing;
+    if (r && remark) this.sendMarker();
+    else if (r) {
+      clearTimeout(r.timer);
+      this.resyncing = undefined;
+      r.reject(new LinkError(reason));
+    }
   }
 }
