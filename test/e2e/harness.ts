@@ -35,13 +35,25 @@ export const tempDir = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `wim-
  */
 export const E2E_LINK: "pty" | "ble" = process.env.WIM_E2E_LINK === "ble" ? "ble" : "pty";
 
+/** A harness option (not one of `wim sim`'s): the token's agent does not pair, the link stays in clear. */
+export const NO_PAIR = "--no-pair";
+
+/** The host-key directory of the agents of a simulator state directory (WIM_STATE_DIR; hostkeys.ts). */
+export const hostStateDir = (state: string) => path.join(state, "host");
+
 /**
  * Starts `wim sim` on `state` and resolves once it printed its ready line; with WIM_E2E_LINK=ble
  * (and without --no-agent), `socket` is a `wim agent --ble` reaching the simulator over BLE.
+ * The token's agent pairs at start (`wim sim --pair`: the simulated hand presses the simulated BOOT
+ * button) and talks to the device through the secure channel, unless NO_PAIR is among `extra` or
+ * there is no agent (--no-agent: the test drives the PTY itself, in clear). Over BLE the device is
+ * paired over the PTY and `wim agent --ble` uses the device key stored then.
  */
 export async function startSim(state: string, extra: string[] = []): Promise<SimToken> {
-  if (E2E_LINK === "ble" && !extra.includes("--no-agent")) return startSimOverBle(state, extra);
-  return startSimPty(state, extra);
+  const pair = !extra.includes(NO_PAIR) && !extra.includes("--no-agent");
+  extra = extra.filter((a) => a !== NO_PAIR);
+  if (E2E_LINK === "ble" && !extra.includes("--no-agent")) return startSimOverBle(state, pair ? ["--pair", ...extra] : extra);
+  return startSimPty(state, pair ? ["--pair", ...extra] : extra);
 }
 
 /** `wim sim --ble --no-agent`, the test BlueZ on its radio socket, and `wim agent --ble` as the token's agent. */
@@ -54,7 +66,7 @@ async function startSimOverBle(state: string, extra: string[]): Promise<SimToken
   try {
     const bluez = await startBluez(sim.ble!);
     stops.push(bluez.stop);
-    const agent = await startBleAgent(bluez.busAddress, path.join(state, "agent.sock"));
+    const agent = await startBleAgent(bluez.busAddress, path.join(state, "agent.sock"), undefined, hostStateDir(state));
     stops.push(agent.stop);
     return { state, socket: agent.socket, pty: sim.pty, ble: sim.ble, output: sim.output, stop };
   } catch (e) {
@@ -67,7 +79,7 @@ async function startSimOverBle(state: string, extra: string[]): Promise<SimToken
 function startSimPty(state: string, extra: string[] = []): Promise<SimToken> {
   const socket = path.join(state, "agent.sock");
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "sim", "--state", state, "--socket", socket, ...extra], {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WIM_STATE_DIR: process.env.WIM_STATE_DIR ?? hostStateDir(state) },
   });
   const output: string[] = [];
   return new Promise((resolve, reject) => {
@@ -121,10 +133,11 @@ export interface BleAgent {
   stop(): Promise<void>;
 }
 
-/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress`; resolves at its ready line. */
-export function startBleAgent(busAddress: string, socket: string, address?: string): Promise<BleAgent> {
+/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress` (host keys in `stateDir`); resolves at its ready line. */
+export function startBleAgent(busAddress: string, socket: string, address?: string, stateDir?: string): Promise<BleAgent> {
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "agent", "--ble", ...(address ? [address] : []), "--socket", socket], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress },
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress, WIM_STATE_DIR: process.env.WIM_STATE_DIR ?? stateDir ?? path.join(path.dirname(socket), "host") },
   });
   const log: string[] = [];
   createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));
