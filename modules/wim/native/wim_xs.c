@@ -64,6 +64,7 @@ static const char *error_name(int rc)
 	case WIM_E_RNG: return "WIM_E_RNG";
 	case WIM_E_TOOBIG: return "WIM_E_TOOBIG";
 	case WIM_E_CANCELED: return "WIM_E_CANCELED";
+	case WIM_E_AUTH: return "WIM_E_AUTH";
 	default: return "WIM_E_UNKNOWN";
 	}
 }
