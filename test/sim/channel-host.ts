@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import tty from "node:tty";
 import { fileURLToPath } from "node:url";
 import { type Value, decodeResponse, encodeCommand } from "../../modules/at/codec.js";
+import { CKF, CKU } from "../../modules/at/pkcs11.js";
 import { COMMAND_BY_NAME, readForm } from "../../modules/at/table.js";
 import { IkInitiator, type Transport } from "../../modules/wim/noise.js";
 import { p256Key, p256Suite } from "../../pc/agent/noise-p256.js";
@@ -26,6 +27,10 @@ const FINAL = /\r\n(OK|ERROR|\+CME ERROR: [^\r]*|\+PKCS ERROR: [^\r]*)\r\n$/;
 
 export type HostKey = ReturnType<typeof p256Key>;
 export const newHostKey = (): HostKey => p256Key();
+
+/** The PINs provision() sets. */
+export const SO_PIN = "12345678";
+export const USER_PIN = "123456";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -276,4 +281,17 @@ export function seal(transport: Transport, text: string): Uint8Array {
   out.set(header);
   out.set(ct, 3);
   return out;
+}
+
+function expectOk(text: string): void {
+  if (!/\r\nOK\r\n$/.test(text)) throw new Error("provisioning failed: " + JSON.stringify(text));
+}
+
+/** Provisions the token in clear (before any pairing): label "chan", SO_PIN, USER_PIN. */
+export async function provision(host: SimHost): Promise<void> {
+  expectOk(await host.clear(line("+PKCSINIT", [SO_PIN, "chan"])));
+  const [[h]] = values("+PKCSOPEN", await host.clear(line("+PKCSOPEN", [CKF.SERIAL_SESSION | CKF.RW_SESSION]))) as number[][];
+  expectOk(await host.clear(line("+PKCSLOGIN", [h, CKU.SO, SO_PIN])));
+  expectOk(await host.clear(line("+PKCSINITPIN", [h, USER_PIN])));
+  expectOk(await host.clear(line("+PKCSCLOSE", [h])));
 }

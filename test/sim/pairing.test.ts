@@ -15,19 +15,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CKF, CKU } from "../../modules/at/pkcs11.js";
-import { BUNDLE, SIM, SimHost, line, newHostKey, values } from "./channel-host.js";
+import { BUNDLE, SIM, SO_PIN, SimHost, line, newHostKey, provision, values } from "./channel-host.js";
 
-const SO_PIN = "12345678";
 const USER_PIN = "123456";
-
-/** Provisions the token in clear (before any pairing): label, SO PIN, user PIN. */
-export async function provision(host: SimHost): Promise<void> {
-  assert.match(await host.clear(line("+PKCSINIT", [SO_PIN, "chan"])), /OK\r\n$/);
-  const [[h]] = values("+PKCSOPEN", await host.clear(line("+PKCSOPEN", [CKF.SERIAL_SESSION | CKF.RW_SESSION]))) as number[][];
-  assert.match(await host.clear(line("+PKCSLOGIN", [h, CKU.SO, SO_PIN])), /OK\r\n$/);
-  assert.match(await host.clear(line("+PKCSINITPIN", [h, USER_PIN])), /OK\r\n$/);
-  assert.match(await host.clear(line("+PKCSCLOSE", [h])), /OK\r\n$/);
-}
 
 describe("pairing (simulator)", function () {
   this.timeout(120_000);
