@@ -29,12 +29,7 @@ export function startFirmware(env: Env): void {
   const handlers = commandHandlers(wim);
   for (const [name, handler] of channels.handlers()) handlers.set(name, handler);
   env.transports.forEach((transport, link) => {
-    const secure: SecureLink = new SecureLink({
-      write: (b) => transport.write(b),
-      deliver: (b) => engine.receive(b),
-      drop: () => wim.dropLink(link),
-      reset: () => engine.reset(),
-    });
+    const secure = new SecureLink(transport, () => wim.dropLink(link));
     const engine = new AtEngine({
       write: (b) => secure.output(b),
       handlers,
@@ -44,6 +39,7 @@ export function startFirmware(env: Env): void {
       link,
       gate: channels.gate(link),
     });
+    secure.engine = engine;
     channels.attach(link, transport.kind, secure);
     transport.onReceive((bytes) => secure.receive(bytes));
     transport.onReset?.(() => {

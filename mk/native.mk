@@ -31,7 +31,7 @@
 #                        the EC core (wim_ec.o, wim_sha256.o) within its own NATIVE_EC_TEXT_BUDGET
 #                        (docs/design-notes.md says why it is separate),
 #                        Ed25519 (wim_ed25519.o, wim_sha512.o) within NATIVE_ED_TEXT_BUDGET, SHA-1 (wim_sha1.o)
-#                        within NATIVE_SHA1_TEXT_BUDGET
+#                        within NATIVE_SHA1_TEXT_BUDGET, ChaCha20-Poly1305 (wim_aead.o) within NATIVE_AEAD_TEXT_BUDGET
 #   native-diff          the differential test against OpenSSL's libcrypto (test/native/diff_openssl.c):
 #                        our keys (seeded keygen) pass OpenSSL's key check, and our raw private operation
 #                        equals OpenSSL's (RSA_NO_PADDING) byte for byte on NATIVE_DIFF_INPUTS random inputs
@@ -67,11 +67,11 @@ WIM_NATIVE_DIR := modules/wim/native
 WIM_NATIVE_SRCS := $(WIM_NATIVE_DIR)/wim_bn.c $(WIM_NATIVE_DIR)/wim_rsa.c $(WIM_NATIVE_DIR)/wim_store.c \
 	$(WIM_NATIVE_DIR)/wim_crc32.c $(WIM_NATIVE_DIR)/wim_ec.c \
 	$(WIM_NATIVE_DIR)/wim_sha256.c $(WIM_NATIVE_DIR)/wim_ed25519.c $(WIM_NATIVE_DIR)/wim_sha512.c \
-	$(WIM_NATIVE_DIR)/wim_sha1.c
+	$(WIM_NATIVE_DIR)/wim_sha1.c $(WIM_NATIVE_DIR)/wim_aead.c
 WIM_NATIVE_HDRS := $(addprefix $(WIM_NATIVE_DIR)/,wim_env.h wim_store.h wim_rsa.h wim_rsa_key.h wim_bn.h \
-	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h wim_sha1.h)
+	wim_crc32.h wim_ct.h wim_ec.h wim_sha256.h wim_ed25519.h wim_sha512.h wim_sha1.h wim_aead.h)
 NATIVE_TEST_SRCS := $(addprefix test/native/,test_native.c test_bn.c test_rsa.c test_store.c test_flash.c \
-	test_ec.c test_ed25519.c test_hash.c)
+	test_ec.c test_ed25519.c test_hash.c test_aead.c)
 NATIVE_TEST_HDRS := $(addprefix test/native/,test_util.h test_flash.h vectors.h)
 NATIVE_DEPS := $(WIM_NATIVE_SRCS) $(WIM_NATIVE_HDRS) $(NATIVE_TEST_SRCS) $(NATIVE_TEST_HDRS) mk/native.mk
 
@@ -145,6 +145,7 @@ NATIVE_STORE_TEXT_BUDGET ?= 7168
 NATIVE_EC_TEXT_BUDGET ?= 7168
 NATIVE_ED_TEXT_BUDGET ?= 8192
 NATIVE_SHA1_TEXT_BUDGET ?= 1024
+NATIVE_AEAD_TEXT_BUDGET ?= 4096
 NATIVE_RV_CFLAGS := -march=rv32imc -mabi=ilp32 -O2 -std=c11 -Wall -Wextra -Werror --specs=picolibc.specs
 NATIVE_RV_LDFLAGS := --oslib=semihost -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x00200000 \
 	-Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x00200000 -Wl,--defsym=__stack_size=0x10000
@@ -153,7 +154,8 @@ NATIVE_RV_CORE_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o
 NATIVE_RV_EC_OBJS := build/rv32/wim_ec.o build/rv32/wim_sha256.o
 NATIVE_RV_ED_OBJS := build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
 NATIVE_RV_SHA1_OBJS := build/rv32/wim_sha1.o
-NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS) $(NATIVE_RV_SHA1_OBJS),$(NATIVE_RV_OBJS))
+NATIVE_RV_AEAD_OBJS := build/rv32/wim_aead.o
+NATIVE_RV_BUDGET_OBJS := $(filter-out $(NATIVE_RV_EC_OBJS) $(NATIVE_RV_ED_OBJS) $(NATIVE_RV_SHA1_OBJS) $(NATIVE_RV_AEAD_OBJS),$(NATIVE_RV_OBJS))
 
 build/rv32/%.o: $(WIM_NATIVE_DIR)/%.c $(WIM_NATIVE_HDRS)
 	@mkdir -p build/rv32
@@ -172,14 +174,16 @@ native-riscv: build/rv32/native-test.elf
 	e=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_EC_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	d=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_ED_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	h=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_SHA1_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
+	a=$$($(NATIVE_RV_SIZE) $(NATIVE_RV_AEAD_OBJS) | awk 'NR > 1 { s += $$1 } END { print s }'); \
 	echo "core .text (rv32imc -O2, incl. read-only data): $$t bytes: RSA/bignum $$c, budget $(NATIVE_TEXT_BUDGET);" \
 		"key store $$((t - c)), budget $(NATIVE_STORE_TEXT_BUDGET)"; \
 	echo "EC core .text (P-256/P-384, SHA-256 for its nonces): $$e bytes, budget $(NATIVE_EC_TEXT_BUDGET)"; \
 	echo "Ed25519 .text (wim_ed25519.o, wim_sha512.o, incl. SHA-384's IV): $$d bytes, budget $(NATIVE_ED_TEXT_BUDGET)"; \
 	echo "SHA-1 .text (wim_sha1.o, for OAEP/PSS with SHA-1): $$h bytes, budget $(NATIVE_SHA1_TEXT_BUDGET)"; \
+	echo "ChaCha20-Poly1305 .text (wim_aead.o, the secure channel's AEAD): $$a bytes, budget $(NATIVE_AEAD_TEXT_BUDGET)"; \
 	test $$c -le $(NATIVE_TEXT_BUDGET) && test $$((t - c)) -le $(NATIVE_STORE_TEXT_BUDGET) && \
 		test $$e -le $(NATIVE_EC_TEXT_BUDGET) && test $$d -le $(NATIVE_ED_TEXT_BUDGET) && \
-		test $$h -le $(NATIVE_SHA1_TEXT_BUDGET)
+		test $$h -le $(NATIVE_SHA1_TEXT_BUDGET) && test $$a -le $(NATIVE_AEAD_TEXT_BUDGET)
 
 # Instructions per operation on rv32imc (QEMU with -icount: rdinstret counts exactly), for `make bench`.
 build/rv32/bench-rv32.elf: bench/native/bench_rv32.c $(NATIVE_RV_OBJS) test/native/test_flash.c test/native/test_tools.h test/native/rv32_tools.h \
@@ -197,7 +201,7 @@ bench-riscv: build/rv32/bench-rv32.elf
 #     in test/native/ct_branches.txt. Then the self-test: a build with -DWIM_PLANT_SECRET_BRANCH (wim_bn.c
 #     skips the product for a zero exponent window) must fail both.
 NATIVE_RV_CT_OBJS := build/rv32/wim_bn.o build/rv32/wim_rsa.o build/rv32/wim_ec.o build/rv32/wim_sha256.o \
-	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o
+	build/rv32/wim_ed25519.o build/rv32/wim_sha512.o build/rv32/wim_aead.o
 NATIVE_RV_CT_DEPS := test/native/ct_count_rv32.c test/native/rv32_tools.h test/native/ct_keys.h test/native/test_flash.c \
 	test/native/test_flash.h test/native/test_tools.h mk/native.mk
 NATIVE_RV_QEMU_RUN := $(NATIVE_RV_QEMU) -M virt -display none -serial none -monitor none -bios none -icount shift=0 \
@@ -239,7 +243,7 @@ NATIVE_XT_CC ?= xtensa-lx106-elf-gcc
 NATIVE_XT_SIZE ?= xtensa-lx106-elf-size
 NATIVE_XT_CFLAGS := -O2 -std=c11 -ffreestanding -mlongcalls -Wall -Wextra -Werror -Itest/native/xtensa-include
 NATIVE_XT_CT_OBJS := build/xtensa/wim_bn.o build/xtensa/wim_rsa.o build/xtensa/wim_ec.o build/xtensa/wim_sha256.o \
-	build/xtensa/wim_ed25519.o build/xtensa/wim_sha512.o
+	build/xtensa/wim_ed25519.o build/xtensa/wim_sha512.o build/xtensa/wim_aead.o
 NATIVE_XT_PLANT_OBJS := $(patsubst build/xtensa/%,build/xtensa-plant/%,$(NATIVE_XT_CT_OBJS))
 NATIVE_XT_DEPS := $(WIM_NATIVE_HDRS) test/native/xtensa-include/string.h mk/native.mk
 

@@ -20,6 +20,11 @@ void xs_wim_ed_sign(sim_machine *the);
 void xs_wim_ed_public(sim_machine *the);
 void xs_wim_ed_generate(sim_machine *the);
 void xs_wim_hash(sim_machine *the);
+void xs_wim_aead_seal(sim_machine *the);
+void xs_wim_aead_open(sim_machine *the);
+void xs_wim_ec_ephemeral(sim_machine *the);
+void xs_wim_ec_ephemeral_ecdh(sim_machine *the);
+void xs_wim_ec_ephemeral_clear(sim_machine *the);
 void sim_serial_write(sim_machine *the);
 void sim_serial_on_receive(sim_machine *the);
 void sim_serial_pending(sim_machine *the);
@@ -53,6 +58,11 @@ static const sim_native sim_native_table[] = {
 	{ "xs_wim_ed_public", xs_wim_ed_public, 1 },
 	{ "xs_wim_ed_generate", xs_wim_ed_generate, 1 },
 	{ "xs_wim_hash", xs_wim_hash, 2 },
+	{ "xs_wim_aead_seal", xs_wim_aead_seal, 4 },
+	{ "xs_wim_aead_open", xs_wim_aead_open, 4 },
+	{ "xs_wim_ec_ephemeral", xs_wim_ec_ephemeral, 1 },
+	{ "xs_wim_ec_ephemeral_ecdh", xs_wim_ec_ephemeral_ecdh, 1 },
+	{ "xs_wim_ec_ephemeral_clear", xs_wim_ec_ephemeral_clear, 0 },
 	{ "sim_serial_write", sim_serial_write, 1 },
 	{ "sim_serial_on_receive", sim_serial_on_receive, 1 },
 	{ "sim_serial_pending", sim_serial_pending, 0 },

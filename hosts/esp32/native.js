@@ -20,6 +20,11 @@ function xs_wim_ed_sign() @ "xs_wim_ed_sign";
 function xs_wim_ed_public() @ "xs_wim_ed_public";
 function xs_wim_ed_generate() @ "xs_wim_ed_generate";
 function xs_wim_hash() @ "xs_wim_hash";
+function xs_wim_aead_seal() @ "xs_wim_aead_seal";
+function xs_wim_aead_open() @ "xs_wim_aead_open";
+function xs_wim_ec_ephemeral() @ "xs_wim_ec_ephemeral";
+function xs_wim_ec_ephemeral_ecdh() @ "xs_wim_ec_ephemeral_ecdh";
+function xs_wim_ec_ephemeral_clear() @ "xs_wim_ec_ephemeral_clear";
 function wim_host_random() @ "wim_host_random";
 function wim_host_serial() @ "wim_host_serial";
 
@@ -48,4 +53,9 @@ export default {
 	edPublic: xs_wim_ed_public,
 	edGenerate: xs_wim_ed_generate,
 	hash: xs_wim_hash,
+	aeadSeal: xs_wim_aead_seal,
+	aeadOpen: xs_wim_aead_open,
+	ecEphemeral: xs_wim_ec_ephemeral,
+	ecEphemeralEcdh: xs_wim_ec_ephemeral_ecdh,
+	ecEphemeralClear: xs_wim_ec_ephemeral_clear,
 };

@@ -8,7 +8,7 @@ import { CME, CmeError, type CommandHandler, type LinkContext } from "../at/engi
 import { CKR, PkcsError } from "../at/pkcs11.js";
 import type { Env } from "./env.js";
 import { EC_CURVE } from "./native.js";
-import { type DhKey, IkResponder, type NoiseSuite } from "./noise.js";
+import { IkResponder } from "./noise.js";
 import { type ChannelNatives, deviceSuite, pointOf, storedKey } from "./noise-device.js";
 import { CHANNEL_KEY_RECORD, type Pairing, PairingRefused } from "./pairing.js";
 import type { SecureLink } from "./secure-link.js";
@@ -39,17 +39,13 @@ const notAllowed = () => new CmeError(CME.NOT_ALLOWED);
 export class SecureChannels {
   private readonly links: (SecureLink | undefined)[] = [];
   private readonly kinds: ("serial" | "ble" | undefined)[] = [];
-  private readonly suite: NoiseSuite;
-  private readonly key: DhKey;
-  private readonly prologue: Uint8Array;
-  private readonly native: ChannelNatives;
 
-  constructor(env: Env, private readonly wim: Wim, private readonly pairing: Pairing) {
-    this.native = env.native as unknown as ChannelNatives;
-    this.suite = deviceSuite(this.native);
-    this.key = storedKey(this.native, CHANNEL_KEY_RECORD, pairing.publicKey);
-    this.prologue = ascii(PROLOGUE + env.serial);
+  constructor(private readonly env: Env, private readonly wim: Wim, private readonly pairing: Pairing) {
     pairing.onRemoved = () => this.endUnpaired();
+  }
+
+  private get native(): ChannelNatives {
+    return this.env.native as unknown as ChannelNatives;
   }
 
   /** Registers link `id`'s record layer and what carries it. */
@@ -82,7 +78,10 @@ export class SecureChannels {
     const link = this.link(context);
     if (link.secure || this.pairing.paired === 0) throw notAllowed();
     try {
-      const responder = new IkResponder(this.suite, this.key, this.prologue);
+      // the suite, the static key and the prologue live only while the handshake runs (RAM: docs/channel.md)
+      const native = this.native;
+      const key = storedKey(native, CHANNEL_KEY_RECORD, this.pairing.publicKey);
+      const responder = new IkResponder(deviceSuite(native), key, ascii(PROLOGUE + this.env.serial));
       const { remoteStatic } = responder.readMessage1(message);
       if (!this.pairing.isPaired(remoteStatic)) throw notAllowed();
       const { message: answer, transport } = responder.writeMessage2();

@@ -17,6 +17,7 @@ const BY_CODE = new Map<string, number>([
   ["WIM_E_RNG", CKR.DEVICE_ERROR],
   ["WIM_E_TOOBIG", CKR.DEVICE_MEMORY],
   ["WIM_E_CANCELED", CKR.FUNCTION_CANCELED],
+  ["WIM_E_AUTH", CKR.ENCRYPTED_DATA_INVALID],
 ]);
 
 /** A PkcsError for any failure: PkcsErrors pass through, C module errors are mapped, the rest is CKR_GENERAL_ERROR. */

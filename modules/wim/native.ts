@@ -76,6 +76,30 @@ export interface NativeCrypto {
    * OAEP (MGF1, the label hash) and PIN verifiers; @noble/hashes stays the PC's and the tests' reference.
    */
   hash(alg: number, data: ArrayBuffer | Uint8Array): ArrayBuffer;
+  /**
+   * ChaCha20-Poly1305 (RFC 8439) in C, as Noise's ChaChaPoly: the nonce is 4 zero bytes then `counter`
+   * (below 2^32) as 64 bits little-endian. Returns the ciphertext followed by the 16-byte tag. `key`: 32 bytes
+   * (else RangeError); the plaintext at most 65519 bytes (Noise's 65535 with the tag).
+   */
+  aeadSeal(key: ArrayBuffer | Uint8Array, counter: number, ad: ArrayBuffer | Uint8Array, plaintext: ArrayBuffer | Uint8Array): ArrayBuffer;
+  /**
+   * The plaintext of `ciphertext` (ciphertext then tag, as aeadSeal returns it), or undefined when the tag is
+   * wrong or there is no room for one (under 16 bytes): nothing of an unauthentic plaintext is released.
+   * The tag is checked in constant time.
+   */
+  aeadOpen(key: ArrayBuffer | Uint8Array, counter: number, ad: ArrayBuffer | Uint8Array, ciphertext: ArrayBuffer | Uint8Array): ArrayBuffer | undefined;
+  /**
+   * Draws an ephemeral scalar in C (the secure channel's Noise `e`) into a RAM slot — never flash, never
+   * JavaScript — replacing and wiping the previous one; returns its public point x‖y. `curve`: an EC_CURVE id.
+   */
+  ecEphemeral(curve: number): ArrayBuffer;
+  /**
+   * ECDH with the ephemeral scalar of ecEphemeral: the x-coordinate of e·peer. `peer` is x‖y on the same curve
+   * (a point off the curve throws WIM_E_ARG, as ecEcdh does); without an ephemeral key it throws WIM_E_NOTFOUND.
+   */
+  ecEphemeralEcdh(peer: ArrayBuffer): ArrayBuffer;
+  /** Wipes the ephemeral scalar (ecEphemeralEcdh then throws WIM_E_NOTFOUND until the next ecEphemeral). */
+  ecEphemeralClear(): void;
 }
 
 /** The C core's curve ids (WIM_EC_* of modules/wim/native/wim_ec.h). */

@@ -22,6 +22,11 @@ export const NATIVE_TABLE_NAMES = {
   edPublic: "xs_wim_ed_public",
   edGenerate: "xs_wim_ed_generate",
   hash: "xs_wim_hash",
+  aeadSeal: "xs_wim_aead_seal",
+  aeadOpen: "xs_wim_aead_open",
+  ecEphemeral: "xs_wim_ec_ephemeral",
+  ecEphemeralEcdh: "xs_wim_ec_ephemeral_ecdh",
+  ecEphemeralClear: "xs_wim_ec_ephemeral_clear",
 } as const;
 
 /** Each NativeCrypto method's signature, as the table gives it. */
@@ -45,4 +50,9 @@ export type NativeTable = {
   edPublic: (id: number) => ArrayBuffer;
   edGenerate: (id: number) => ArrayBuffer;
   hash: (alg: number, data: ArrayBuffer | Uint8Array) => ArrayBuffer;
+  aeadSeal: (key: ArrayBuffer | Uint8Array, counter: number, ad: ArrayBuffer | Uint8Array, plaintext: ArrayBuffer | Uint8Array) => ArrayBuffer;
+  aeadOpen: (key: ArrayBuffer | Uint8Array, counter: number, ad: ArrayBuffer | Uint8Array, ciphertext: ArrayBuffer | Uint8Array) => ArrayBuffer | undefined;
+  ecEphemeral: (curve: number) => ArrayBuffer;
+  ecEphemeralEcdh: (peer: ArrayBuffer) => ArrayBuffer;
+  ecEphemeralClear: () => void;
 };

@@ -6,7 +6,9 @@
  * Store records (modules/wim/objects.ts keeps 1 and 2, objects start at 16; C_InitToken erases only
  * objects, so these survive it):
  *  - CHANNEL_KEY_RECORD (4): SECRET — the P-256 scalar (made in C by ecGenerate, never read back);
- *    PUBLIC — its public key, 65 bytes 0x04 ‖ x ‖ y. Both in one transaction at first start.
+ *    PUBLIC — the key's attributes in template encoding: what the C core checks before it uses a
+ *    scalar (CKA_CLASS private key, CKA_KEY_TYPE EC, CKA_EC_PARAMS P-256) and CKA_EC_POINT, the public
+ *    key as it travels (65 bytes 0x04 ‖ x ‖ y, not DER-wrapped). Both in one transaction at first start.
  *  - PAIRED_RECORD (5): the paired hosts, one record rewritten whole in one transaction (a power cut
  *    leaves the old table or the new one): a count byte, then per host its 65-byte key, a length
  *    byte and its name in UTF-8.
@@ -14,7 +16,11 @@
  * Only the number of paired hosts stays in RAM (the clear-mode gate asks for it on every command);
  * the table is read from the store when a handshake or a pairing needs it.
  */
+import { CKA, CKK, CKO } from "../at/pkcs11.js";
+import { encodeTemplate, ulongValue } from "../at/template.js";
 import type { Env, Presence } from "./env.js";
+import { CURVES } from "./curves.js";
+import { attributeMap } from "./objects.js";
 import { EC_CURVE } from "./native.js";
 import { P256_PUBLIC } from "./noise.js";
 import { wirePoint } from "./noise-device.js";
@@ -116,11 +122,18 @@ export class Pairing {
   private ensureKey(): Uint8Array {
     const native = this.env.native;
     const stored = native.storeGet(CHANNEL_KEY_RECORD);
-    if (stored && stored.byteLength === P256_PUBLIC) return new Uint8Array(stored);
-    native.storeBegin(2 * P256_PUBLIC + 64);
+    const point = stored && attributeMap(new Uint8Array(stored))?.get(CKA.EC_POINT);
+    if (point && point.length === P256_PUBLIC && point[0] === 4) return point.slice();
+    native.storeBegin(256);
     try {
       const publicKey = wirePoint(native.ecGenerate(CHANNEL_KEY_RECORD, EC_CURVE.P256));
-      native.storePut(CHANNEL_KEY_RECORD, publicKey.slice().buffer as ArrayBuffer);
+      const record = encodeTemplate([
+        { type: CKA.CLASS, value: ulongValue(CKO.PRIVATE_KEY) },
+        { type: CKA.KEY_TYPE, value: ulongValue(CKK.EC) },
+        { type: CKA.EC_PARAMS, value: CURVES.find((c) => c.name === "P-256")!.params[0] },
+        { type: CKA.EC_POINT, value: publicKey },
+      ]);
+      native.storePut(CHANNEL_KEY_RECORD, record.buffer as ArrayBuffer);
       native.storeCommit();
       this.env.log("pairing: made the device's channel key");
       return publicKey;

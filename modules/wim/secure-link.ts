@@ -28,15 +28,11 @@ export const MAX_RECORD = 4096 + TAG;
 /** What the device writes in clear when a secure session ends. */
 export const SESSION_ENDED = "\r\n+PKCSSEC: 0\r\n";
 
-/** What a secure link is wired to. */
-export interface SecureLinkPorts {
-  /** Writes bytes to the transport as they are. */
-  write(bytes: Uint8Array): void;
-  /** Feeds bytes to the link's AT engine. */
-  deliver(bytes: Uint8Array): void;
-  /** Closes the link's logical channels with their sessions and logins. */
-  drop(): void;
-  /** Resets the link's AT engine (partial line, settings, selected channel, staged data). */
+/** The link's AT engine, as the record layer uses it. */
+export interface LinkEngine {
+  /** Feeds bytes to the engine. */
+  receive(bytes: Uint8Array): void;
+  /** Resets it (partial line, settings, selected channel, staged data). */
   reset(): void;
 }
 
@@ -54,8 +50,9 @@ export class SecureLink {
   private peer: Uint8Array | undefined;
   /** A session armed by a handshake: starts after the line that carried it. */
   private armed: { transport: Transport; host: Uint8Array } | undefined;
-  private readonly header = new Uint8Array(RECORD_HEADER);
+  /** Header bytes read of the record being read, and its length field. */
   private headerFilled = 0;
+  private length = 0;
   private body: Uint8Array | undefined;
   private bodyFilled = 0;
   /** True while the engine runs a command of this link. */
@@ -63,7 +60,11 @@ export class SecureLink {
   /** The session must end once the running command has answered. */
   private endPending = false;
 
-  constructor(private readonly ports: SecureLinkPorts) {}
+  /** The link's engine (set once, right after both are made: each writes to the other). */
+  engine: LinkEngine | undefined;
+
+  /** `drop` closes the link's logical channels with their sessions and logins. */
+  constructor(private readonly transport: { write(bytes: Uint8Array): void }, private readonly drop: () => void) {}
 
   /** True while a secure session runs. */
   get secure(): boolean {
@@ -100,7 +101,7 @@ export class SecureLink {
   output(bytes: Uint8Array): void {
     const send = this.send;
     if (!send) {
-      this.ports.write(bytes);
+      this.transport.write(bytes);
       return;
     }
     const most = MAX_RECORD - TAG;
@@ -118,7 +119,7 @@ export class SecureLink {
       const record = new Uint8Array(RECORD_HEADER + ct.length);
       record.set(header);
       record.set(ct, RECORD_HEADER);
-      this.ports.write(record);
+      this.transport.write(record);
       if (bytes.length === 0) break;
     }
   }
@@ -139,7 +140,7 @@ export class SecureLink {
   private run(bytes: Uint8Array): void {
     this.busy = true;
     try {
-      this.ports.deliver(bytes);
+      this.engine!.receive(bytes);
     } finally {
       this.busy = false;
     }
@@ -150,7 +151,7 @@ export class SecureLink {
     const { transport, host } = this.armed!;
     this.armed = undefined;
     // whatever the link held before the session (channels opened in clear) is not the session's
-    this.ports.drop();
+    this.drop();
     this.send = transport.send;
     this.receiveState = transport.receive;
     this.peer = host;
@@ -164,14 +165,14 @@ export class SecureLink {
         this.end(true); // a clear byte: the rest is read as clear AT
         return i;
       }
-      this.header[this.headerFilled++] = bytes[i++];
-      if (this.headerFilled === RECORD_HEADER) {
-        const length = (this.header[1] << 8) | this.header[2];
-        if (length < TAG || length > MAX_RECORD) {
+      if (this.headerFilled > 0) this.length = (this.length << 8) | bytes[i];
+      i++;
+      if (++this.headerFilled === RECORD_HEADER) {
+        if (this.length < TAG || this.length > MAX_RECORD) {
           this.end(true);
           return i;
         }
-        this.body = new Uint8Array(length);
+        this.body = new Uint8Array(this.length);
         this.bodyFilled = 0;
       }
       return i;
@@ -182,11 +183,12 @@ export class SecureLink {
     this.bodyFilled += take;
     i += take;
     if (this.bodyFilled < body.length) return i;
-    this.headerFilled = 0;
+    const header = Uint8Array.of(RECORD_TYPE, this.length >> 8, this.length & 0xff);
+    this.headerFilled = this.length = 0;
     this.body = undefined;
     let plaintext: Uint8Array;
     try {
-      plaintext = this.receiveState!.decrypt(this.header, body);
+      plaintext = this.receiveState!.decrypt(header, body);
     } catch {
       this.end(true);
       return i;
@@ -201,10 +203,10 @@ export class SecureLink {
     this.send?.clear();
     this.receiveState?.clear();
     this.send = this.receiveState = this.peer = this.body = undefined;
-    this.headerFilled = this.bodyFilled = 0;
+    this.headerFilled = this.bodyFilled = this.length = 0;
     this.endPending = false;
-    this.ports.drop();
-    this.ports.reset();
-    if (notify) this.ports.write(ascii(SESSION_ENDED));
+    this.drop();
+    this.engine!.reset();
+    if (notify) this.transport.write(ascii(SESSION_ENDED));
   }
 }

@@ -15,6 +15,10 @@
  *     with two peers, for three random scalars per curve.
  *   - Ed25519: the public key (wim_ed25519_public), a signature over three random 100-byte messages, and
  *     key generation into a fresh store, for three random seeds.
+ *   - the ephemeral scalar of the secure channel (wim_ec_draw), three draws per curve.
+ *   - ChaCha20-Poly1305 (wim_aead): seal of 100 bytes with 20 bytes of associated data, three keys x three
+ *     messages; open of the same, with the right tag and with a tag wrong in its first, middle or last byte
+ *     (the failing open must take exactly as long as the succeeding one: one group for both).
  * Built with -DCT_QUICK (the planted-branch self-test): RSA-2048 and P-256 only.
  * Exit status (through QEMU's test device): 0 when every group is uniform, 1 otherwise.
  */
@@ -26,6 +30,7 @@
 #include "test_flash.h"
 #include "test_tools.h"
 #include "wim_bn.h"
+#include "wim_aead.h"
 #include "wim_ec.h"
 #include "wim_ed25519.h"
 #include "wim_rsa.h"
@@ -157,12 +162,14 @@ static void rsa_size(unsigned bits, int nkeys)
 
 static void ec_curve(int curve, const char *cname, int nkeys)
 {
-	static char name[3][40];
+	static char name[4][40];
 	size_t size = wim_ec_size(curve);
 	snprintf(name[0], sizeof name[0], "%s d*G", cname);
 	snprintf(name[1], sizeof name[1], "%s ECDSA sign (hedged)", cname);
 	snprintf(name[2], sizeof name[2], "%s ECDH", cname);
+	snprintf(name[3], sizeof name[3], "%s ephemeral draw", cname);
 	group pub = { name[0], 0, 0, 0, 0, 0 }, sig = { name[1], 0, 0, 0, 0, 0 }, dh = { name[2], 0, 0, 0, 0, 0 };
+	group draw = { name[3], 0, 0, 0, 0, 0 };
 	uint8_t d[48], h[32], xy[96], peer[96], rs[96], x[48];
 	/* two peers: public keys of random scalars */
 	uint8_t peers[INPUTS][96];
@@ -176,6 +183,7 @@ static void ec_curve(int curve, const char *cname, int nkeys)
 		splitmix_fill(&rv32_state, d, size);
 		d[0] &= 0x7f; /* below n */
 		MEASURE(&pub, wim_ec_public(curve, d, xy, scratch, sizeof scratch));
+		MEASURE(&draw, wim_ec_draw(curve, &RNG, d, scratch, sizeof scratch));
 		for (int j = 0; j < INPUTS; j++) {
 			splitmix_fill(&rv32_state, h, sizeof h);
 			h[0] &= 0x7f; /* below n: the reduction of e is on public data */
@@ -191,6 +199,47 @@ static void ec_curve(int curve, const char *cname, int nkeys)
 	done(&sig, cases);
 	snprintf(cases, sizeof cases, "%d keys x %d peers", nkeys, INPUTS);
 	done(&dh, cases);
+	snprintf(cases, sizeof cases, "%d draws", nkeys);
+	done(&draw, cases);
+}
+
+/* One open, timed by the same code for a right and a wrong tag; its result in *rc. */
+static uint64_t __attribute__((noinline)) timed_open(const uint8_t *key, const uint8_t *nonce, const uint8_t *ad,
+		const uint8_t *ct, uint8_t *out, int *rc)
+{
+	uint64_t t0 = instret();
+	int r = wim_aead_open(key, nonce, ad, 20, ct, 116, out);
+	uint64_t n = instret() - t0;
+	*rc = r;
+	return n;
+}
+
+static void aead(int nkeys)
+{
+	group seal = { "ChaCha20-Poly1305 seal 100 B", 0, 0, 0, 0, 0 };
+	group open = { "ChaCha20-Poly1305 open 100 B", 0, 0, 0, 0, 0 };
+	uint8_t key[32], nonce[12], ad[20], pt[100], sealed[116], out[116];
+	static const size_t flip[] = { 100, 108, 115 }; /* the tag's first, a middle and its last byte */
+	for (int i = 0; i < nkeys; i++) {
+		splitmix_fill(&rv32_state, key, sizeof key);
+		for (int j = 0; j < INPUTS; j++) {
+			splitmix_fill(&rv32_state, nonce, sizeof nonce);
+			splitmix_fill(&rv32_state, ad, sizeof ad);
+			splitmix_fill(&rv32_state, pt, sizeof pt);
+			MEASURE(&seal, wim_aead_seal(key, nonce, ad, sizeof ad, pt, sizeof pt, sealed));
+			int rc;
+			uint64_t n = timed_open(key, nonce, ad, sealed, out, &rc);
+			add(&open, n, rc);
+			sealed[flip[j]] ^= 0x01;
+			n = timed_open(key, nonce, ad, sealed, out, &rc);
+			add(&open, n, rc == WIM_E_AUTH ? WIM_OK : -1);
+		}
+	}
+	char cases[64];
+	snprintf(cases, sizeof cases, "%d keys x %d messages", nkeys, INPUTS);
+	done(&seal, cases);
+	snprintf(cases, sizeof cases, "%d keys x %d, right and wrong tag", nkeys, INPUTS);
+	done(&open, cases);
 }
 
 #ifndef CT_QUICK
@@ -229,6 +278,7 @@ int main(void)
 #ifdef CT_QUICK
 	rsa_size(2048, 3);
 	ec_curve(WIM_EC_P256, "P-256", 3);
+	aead(3);
 #else
 	rsa_size(2048, 3);
 	rsa_size(3072, 3);
@@ -236,6 +286,7 @@ int main(void)
 	ec_curve(WIM_EC_P256, "P-256", 3);
 	ec_curve(WIM_EC_P384, "P-384", 3);
 	ed25519(3);
+	aead(3);
 #endif
 	printf("ct-count: %s\n", failures ? "FAILED: a count depends on the key or the input" :
 			"every private operation retires the same instructions for every key and input of its size");

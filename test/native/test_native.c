@@ -1,6 +1,6 @@
 /*
  * test_native.c — the C core's test program: bignum known answers, RSA (fixed key, seeded keygen,
- * faults, arguments), P-256/P-384, Ed25519 and SHA-512, and the key store (API, persistence, compaction, power cuts at every write).
+ * faults, arguments), P-256/P-384, Ed25519 and SHA-512, ChaCha20-Poly1305, and the key store (API, persistence, compaction, power cuts at every write).
  *
  *   native-test [--quick] [--emit DIR]
  *     --quick     the subset for slow targets (RISC-V under QEMU): no 3072/4096 keygen, fewer cuts
@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 		test_rsa_ct();
 		test_ec_ct();
 		test_ed25519_ct();
+		test_aead_ct();
 	} else {
 		test_bn();
 		test_store(full);
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
 		test_ec();
 		test_hash();
 		test_ed25519();
+		test_aead();
 	}
 	printf("%d passed, %d failed\n", t_passed, t_failed);
 	int code = t_failed ? 1 : 0;

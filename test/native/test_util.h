@@ -44,5 +44,7 @@ void test_hash(void);
 void test_ec_ct(void);
 void test_ed25519(void);
 void test_ed25519_ct(void);
+void test_aead(void);
+void test_aead_ct(void);
 
 #endif

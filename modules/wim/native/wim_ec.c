@@ -505,3 +505,15 @@ int wim_ec_generate(wim_store *st, uint32_t id, int curve, const wim_rng *rng, u
 	}
 	return finish(c, rc);
 }
+
+int wim_ec_draw(int curve, const wim_rng *rng, uint8_t *d, void *scratch, size_t scratch_len)
+{
+	ec_ctx *c;
+	int rc = setup(&c, curve, scratch, scratch_len);
+	if (rc)
+		return rc;
+	rc = draw_scalar(c, c->d, rng);
+	if (rc == WIM_OK)
+		wim_bn_to_be(d, c->size, c->d, c->nl);
+	return finish(c, rc);
+}

@@ -51,4 +51,9 @@ int wim_ec_ecdh(int curve, const uint8_t *d, const uint8_t *peer, uint8_t *x, vo
 int wim_ec_generate(wim_store *st, uint32_t id, int curve, const wim_rng *rng, uint8_t *xy, void *scratch,
 		size_t scratch_len);
 
+/* Draws a scalar d as wim_ec_generate does (size + 16 random bytes reduced mod n, never 0) and writes it to
+ * d (size bytes, big-endian) instead of the store: an ephemeral key, kept in RAM by its caller, used with
+ * wim_ec_public and wim_ec_ecdh and wiped after. */
+int wim_ec_draw(int curve, const wim_rng *rng, uint8_t *d, void *scratch, size_t scratch_len);
+
 #endif

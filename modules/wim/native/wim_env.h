@@ -25,7 +25,8 @@ enum {
 	WIM_E_FAULT = -8,     /* a private-key result failed its self-check: nothing was released */
 	WIM_E_RNG = -9,       /* the random source failed */
 	WIM_E_TOOBIG = -10,   /* an output buffer is too small */
-	WIM_E_CANCELED = -11  /* the caller asked to stop (a key generation cancelled from the PC) */
+	WIM_E_CANCELED = -11, /* the caller asked to stop (a key generation cancelled from the PC) */
+	WIM_E_AUTH = -12      /* an authentication tag did not verify (wim_aead_open): nothing was released */
 };
 
 /*

@@ -1,6 +1,6 @@
 /*
  * wim_xs.c — the xsmc glue between JavaScript (modules/wim/native.ts) and the C core (wim_store,
- * wim_rsa, wim_ec). The same file is linked by the ESP32 build and by the simulator: only xsmc.h APIs here.
+ * wim_rsa, wim_ec, wim_ed25519, wim_aead). The same file is linked by the ESP32 build and by the simulator: only xsmc.h APIs here.
  *
  * Every host function checks its arguments before the core sees them: ids are integers in
  * 0..2^32-1, byte arguments are an ArrayBuffer or a Uint8Array (any byte view xsmc accepts), sizes
@@ -18,6 +18,7 @@
 #include "wim_env.h"
 #include "wim_store.h"
 #include "wim_rsa.h"
+#include "wim_aead.h"
 #include "wim_ec.h"
 #include "wim_ed25519.h"
 #include "wim_sha1.h"
@@ -64,6 +65,7 @@ static const char *error_name(int rc)
 	case WIM_E_RNG: return "WIM_E_RNG";
 	case WIM_E_TOOBIG: return "WIM_E_TOOBIG";
 	case WIM_E_CANCELED: return "WIM_E_CANCELED";
+	case WIM_E_AUTH: return "WIM_E_AUTH";
 	default: return "WIM_E_UNKNOWN";
 	}
 }
@@ -523,6 +525,148 @@ void xs_wim_ec_generate(xsMachine *the)
 	wipe(scratch, wim_ec_scratch_size());
 	check(the, rc);
 	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
+}
+
+/*
+ * The ephemeral key of the secure channel (Noise's e): a scalar drawn in C into this RAM slot, never written
+ * to flash and never returned to JavaScript; ecEphemeral replaces (and first wipes) the previous one,
+ * ecEphemeralClear wipes it. Its curve is kept with it: ecEphemeralEcdh takes only the peer's point.
+ */
+static uint8_t eph_d[WIM_XS_EC_BYTES];
+static int eph_curve; /* 0: no ephemeral key */
+
+static void eph_clear(void)
+{
+	wipe(eph_d, sizeof(eph_d));
+	eph_curve = 0;
+}
+
+void xs_wim_ec_ephemeral(xsMachine *the)
+{
+	int curve, rc;
+	size_t size;
+	need_args(the, 1);
+	curve = arg_curve(the, 0);
+	size = wim_ec_size(curve);
+	eph_clear();
+	rc = wim_ec_draw(curve, wim_host_rng(), eph_d, scratch, sizeof(scratch));
+	if (rc == WIM_OK)
+		rc = wim_ec_public(curve, eph_d, ec_out, scratch, sizeof(scratch));
+	wipe(scratch, wim_ec_scratch_size());
+	if (rc != WIM_OK) {
+		eph_clear();
+		throw_wim(the, rc);
+	}
+	eph_curve = curve;
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
+}
+
+void xs_wim_ec_ephemeral_ecdh(xsMachine *the)
+{
+	const uint8_t *peer;
+	uint32_t peer_len;
+	size_t size;
+	int rc;
+	need_args(the, 1);
+	peer = arg_bytes(the, 0, &peer_len);
+	if (!eph_curve)
+		throw_wim(the, WIM_E_NOTFOUND); /* no ephemeral key: ecEphemeral first */
+	size = wim_ec_size(eph_curve);
+	if (peer_len != 2 * size)
+		xsRangeError("peer must be x and y, %d bytes", (int)(2 * size));
+	if (wim_ec_scratch_size() > sizeof(scratch))
+		throw_wim(the, WIM_E_SCRATCH);
+	/* the core calls no JavaScript, so `peer` stays put */
+	rc = wim_ec_ecdh(eph_curve, eph_d, peer, ec_out, scratch, sizeof(scratch));
+	wipe(scratch, wim_ec_scratch_size());
+	if (rc != WIM_OK) {
+		wipe(ec_out, sizeof(ec_out));
+		throw_wim(the, rc);
+	}
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)size);
+	wipe(ec_out, size); /* the shared secret: JavaScript has its copy */
+}
+
+void xs_wim_ec_ephemeral_clear(xsMachine *the)
+{
+	(void)the;
+	eph_clear();
+}
+
+/*
+ * ChaCha20-Poly1305 (wim_aead) with Noise's nonce for ChaChaPoly: 4 zero bytes, then the 64-bit counter
+ * little-endian (here below 2^32). The key comes from JavaScript (the channel's CipherState) and is used
+ * in place. Messages are at most Noise's 65535 bytes with the tag. The result is allocated before the
+ * arguments' bytes are read, so that no allocation can move them while the core runs.
+ */
+#define WIM_XS_AEAD_MAX 65535u
+
+static void aead_nonce(xsMachine *the, uint8_t nonce[WIM_AEAD_NONCE])
+{
+	uint32_t counter = arg_uint(the, 1, 0, 4294967295.0, "counter");
+	memset(nonce, 0, WIM_AEAD_NONCE);
+	nonce[4] = (uint8_t)counter;
+	nonce[5] = (uint8_t)(counter >> 8);
+	nonce[6] = (uint8_t)(counter >> 16);
+	nonce[7] = (uint8_t)(counter >> 24);
+}
+
+/* (key, counter, ad, text): checks them; the length of text; the nonce. */
+static uint32_t aead_args(xsMachine *the, uint8_t nonce[WIM_AEAD_NONCE])
+{
+	uint32_t key_len, ad_len, text_len;
+	need_args(the, 4);
+	arg_bytes(the, 0, &key_len);
+	if (key_len != WIM_AEAD_KEY)
+		xsRangeError("key must be %d bytes", WIM_AEAD_KEY);
+	aead_nonce(the, nonce);
+	arg_bytes(the, 2, &ad_len);
+	arg_bytes(the, 3, &text_len);
+	return text_len;
+}
+
+void xs_wim_aead_seal(xsMachine *the)
+{
+	uint8_t nonce[WIM_AEAD_NONCE];
+	const uint8_t *key, *ad, *pt;
+	uint32_t key_len, ad_len, pt_len = aead_args(the, nonce);
+	uint8_t *out;
+	if (pt_len > WIM_XS_AEAD_MAX - WIM_AEAD_TAG)
+		xsRangeError("plaintext longer than %d bytes", (int)(WIM_XS_AEAD_MAX - WIM_AEAD_TAG));
+	xsmcSetArrayBuffer(xsResult, NULL, (xsIntegerValue)(pt_len + WIM_AEAD_TAG));
+	/* no allocation from here on */
+	out = xsmcToArrayBuffer(xsResult);
+	key = arg_bytes(the, 0, &key_len);
+	ad = arg_bytes(the, 2, &ad_len);
+	pt = arg_bytes(the, 3, &pt_len);
+	check(the, wim_aead_seal(key, nonce, ad, ad_len, pt, pt_len, out));
+}
+
+void xs_wim_aead_open(xsMachine *the)
+{
+	uint8_t nonce[WIM_AEAD_NONCE];
+	const uint8_t *key, *ad, *ct;
+	uint32_t key_len, ad_len, ct_len = aead_args(the, nonce);
+	uint8_t *out;
+	int rc;
+	if (ct_len > WIM_XS_AEAD_MAX)
+		xsRangeError("ciphertext longer than %d bytes", (int)WIM_XS_AEAD_MAX);
+	if (ct_len < WIM_AEAD_TAG) {
+		xsmcSetUndefined(xsResult); /* no room for a tag: not authentic */
+		return;
+	}
+	xsmcSetArrayBuffer(xsResult, NULL, (xsIntegerValue)(ct_len - WIM_AEAD_TAG));
+	/* no allocation from here on */
+	out = xsmcToArrayBuffer(xsResult);
+	key = arg_bytes(the, 0, &key_len);
+	ad = arg_bytes(the, 2, &ad_len);
+	ct = arg_bytes(the, 3, &ct_len);
+	rc = wim_aead_open(key, nonce, ad, ad_len, ct, ct_len, out);
+	if (rc == WIM_E_AUTH) {
+		xsmcSetUndefined(xsResult); /* out was zeroed by the core; the buffer is dropped */
+		return;
+	}
+	check(the, rc);
 }
 
 /*
