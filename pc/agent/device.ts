@@ -99,9 +99,9 @@ export class Device {
     link.onUnsolicited = (text) => {
       if (text.startsWith("+PKCSRDY:")) this.lost();
     };
-    secure?.onEnd(() => {
+    secure?.onEnd((reason) => {
       if (this.link !== link) return;
-      link.reset("secure session ended");
+      link.reset(`secure session ended: ${reason}`);
       this.lost();
     });
   }
@@ -155,7 +155,9 @@ export class Device {
       if (!key) s.useClear();
       else if (!(await this.openSecure(key.publicKey))) return;
     }
-    await this.link.start();
+    // in clear, a device paired with other hosts refuses the resynchronisation marker: startClear
+    if (s?.state === "clear") await this.link.startClear();
+    else await this.link.start();
     const [[version]] = await this.link.command(cmd("+PKCSVER"), [PROTOCOL_VERSION]);
     if (version !== PROTOCOL_VERSION) throw new LinkError(`the device speaks protocol ${version}, not ${PROTOCOL_VERSION}`);
     this.current = 0;
@@ -230,7 +232,7 @@ export class Device {
     return this.exclusive(async () => {
       if (!this.options) throw new LinkError("this agent has no host keys");
       if (!this.ready) await this.prepare();
-      if (!this.channelOpen) await this.link.start(); // the engine may have been reset with a session
+      if (!this.channelOpen) await this.link.startClear(); // the engine may have been reset with a session
       const [[seconds]] = await this.link.command(cmd("+PKCSPAIR"), [this.options.keys.hostKey().publicKey, hostName(name)]);
       return seconds as number;
     });

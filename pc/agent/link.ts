@@ -104,6 +104,27 @@ export class AtLink {
     await this.line("ATE0V1Q0+CMEE=1");
   }
 
+  /**
+   * start() for a link in clear to a device that may be paired with hosts: it refuses in clear every
+   * command but a few (docs/channel.md, "What works in clear"), the resynchronisation marker
+   * (AT+PKCSDATA) among them. The bare S3 that ends a half-typed line is answered by nothing or by
+   * ERROR: an ERROR before anything else of the next command's answer is that one, and dropped.
+   */
+  async startClear(): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.closed) throw new LinkError("link closed");
+      this.send("\r");
+      this.bareS3 = true;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    await p;
+    await this.line("ATE0V1Q0+CMEE=1");
+  }
+
+  /** A bare S3 was sent in step: its ERROR, if any, comes before the next command's answer. */
+  private bareS3 = false;
+
   /** Receives unsolicited result codes (+PKCSRDY; never a line that may belong to a command). */
   onUnsolicited: (text: string) => void = () => {};
 
@@ -250,6 +271,9 @@ export class AtLink {
       return;
     }
     const p = this.pending;
+    const bare = this.bareS3;
+    this.bareS3 = false;
+    if (bare && text === "ERROR" && p && p.info.length === 0) return; // the bare S3's answer
     if (!p) {
       // nobody asked: a late answer (or garbage) — whatever follows may be out of order too
       this.inStep = false;

@@ -18,6 +18,7 @@ export interface AgentReply {
 export class AgentClient {
   private buffer = Buffer.alloc(0);
   private waiting: ((frame: Buffer) => void) | undefined;
+  private failWaiting: ((e: Error) => void) | undefined;
   private closed = false;
 
   private constructor(private readonly sock: net.Socket) {
@@ -32,7 +33,10 @@ export class AgentClient {
       this.waiting = undefined;
       w(frame);
     });
-    sock.on("close", () => (this.closed = true));
+    sock.on("close", () => {
+      this.closed = true;
+      this.failWaiting?.(new Error("the agent closed the connection"));
+    });
   }
 
   /** Connects and greets (hello); rejects if no agent listens there. */
@@ -55,7 +59,7 @@ export class AgentClient {
     head.writeUInt32LE(fn, 4);
     return new Promise((resolve, reject) => {
       this.waiting = resolve;
-      this.sock.once("close", () => reject(new Error("the agent closed the connection")));
+      this.failWaiting = reject;
       this.sock.write(Buffer.concat([head, items]));
     });
   }
