@@ -21,6 +21,8 @@ export interface SimToken {
   /** The radio model's socket (with `--ble`). */
   readonly ble?: string;
   readonly output: string[];
+  /** Its standard error, line by line (the agent's notices: `wim: …`). */
+  readonly log?: string[];
   stop(): Promise<void>;
 }
 
@@ -84,14 +86,16 @@ function startSimPty(state: string, extra: string[] = []): Promise<SimToken> {
   const output: string[] = [];
   return new Promise((resolve, reject) => {
     let stderr = "";
+    const log: string[] = [];
     child.stderr!.on("data", (d) => (stderr += d));
+    createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));
     const rl = createInterface({ input: child.stdout! });
     rl.on("line", (line) => {
       output.push(line);
       const m = /^ready module=(\S+) socket=(\S+) pty=(\S+)(?: ble=(\S+))?$/.exec(line);
       if (!m) return;
       resolve({
-        state, socket: m[2], pty: m[3], ble: m[4], output,
+        state, socket: m[2], pty: m[3], ble: m[4], output, log,
         stop: () => new Promise<void>((done) => {
           if (child.exitCode !== null) return done();
           child.once("exit", () => done());
