@@ -14,7 +14,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { toBase64 } from "../../modules/at/base64.js";
@@ -23,21 +22,9 @@ import { HostKeys } from "../../pc/agent/hostkeys.js";
 import type { ByteStream } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { serve } from "../../pc/agent/server.js";
-import { E2E_LINK, NO_PAIR, ROOT, type SimToken, hostStateDir, p11, run, startSim, tempDir } from "./harness.js";
+import { E2E_LINK, NO_PAIR, ROOT, type SimToken, hostStateDir, p11, pairDevice, pressButton, run, startSim, tempDir } from "./harness.js";
 
 const PIN = "tap-PIN-93618450";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Presses and releases the simulator's BOOT button (its control socket): the simulated user's hand. */
-async function press(control: string): Promise<void> {
-  const sock = net.connect(control);
-  await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
-  sock.write("press\n");
-  await sleep(150);
-  sock.write("release\n");
-  await sleep(50);
-  sock.destroy();
-}
 
 /** Every way `secret` may appear on the wire: as it is, or inside base64 at any alignment. */
 function forms(secret: Buffer): Buffer[] {
@@ -70,11 +57,7 @@ async function tappedAgent(state: string, pair: boolean) {
   const device = Device.over(tap, { keys: new HostKeys(path.join(state, "tap-host")), linkKind: "serial" });
   await device.attach();
   if (pair) {
-    await device.pairStart("tap");
-    await press(path.join(state, "control.sock"));
-    let s = 0;
-    for (let i = 0; i < 40 && (s = await device.pairPoll()) === 0; i++) await sleep(250);
-    assert.equal(s, 1, "paired");
+    await pairDevice(device, state);
     assert.ok(device.channelOpen);
   }
   const socket = path.join(state, "tap.sock");
@@ -200,7 +183,7 @@ describe("pairing and the secure channel (end to end)", function () {
       assert.match(none.err, /not pressed in time.*nothing was paired/);
       assert.deepEqual(readDir(path.join(host, "devices")), [], "nothing stored");
 
-      const paired = await wim(["pair"], (l) => void (/Press the BOOT button/.test(l) && press(path.join(state, "control.sock"))));
+      const paired = await wim(["pair"], (l) => void (/Press the BOOT button/.test(l) && pressButton(state)));
       assert.equal(paired.code, 0, paired.err);
       const files = readDir(path.join(host, "devices"));
       assert.equal(files.length, 1);

@@ -4,11 +4,13 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startBluez } from "../bluez/harness.js";
+import type { Device } from "../../pc/agent/device.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MODULE = path.join(ROOT, "build/libwim-pkcs11.so");
@@ -24,6 +26,33 @@ export interface SimToken {
   /** Its standard error, line by line (the agent's notices: `wim: …`). */
   readonly log?: string[];
   stop(): Promise<void>;
+}
+
+/**
+ * Presses and releases the BOOT button of the simulator on `state` through its control socket
+ * (STATE/control.sock, sim/control.c): the simulated user's hand, for pairing.
+ */
+export async function pressButton(state: string): Promise<void> {
+  const sock = net.connect(path.join(state, "control.sock"));
+  await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+  sock.write("press\n");
+  await new Promise((r) => setTimeout(r, 150));
+  sock.write("release\n");
+  await new Promise((r) => setTimeout(r, 50));
+  sock.destroy();
+}
+
+/** Pairs an agent's Device in this process with the simulator on `state` (pressing its button). */
+export async function pairDevice(device: Device, state: string): Promise<void> {
+  await device.pairStart("test");
+  await pressButton(state);
+  for (let i = 0; i < 40; i++) {
+    const s = await device.pairPoll();
+    if (s === 1) return;
+    if (s !== 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error("pairing with the simulator failed");
 }
 
 /** A fresh temporary directory. */
