@@ -45,7 +45,7 @@ export class SecureChannels {
   }
 
   private get native(): ChannelNatives {
-    return this.env.native as unknown as ChannelNatives;
+    return this.env.native;
   }
 
   /** Registers link `id`'s record layer and what carries it. */

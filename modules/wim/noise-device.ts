@@ -7,31 +7,11 @@
  * On the wire a P-256 public key is 65 bytes, 0x04 ‖ x ‖ y; the C core takes and gives x ‖ y. The DH
  * output is the 32-byte x-coordinate, as the PC's suite (pc/agent/noise-p256.ts) computes it.
  */
-import { EC_CURVE, HASH } from "./native.js";
+import { EC_CURVE, HASH, type NativeCrypto } from "./native.js";
 import { CHANNEL_PROTOCOL, type DhKey, type NoiseSuite, P256_PUBLIC } from "./noise.js";
 
-/** The C core's functions the channel uses (a part of NativeCrypto, modules/wim/native.ts). */
-export interface ChannelNatives {
-  /** ChaCha20-Poly1305 with Noise's nonce for `counter` (a u32): ciphertext ‖ tag. */
-  aeadSeal(key: ArrayBuffer, counter: number, ad: ArrayBuffer, plaintext: ArrayBuffer): ArrayBuffer;
-  /** The plaintext, or undefined if the tag is wrong. */
-  aeadOpen(key: ArrayBuffer, counter: number, ad: ArrayBuffer, ciphertext: ArrayBuffer): ArrayBuffer | undefined;
-  /** Draws the ephemeral scalar into the C core's RAM slot; returns its public point x ‖ y. */
-  ecEphemeral(curve: number): ArrayBuffer;
-  /** The x-coordinate of (ephemeral scalar)·peer; `peer` is x ‖ y (throws for a point off the curve). */
-  ecEphemeralEcdh(peer: ArrayBuffer): ArrayBuffer;
-  /** Wipes the ephemeral scalar. */
-  ecEphemeralClear(): void;
-  /** The x-coordinate of (scalar of SECRET record `id`)·peer. */
-  ecEcdh(id: number, curve: number, peer: ArrayBuffer): ArrayBuffer;
-  hash(alg: number, data: ArrayBuffer | Uint8Array): ArrayBuffer;
-}
-
-/** The bytes of `u` as an ArrayBuffer of their own (the C glue takes whole buffers). */
-export function exactBuffer(u: Uint8Array): ArrayBuffer {
-  if (u.byteOffset === 0 && u.byteLength === u.buffer.byteLength) return u.buffer as ArrayBuffer;
-  return u.slice().buffer as ArrayBuffer;
-}
+/** The C core's functions the channel uses. */
+export type ChannelNatives = Pick<NativeCrypto, "aeadSeal" | "aeadOpen" | "ecEphemeral" | "ecEphemeralEcdh" | "ecEphemeralClear" | "ecEcdh" | "hash">;
 
 /** x ‖ y of a wire public key (0x04 ‖ x ‖ y); throws RangeError for anything else. */
 export function pointOf(publicKey: Uint8Array): ArrayBuffer {
@@ -69,9 +49,9 @@ export function deviceSuite(native: ChannelNatives): NoiseSuite {
       dh: (peer) => new Uint8Array(native.ecEphemeralEcdh(pointOf(peer))),
     }),
     hash: (data) => new Uint8Array(native.hash(HASH.SHA256, data)),
-    seal: (key, counter, ad, pt) => new Uint8Array(native.aeadSeal(exactBuffer(key), counter, exactBuffer(ad), exactBuffer(pt))),
+    seal: (key, counter, ad, pt) => new Uint8Array(native.aeadSeal(key, counter, ad, pt)),
     open: (key, counter, ad, ct) => {
-      const pt = native.aeadOpen(exactBuffer(key), counter, exactBuffer(ad), exactBuffer(ct));
+      const pt = native.aeadOpen(key, counter, ad, ct);
       return pt && new Uint8Array(pt);
     },
   };

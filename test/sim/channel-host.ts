@@ -48,7 +48,7 @@ async function until(ready: () => boolean, ms: number): Promise<boolean> {
 export function values(name: string, text: string): Value[][] {
   const read = name.endsWith("?");
   const base = COMMAND_BY_NAME.get(read ? name.slice(0, -1) : name)!;
-  const spec = read ? readForm(base)! : base;
+  const spec = read ? readForm(base) ?? base : base;
   const out: Value[][] = [];
   for (const line of text.split("\r\n")) {
     const v = decodeResponse(spec, line);
