@@ -95,7 +95,7 @@ async function sim(args: string[]): Promise<void> {
   const ble = o.has("--ble") ? path.join(stateDir, "ble.sock") : undefined;
   if (ble) rmSync(ble, { force: true }); // a stale socket would look like a listening radio
   // WIM_SIM_PARENT: the simulator exits if this process is gone before it could ask to die with it.
-  const control = path.join(stateDir, "control.sock");
+  const control = process.env.WIM_SIM_CONTROL ?? path.join(stateDir, "control.sock"); // the simulated hand (--pair)
   const child = spawn(exe, ["--bundle", bundle, "--flash", flash], {
     stdio: ["ignore", "pipe", log],
     env: { ...process.env, WIM_SIM_PARENT: String(process.pid), WIM_SIM_CONTROL: control, ...(ble ? { WIM_SIM_BLE: ble } : {}) },
