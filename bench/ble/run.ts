@@ -32,7 +32,7 @@ import { NOTIFY_INTERVAL_MS } from "../../modules/wim/ble.js";
 import { pairDevice, startSim, startSimBle, tempDir } from "../../test/e2e/harness.js";
 import { Device } from "../../pc/agent/device.js";
 import { HostKeys } from "../../pc/agent/hostkeys.js";
-import { RADIO, RadioLink } from "../../test/bluez/radio.js";
+import { radioStream } from "../../test/bluez/radio.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 
@@ -92,37 +92,6 @@ for (const c of cases) {
   }
 }
 console.log(`(BLE: one Write Request per connection event, a notification every ${NOTIFY_INTERVAL_MS} ms; serial: 8N1, the time is the same at any interval)`);
-
-/** A ByteStream over the radio model as a central: writes of at most MTU − 3 bytes, one at a time. */
-async function radioStream(socket: string, mtu: number): Promise<{ stream: ByteStream; writes: () => number; notes: () => number; close(): void }> {
-  const radio = await RadioLink.open(socket);
-  await radio.request(RADIO.SCAN);
-  await radio.request(RADIO.CONNECT);
-  const agreed = (await radio.request(RADIO.EXCHANGE_MTU, Uint8Array.of(mtu & 0xff, mtu >> 8))).payload.readUInt16LE(0);
-  await radio.request(RADIO.SUBSCRIBE, Uint8Array.of(1));
-  let writes = 0, notes = 0, chain = Promise.resolve();
-  const listeners: ((b: Uint8Array) => void)[] = [];
-  radio.onNotify = (b) => {
-    notes++;
-    for (const l of listeners) l(new Uint8Array(b));
-  };
-  const stream: ByteStream = {
-    write: (bytes) => {
-      for (let o = 0; o < bytes.length; o += agreed - 3) {
-        const piece = bytes.slice(o, o + agreed - 3);
-        chain = chain.then(async () => {
-          writes++;
-          const r = await radio.request(RADIO.WRITE, piece);
-          if (r.payload[0] !== 0) throw new Error(`ATT error ${r.payload[0]}`);
-        });
-      }
-    },
-    onData: (l) => void listeners.push(l),
-    onClose: () => {},
-    close: () => radio.close(),
-  };
-  return { stream, writes: () => writes, notes: () => notes, close: () => radio.close() };
-}
 
 console.log("");
 console.log("bench-ble: the same C_Signs through the simulator's radio model (the firmware's BLE transport, measured)");

@@ -22,6 +22,7 @@ import { HostKeys } from "../../pc/agent/hostkeys.js";
 import type { ByteStream } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { serve } from "../../pc/agent/server.js";
+import { radioStream } from "../bluez/radio.js";
 import { E2E_LINK, NO_PAIR, ROOT, type SimToken, hostStateDir, p11, pairDevice, pressButton, run, startSim, tempDir } from "./harness.js";
 
 const PIN = "tap-PIN-93618450";
@@ -37,10 +38,15 @@ function forms(secret: Buffer): Buffer[] {
 }
 const seen = (wire: Buffer, secret: Buffer) => forms(secret).some((f) => wire.includes(f));
 
-/** The simulator without its agent, and an agent in this process whose PTY traffic is recorded. */
-async function tappedAgent(state: string, pair: boolean) {
-  const sim = await startSim(state, ["--no-agent", "--user-pin", PIN]);
-  const raw = openSerial(sim.pty);
+/**
+ * The simulator without its agent, and an agent in this process whose traffic is recorded: on the PTY,
+ * or (`ble`) as the central of the simulator's radio model — every ATT write and notification — with the
+ * device paired over the PTY first (`wim sim --pair`) and its key taken from there.
+ */
+async function tappedAgent(state: string, pair: boolean, ble = false) {
+  const sim = await startSim(state, ["--no-agent", "--user-pin", PIN, ...(ble ? ["--ble", "--pair"] : [])]);
+  const radio = ble ? await radioStream(sim.ble!, 247) : undefined;
+  const raw = radio ? radio.stream : openSerial(sim.pty);
   const wire: number[] = [];
   const tap: ByteStream = {
     write: (b) => {
@@ -54,9 +60,11 @@ async function tappedAgent(state: string, pair: boolean) {
     onClose: (l) => raw.onClose(l),
     close: () => raw.close(),
   };
-  const device = Device.over(tap, { keys: new HostKeys(path.join(state, "tap-host")), linkKind: "serial" });
+  const keys = new HostKeys(ble ? hostStateDir(state) : path.join(state, "tap-host"));
+  const device = Device.over(tap, { keys, linkKind: ble ? "ble" : "serial" });
   await device.attach();
-  if (pair) {
+  if (ble) assert.ok(device.channelOpen, "the channel over BLE with the key paired over the PTY");
+  if (pair && !ble) {
     await pairDevice(device, state);
     assert.ok(device.channelOpen);
   }
@@ -109,6 +117,27 @@ describe("pairing and the secure channel (end to end)", function () {
       assert.ok(!seen(wire, toSign), "the data to be signed is not on the wire");
       assert.ok(!seen(wire, plaintext), "the decrypted plaintext is not on the wire");
       assert.ok(!wire.includes("AT+PKCS"), "no AT+PKCS command in clear");
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("radio tap: over BLE (paired over the PTY) the PIN, the data signed and the plaintext never cross the radio", async function () {
+    const state = tempDir("tap-ble");
+    let agent;
+    try {
+      agent = await tappedAgent(state, true, true);
+    } catch (e) {
+      if (/no BLE socket/.test(String(e))) this.skip(); // a build/wim-sim without the radio model
+      throw e;
+    }
+    try {
+      await clientRun(agent.socket, state, toSign, plaintext);
+      const wire = agent.wire();
+      assert.ok(wire.length > 2000, `the tap saw the traffic (${wire.length} bytes)`);
+      assert.ok(!seen(wire, Buffer.from(PIN)), "the PIN is not on the air");
+      assert.ok(!seen(wire, toSign), "the data to be signed is not on the air");
+      assert.ok(!seen(wire, plaintext), "the decrypted plaintext is not on the air");
     } finally {
       await agent.stop();
     }
