@@ -48,15 +48,19 @@ async function tappedAgent(state: string, pair: boolean, ble = false) {
   const radio = ble ? await radioStream(sim.ble!, 247) : undefined;
   const raw = radio ? radio.stream : openSerial(sim.pty);
   const wire: number[] = [];
+  const toAgent: ((b: Uint8Array) => void)[] = [];
   const tap: ByteStream = {
     write: (b) => {
       for (const c of b) wire.push(c);
       raw.write(b);
     },
-    onData: (l) => raw.onData((b) => {
-      for (const c of b) wire.push(c);
-      l(b);
-    }),
+    onData: (l) => {
+      toAgent.push(l);
+      raw.onData((b) => {
+        for (const c of b) wire.push(c);
+        l(b);
+      });
+    },
     onClose: (l) => raw.onClose(l),
     close: () => raw.close(),
   };
@@ -74,6 +78,11 @@ async function tappedAgent(state: string, pair: boolean, ble = false) {
   const start = wire.length;
   return {
     socket,
+    device,
+    /** Bytes to the agent as if from the device (a forger on the line). */
+    inject: (b: Uint8Array) => toAgent.forEach((l) => l(b)),
+    /** Bytes to the device as they are, past the agent. */
+    toDevice: (b: Uint8Array) => raw.write(b),
     /** The bytes since the agent was ready (pairing and attach are not the clients'). */
     wire: () => Buffer.from(wire.slice(start)),
     stop: async () => {
@@ -152,6 +161,33 @@ describe("pairing and the secure channel (end to end)", function () {
       assert.ok(seen(wire, Buffer.from(PIN)), "the PIN crosses in clear");
       assert.ok(seen(wire, toSign), "the data to be signed crosses in clear");
       assert.ok(seen(wire, plaintext), "the plaintext crosses in clear");
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("a forged record to the agent, or a clear byte to the device, ends the session; the agent handshakes again and works on", async () => {
+    const state = tempDir("tap-end");
+    const agent = await tappedAgent(state, true);
+    try {
+      const objects = () => p11(agent.socket, "--login", "--pin", PIN, "--list-objects");
+      assert.equal((await objects()).code, 0);
+      const epoch = agent.device.epoch;
+      // a record the device did not make: the PC's side ends the session
+      agent.inject(Uint8Array.of(0x02, 0x00, 0x20, ...new Uint8Array(0x20).fill(0x5a)));
+      assert.equal(agent.device.secure!.state, "ended");
+      assert.ok(agent.device.epoch > epoch, "the agent forgot the device's sessions, as after a restart");
+      const again = await objects();
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(agent.device.secure!.state, "secure", "handshaken again");
+      // a clear byte to the device: the device's side ends it (+PKCSSEC: 0 in clear), the agent follows
+      const epoch2 = agent.device.epoch;
+      agent.toDevice(Uint8Array.of(0x58));
+      for (let i = 0; i < 50 && agent.device.epoch === epoch2; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(agent.device.epoch > epoch2, "the agent saw the device end the session");
+      const third = await objects();
+      assert.equal(third.code, 0, third.stderr);
+      assert.equal(agent.device.secure!.state, "secure");
     } finally {
       await agent.stop();
     }
