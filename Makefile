@@ -68,7 +68,7 @@ typecheck: deps
 	npx tsc -p tsconfig.esp32.json
 
 unit: build
-	npx mocha 'test/at/**/*.test.ts'
+	npx mocha 'test/at/**/*.test.ts' 'test/pc/**/*.test.ts'
 
 e2e: build
 	npx mocha --timeout 180000 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts'
@@ -84,7 +84,7 @@ e2e-ble: build
 attack: build
 	npx mocha --timeout 180000 'test/attack/**/*.test.ts'
 
-MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
+MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/pc/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.test.ts' 'test/bluez/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/attack/**/*.test.ts'
 
 test: build
 	$(MAKE) --no-print-directory typecheck

@@ -31,6 +31,7 @@ export function createEnv(): Env {
   const pending = __native("sim_serial_pending");
   const serial: Transport = {
     pending: () => pending() as number,
+    kind: "serial",
     write: (bytes) => void write(bytes),
     onReceive: (receiver) => void onReceive((buf: ArrayBuffer) => receiver(new Uint8Array(buf))),
   };

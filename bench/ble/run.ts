@@ -14,6 +14,10 @@
  * Then the same C_Signs are sent through the simulator's radio model (docs/ble.md) at MTU 23 and 247
  * — the real firmware's BLE transport and pacing — and the ATT packets that crossed it are counted.
  *
+ * Then the secure channel (docs/channel.md): the bytes on the wire of the same C_Signs through the channel
+ * (a paired agent: records with their headers and tags) against the same commands in clear, and the
+ * handshake's wall-clock time in the simulator (median of 20).
+ *
  * The device's own compute time is not in these figures (ESP32-C3: docs/esp32.md, make bench-riscv).
  *
  *   npx tsx bench/ble/run.ts
@@ -25,8 +29,10 @@ import type { Value } from "../../modules/at/codec.js";
 import { AtLink, type ByteStream } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { NOTIFY_INTERVAL_MS } from "../../modules/wim/ble.js";
-import { startSim, startSimBle, tempDir } from "../../test/e2e/harness.js";
-import { RADIO, RadioLink } from "../../test/bluez/radio.js";
+import { pairDevice, startSim, startSimBle, tempDir } from "../../test/e2e/harness.js";
+import { Device } from "../../pc/agent/device.js";
+import { HostKeys } from "../../pc/agent/hostkeys.js";
+import { radioStream } from "../../test/bluez/radio.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 
@@ -87,37 +93,6 @@ for (const c of cases) {
 }
 console.log(`(BLE: one Write Request per connection event, a notification every ${NOTIFY_INTERVAL_MS} ms; serial: 8N1, the time is the same at any interval)`);
 
-/** A ByteStream over the radio model as a central: writes of at most MTU − 3 bytes, one at a time. */
-async function radioStream(socket: string, mtu: number): Promise<{ stream: ByteStream; writes: () => number; notes: () => number; close(): void }> {
-  const radio = await RadioLink.open(socket);
-  await radio.request(RADIO.SCAN);
-  await radio.request(RADIO.CONNECT);
-  const agreed = (await radio.request(RADIO.EXCHANGE_MTU, Uint8Array.of(mtu & 0xff, mtu >> 8))).payload.readUInt16LE(0);
-  await radio.request(RADIO.SUBSCRIBE, Uint8Array.of(1));
-  let writes = 0, notes = 0, chain = Promise.resolve();
-  const listeners: ((b: Uint8Array) => void)[] = [];
-  radio.onNotify = (b) => {
-    notes++;
-    for (const l of listeners) l(new Uint8Array(b));
-  };
-  const stream: ByteStream = {
-    write: (bytes) => {
-      for (let o = 0; o < bytes.length; o += agreed - 3) {
-        const piece = bytes.slice(o, o + agreed - 3);
-        chain = chain.then(async () => {
-          writes++;
-          const r = await radio.request(RADIO.WRITE, piece);
-          if (r.payload[0] !== 0) throw new Error(`ATT error ${r.payload[0]}`);
-        });
-      }
-    },
-    onData: (l) => void listeners.push(l),
-    onClose: () => {},
-    close: () => radio.close(),
-  };
-  return { stream, writes: () => writes, notes: () => notes, close: () => radio.close() };
-}
-
 console.log("");
 console.log("bench-ble: the same C_Signs through the simulator's radio model (the firmware's BLE transport, measured)");
 console.log(`${"operation".padEnd(26)} ${"MTU".padStart(4)} ${"writes".padStart(7)} ${"notifications".padStart(14)} ${"time in the simulator".padStart(22)}`);
@@ -149,3 +124,51 @@ try {
   await bsim.stop();
 }
 console.log("(the simulator's radio model: a notification drained every 2 ms, no connection interval; the firmware paces one every 3 ms)");
+
+console.log("");
+console.log("bench-ble: the secure channel (docs/channel.md) on the serial link: one C_Sign's bytes, and the handshake");
+const csim = await startSim(tempDir("bench-channel"), ["--no-agent", "--user-pin", "2468"]);
+try {
+  const keys = new HostKeys(tempDir("bench-channel-host"));
+  const device = Device.over(openSerial(csim.pty), { keys, linkKind: "serial" });
+  await device.attach();
+  await pairDevice(device, csim.state);
+  const secure = device.secure!;
+  const link = device.link;
+  const at = (name: string, values: Value[] = [], before: string[] = []) => link.command(COMMAND_BY_NAME.get(name)!, values, before);
+  try {
+    const ch = (await at("+PKCSCHO"))[0][0] as number;
+    const before = [`+PKCSCH=${ch}`];
+    const [[s]] = (await at("+PKCSOPEN", [CKF.SERIAL_SESSION | CKF.RW_SESSION], before)) as number[][];
+    await at("+PKCSLOGIN", [s, CKU.USER, "2468"], before);
+    const priv = encodeTemplate([{ type: CKA.SIGN, value: boolValue(true) }]);
+    const [[, rsaKey]] = (await at("+PKCSGENKP", [s, CKM.RSA_PKCS_KEY_PAIR_GEN, encodeTemplate([{ type: CKA.MODULUS_BITS, value: ulongValue(2048) }]), priv], before)) as number[][];
+    const [[, ecKey]] = (await at("+PKCSGENKP", [s, CKM.EC_KEY_PAIR_GEN, encodeTemplate([{ type: CKA.EC_PARAMS, value: P256 }]), priv], before)) as number[][];
+    console.log(`${"operation".padEnd(26)} ${"in clear".padStart(12)} ${"in the channel".padStart(15)} ${"overhead".padStart(9)}`);
+    for (const [name, key, mech, n] of [["RSA-2048 (CKM_RSA_PKCS)", rsaKey, CKM.RSA_PKCS, 51], ["P-256 (CKM_ECDSA)", ecKey, CKM.ECDSA, 32]] as const) {
+      const out0 = secure.wireOut, in0 = secure.wireIn;
+      await at("+PKCSSIGN", [s, key, mech, new Uint8Array(n).fill(7)], before);
+      const up = secure.wireOut - out0, down = secure.wireIn - in0;
+      const clear = cases.find((c) => c.name === name)!;
+      const plain = clear.up + clear.down;
+      console.log(`${name.padEnd(26)} ${`${clear.up}+${clear.down}`.padStart(12)} ${`${up}+${down}`.padStart(15)} ${`+${up + down - plain} B`.padStart(9)}`);
+    }
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+  // the handshake, 20 times (each ends the previous session on the device): wall clock in the simulator
+  const deviceKey = keys.device(device.identity.serial)!.publicKey;
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    await secure.handshake(keys.hostKey(), deviceKey, device.identity.serial);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  console.log(`handshake (AT+PKCSHS, one round trip; 162 + 81 bytes of Noise messages): median ${times[10].toFixed(1)} ms of 20 (min ${times[0].toFixed(1)}, max ${times[19].toFixed(1)}) in the simulator`);
+  link.close();
+} finally {
+  await csim.stop();
+}
+console.log("(channel: each command and each response is a record: 3 header bytes and a 16-byte tag; the PTY, no baud rate)");

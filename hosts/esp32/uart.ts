@@ -55,6 +55,7 @@ export function uartTransport(
     deliver();
   };
   const transport: Transport = {
+    kind: "serial",
     write: (bytes) => void port.write(bytes),
     onReceive: (r) => void (receiver = r),
     pending: () => {

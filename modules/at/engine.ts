@@ -7,7 +7,7 @@ import { decodeParams, encodeResponse, type Value } from "./codec.js";
 import { CKR, PkcsError, ckrName } from "./pkcs11.js";
 import { LineAssembler, S3, S4, S5 } from "./lines.js";
 import { type AtCommand, parseLine } from "./syntax.js";
-import { COMMAND_BY_NAME, type CommandSpec, MAX_STAGED, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "./table.js";
+import { COMMAND_BY_NAME, type CommandSpec, MAX_STAGED, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, readForm } from "./table.js";
 
 /** What a link carries from command to command: its selected channel and staged data. */
 export interface LinkContext {
@@ -64,6 +64,12 @@ export interface EngineOptions {
   pending?(): number;
   /** Which link this engine serves (LinkContext.id); 0 if absent. */
   link?: number;
+  /**
+   * Whether the command `name` ("+PKCSSIGN", "E", "+GMI") may run now; a refused command answers
+   * +CME ERROR: 3 and does nothing (the secure channel's clear-mode gate: docs/channel.md). Absent: all run.
+   * The name is text from the link: the gate compares it, never uses it as a property key.
+   */
+  gate?(name: string): boolean;
 }
 
 /**
@@ -168,6 +174,7 @@ export class AtEngine {
   }
 
   private runCommand(cmd: AtCommand): string[] | string | CmeError | PkcsError {
+    if (this.opts.gate && !this.opts.gate(cmd.name)) return new CmeError(CME.NOT_ALLOWED);
     const s = this.settings;
     const flag = (set: (v: boolean) => void): string[] | string => {
       const v = cmd.args.length ? cmd.args[0] : 0;
@@ -205,8 +212,11 @@ export class AtEngine {
       s.cmee = v;
       return [];
     }
-    const spec = COMMAND_BY_NAME.get(cmd.name);
-    const handler = BUILTINS.get(cmd.name) ?? this.opts.handlers.get(cmd.name);
+    const command = COMMAND_BY_NAME.get(cmd.name);
+    // a set command with a read form (AT+PKCSHS?): its read handler is registered as "<name>?"
+    const read = command && cmd.form === "read" ? readForm(command) : undefined;
+    const spec = read ?? command;
+    const handler = read ? this.opts.handlers.get(read.name + "?") : BUILTINS.get(cmd.name) ?? this.opts.handlers.get(cmd.name);
     if (!spec || !handler) return "ERROR";
     if (cmd.form === "test") return [testResponse(spec)];
     if (cmd.form !== spec.form) return new CmeError(CME.INCORRECT_PARAMETERS);

@@ -35,6 +35,11 @@ export interface CommandSpec {
   readonly response: readonly FieldSpec[];
   /** True when the response has zero or more lines (one per item) instead of exactly one. */
   readonly multiline?: boolean;
+  /**
+   * A "set" command that also has a read form (AT+X?, no parameters): the fields of its one response line.
+   * readForm(spec) gives the read form as a command of its own, for encoding and decoding.
+   */
+  readonly readResponse?: readonly FieldSpec[];
 }
 
 const u = (name: string, optional?: boolean): FieldSpec => ({ name, type: "uint", optional });
@@ -205,6 +210,37 @@ export const COMMANDS: readonly CommandSpec[] = [
     params: [u("session"), u("length")],
     response: [b("random", 1024)],
   },
+  {
+    name: "+PKCSHS", pkcs11: "(secure channel)", form: "set",
+    summary: "The secure channel's Noise IK handshake (docs/channel.md): message 1 in, message 2 out; after its OK the link carries only records. The read form AT+PKCSHS? answers +PKCSHS: <paired hosts>.",
+    params: [b("message", 512)],
+    response: [b("message", 512)],
+    readResponse: [u("paired")],
+  },
+  {
+    name: "+PKCSPAIR", pkcs11: "(pairing)", form: "set",
+    summary: "Arms the pairing window for a host's channel public key (65 bytes, SEC 1 uncompressed) and name: the seconds left to press the button. Serial link only; a second request while a window is open cancels both.",
+    params: [b("hostKey", 65), s("name", 32)],
+    response: [u("seconds")],
+  },
+  {
+    name: "+PKCSPAIRC", pkcs11: "(pairing)", form: "exec",
+    summary: "The pairing window's state: 0 waiting, 1 paired (with the device's channel public key), 2 expired or cancelled.",
+    params: [],
+    response: [u("state"), b("deviceKey", 65)],
+  },
+  {
+    name: "+PKCSUNPAIR", pkcs11: "(pairing)", form: "exec",
+    summary: "Inside the secure channel: removes the host that opened it from the paired hosts.",
+    params: [],
+    response: [],
+  },
+  {
+    name: "+PKCSUNPAIRALL", pkcs11: "(pairing)", form: "set",
+    summary: "Inside the secure channel, with the SO logged in on the session: removes every paired host.",
+    params: [u("session")],
+    response: [],
+  },
 ];
 
 /** An unsolicited result code the device may send between commands. */
@@ -226,7 +262,17 @@ export const UNSOLICITED: readonly UnsolicitedSpec[] = [
     summary: "Intermediate result of AT+PKCSGENKP: random draws so far of an RSA key generation (prime candidates and Miller-Rabin bases; every 16). Any byte the PC sends meanwhile (the agent sends CAN, 0x18) cancels it: +PKCS ERROR: 80 (CKR_FUNCTION_CANCELED), nothing stored.",
     fields: [u("candidates")],
   },
+  {
+    name: "+PKCSSEC",
+    summary: "The link's secure session ended (a bad record, a clear byte, a new handshake, the link ended): sent in clear; every logical channel and login of that session is gone. The host handshakes again.",
+    fields: [u("state")],
+  },
 ];
+
+/** The read form of a "set" command that has one (CommandSpec.readResponse), as a command of its own. */
+export function readForm(spec: CommandSpec): CommandSpec | undefined {
+  return spec.readResponse && { ...spec, form: "read", params: [], response: spec.readResponse, readResponse: undefined };
+}
 
 /** The command table by name. */
 export const COMMAND_BY_NAME: ReadonlyMap<string, CommandSpec> = new Map(COMMANDS.map((c) => [c.name, c]));

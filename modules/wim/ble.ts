@@ -64,6 +64,10 @@ export interface BleServerCallbacks {
 
 /** A Transport over a BLE GATT serial service. */
 export class BleTransport implements Transport, BleServerCallbacks {
+  /** The radio: pairing is refused on it (docs/channel.md). */
+  get kind(): "ble" {
+    return "ble";
+  }
   private receiver: ((bytes: Uint8Array) => void) | undefined;
   private reset: (() => void) | undefined;
   private connected = false;

@@ -7,6 +7,11 @@ import type { NativeCrypto } from "./native.js";
 
 /** A byte link to the PC: UART, BLE, or the simulator's PTY. */
 export interface Transport {
+  /**
+   * What carries the link: "serial" (a cable: the UART, the simulator's PTY) or "ble" (the radio).
+   * Pairing is accepted only on a serial link (docs/channel.md); absent counts as neither.
+   */
+  readonly kind?: "serial" | "ble";
   write(bytes: Uint8Array): void;
   /** Registers the receiver of bytes from the PC (one receiver per transport). */
   onReceive(receiver: (bytes: Uint8Array) => void): void;
@@ -32,6 +37,13 @@ export interface Presence {
    * without one. Several waits may be pending; a press resolves them all.
    */
   wait(ms: number): Promise<boolean>;
+  /**
+   * Resolves true if the button, held down now, stays down for `ms` milliseconds; false at once if it
+   * is up, or at its release.
+   */
+  held(ms: number): Promise<boolean>;
+  /** Registers a listener of the button's changes (true: pressed); several may be registered. */
+  onChange(listener: (pressed: boolean) => void): void;
 }
 
 /** What the device runs on. */

@@ -14,9 +14,27 @@ export function buttonPresence(read: () => boolean, startTimer: StartTimer): {
   changed(pressed: boolean): void;
 } {
   const waiters = new Set<(pressed: boolean) => void>();
+  /** Pending held() calls: settled false at a release. */
+  const holders = new Set<(held: boolean) => void>();
+  const listeners: ((pressed: boolean) => void)[] = [];
   const changed = (pressed: boolean): void => {
-    if (!pressed) return;
-    for (const settle of [...waiters]) settle(true);
+    if (pressed) for (const settle of [...waiters]) settle(true);
+    else for (const settle of [...holders]) settle(false);
+    for (const listener of listeners) listener(pressed);
+  };
+  const held = (ms: number): Promise<boolean> => {
+    if (!(ms >= 0)) return Promise.reject(new RangeError("presence.held: ms must be a number >= 0"));
+    if (!read()) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      let cancel = (): void => {};
+      const settle = (down: boolean): void => {
+        if (!holders.delete(settle)) return;
+        cancel();
+        resolve(down && read());
+      };
+      holders.add(settle);
+      cancel = startTimer(() => settle(true), ms);
+    });
   };
   const wait = (ms: number): Promise<boolean> => {
     if (!(ms >= 0)) return Promise.reject(new RangeError("presence.wait: ms must be a number >= 0"));
@@ -32,5 +50,6 @@ export function buttonPresence(read: () => boolean, startTimer: StartTimer): {
       cancel = startTimer(() => settle(false), ms);
     });
   };
-  return { presence: { pressed: read, wait }, changed };
+  const onChange = (listener: (pressed: boolean) => void): void => void listeners.push(listener);
+  return { presence: { pressed: read, wait, held, onChange }, changed };
 }

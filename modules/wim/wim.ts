@@ -136,6 +136,12 @@ export class Wim {
     }
   }
 
+  /** Who channel `ch` is logged in as, checked through its session `h` (CKR_SESSION_HANDLE_INVALID if it is not one). */
+  sessionLogin(ch: number, h: number): "so" | "user" | undefined {
+    this.session(ch, h);
+    return this.channel(ch).login;
+  }
+
   logOut(ch: number, h: number): void {
     this.session(ch, h);
     const c = this.channel(ch);

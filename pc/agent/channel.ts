@@ -91,6 +91,17 @@ function allowed(list: Uint8Array | undefined, type: number): boolean {
   return false;
 }
 
+/**
+ * A pairing request's failure as a CK_RV: the device refused it (+CME ERROR: pairing over BLE, the
+ * table full, no channel to unpair in) CKR_FUNCTION_FAILED; a link that failed CKR_DEVICE_ERROR.
+ */
+function rpcError(e: unknown): never {
+  if (e instanceof PkcsError) throw e;
+  const message = e instanceof Error ? e.message : String(e);
+  console.error(`agent: ${message}`);
+  throw new PkcsError(/CME ERROR|no secure channel/.test(message) ? CKR.FUNCTION_FAILED : CKR.DEVICE_ERROR, message);
+}
+
 function checkSlot(slot: number): void {
   if (slot !== SLOT_ID) throw new PkcsError(CKR.SLOT_ID_INVALID);
 }
@@ -173,6 +184,24 @@ export class Channel {
     return s;
   }
 
+  /** `wim pair`, step 1 (agent request `pair`): arms the device's pairing window; its seconds. */
+  async pair(name: Uint8Array | null, w: Writer): Promise<number> {
+    w.u64(await this.device.pairStart(latin1(name)).catch(rpcError));
+    return CKR.OK;
+  }
+
+  /** `wim pair`, step 2 (agent request `pair-status`, every 250 ms): 0 waiting, 1 paired, 2 expired. */
+  async pairStatus(w: Writer): Promise<number> {
+    w.u64(await this.device.pairPoll().catch(rpcError));
+    return CKR.OK;
+  }
+
+  /** `wim unpair` (agent request `unpair`). */
+  async unpair(): Promise<number> {
+    await this.device.unpair().catch(rpcError);
+    return CKR.OK;
+  }
+
   async getSlotList(_present: number, out: RpcOutput, w: Writer): Promise<number> {
     const slots = [SLOT_ID];
     if (out.hasBuffer && out.capacity < slots.length) {
@@ -187,13 +216,16 @@ export class Channel {
     checkSlot(slot);
     const id = this.device.identity;
     const [major, minor] = version(id.revision);
-    w.bytes(text(`${id.model} ${id.serial}`)).bytes(text(id.manufacturer));
-    w.u64(0x1 | 0x4 /* CKF_TOKEN_PRESENT | CKF_HW_SLOT */).u64(major).u64(minor).u64(major).u64(minor);
+    // a device that refuses this host (paired with others only): the slot says why, and has no token
+    const refusal = this.device.refusal;
+    w.bytes(text(refusal ?? `${id.model} ${id.serial}`)).bytes(text(id.manufacturer));
+    w.u64((refusal ? 0 : 0x1) | 0x4 /* CKF_TOKEN_PRESENT | CKF_HW_SLOT */).u64(major).u64(minor).u64(major).u64(minor);
     return CKR.OK;
   }
 
   async getTokenInfo(slot: number, w: Writer): Promise<number> {
     checkSlot(slot);
+    if (this.device.refusal) return CKR.TOKEN_NOT_PRESENT;
     const [[label, flags, minPin, maxPin, sessions, rwSessions]] = await this.device.run("+PKCSTOKEN");
     const id = this.device.identity;
     const [major, minor] = version(id.revision);
@@ -207,6 +239,7 @@ export class Channel {
 
   async getMechanismList(slot: number, out: RpcOutput, w: Writer): Promise<number> {
     checkSlot(slot);
+    if (this.device.refusal) return CKR.TOKEN_NOT_PRESENT;
     const list = tokenMechanisms(this.device.mechanisms).map((m) => m.type);
     if (out.hasBuffer && out.capacity < list.length) {
       w.handles(list.length, []);
@@ -218,6 +251,7 @@ export class Channel {
 
   async getMechanismInfo(slot: number, type: number, w: Writer): Promise<number> {
     checkSlot(slot);
+    if (this.device.refusal) return CKR.TOKEN_NOT_PRESENT;
     const m = tokenMechanisms(this.device.mechanisms).find((x) => x.type === type);
     if (!m) return CKR.MECHANISM_INVALID;
     w.u64(m.min).u64(m.max).u64(m.flags);

@@ -24,6 +24,11 @@ export type FunctionName = (typeof FUNCTIONS)[number];
 
 /** The hello request that opens a connection. */
 export const HELLO = 0xffff;
+/** The agent's own requests (not PKCS#11 functions), numbered down from HELLO: `wim pair` and `wim unpair`. */
+export const AGENT_REQUESTS = { pair: 0xfffe, "pair-status": 0xfffd, unpair: 0xfffc } as const;
+export type AgentRequest = keyof typeof AGENT_REQUESTS;
+/** Their request items (the same codes as REQUEST's). */
+export const AGENT_REQUEST_ITEMS: Record<AgentRequest, string> = { pair: "b", "pair-status": "", unpair: "" };
 /** RPC protocol version the agent speaks. */
 export const RPC_VERSION = 1;
 

@@ -104,6 +104,27 @@ export class AtLink {
     await this.line("ATE0V1Q0+CMEE=1");
   }
 
+  /**
+   * start() for a link in clear to a device that may be paired with hosts: it refuses in clear every
+   * command but a few (docs/channel.md, "What works in clear"), the resynchronisation marker
+   * (AT+PKCSDATA) among them. The bare S3 that ends a half-typed line is answered by nothing or by
+   * ERROR: an ERROR before anything else of the next command's answer is that one, and dropped.
+   */
+  async startClear(): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.closed) throw new LinkError("link closed");
+      this.send("\r");
+      this.bareS3 = true;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    await p;
+    await this.line("ATE0V1Q0+CMEE=1");
+  }
+
+  /** A bare S3 was sent in step: its ERROR, if any, comes before the next command's answer. */
+  private bareS3 = false;
+
   /** Receives unsolicited result codes (+PKCSRDY; never a line that may belong to a command). */
   onUnsolicited: (text: string) => void = () => {};
 
@@ -240,6 +261,7 @@ export class AtLink {
   private lineReceived(text: string): void {
     if (text.startsWith("AT") || text.startsWith("at")) return; // an echo
     if (text.startsWith("+PKCSRDY:")) return this.restarted(text);
+    if (text.startsWith("+PKCSSEC:")) return; // a secure session's end: the SecureStream under the link reports it
     const r = this.resyncing;
     if (r) {
       // everything before the marker's answer is a late answer to a line nobody waits for now
@@ -249,6 +271,9 @@ export class AtLink {
       return;
     }
     const p = this.pending;
+    const bare = this.bareS3;
+    this.bareS3 = false;
+    if (bare && text === "ERROR" && p && p.info.length === 0) return; // the bare S3's answer
     if (!p) {
       // nobody asked: a late answer (or garbage) — whatever follows may be out of order too
       this.inStep = false;
@@ -263,17 +288,33 @@ export class AtLink {
     }
   }
 
-  /** +PKCSRDY: the device restarted. A command in flight is lost with it — or, if its line reached
-   * the new start, answered later: the link resynchronises before the next command either way. */
+  /** +PKCSRDY: the device restarted. */
   private restarted(text: string): void {
+    this.reset("device restarted", true);
+    this.onUnsolicited(text);
+  }
+
+  /**
+   * The device's state under the link is gone (it restarted, or the secure session ended). A command
+   * in flight is lost with it — or, if its line reached the new start, answered later: the link
+   * resynchronises before the next command either way. A resynchronisation under way sends a new
+   * marker (`remark`: the old one may be lost with a restart) or, when nothing can be sent until the
+   * channel is open again, fails.
+   */
+  reset(reason: string, remark = false): void {
     const p = this.pending;
     if (p) {
       clearTimeout(p.timer);
       this.pending = undefined;
       this.inStep = false;
-      p.reject(new LinkError("device restarted"));
+      p.reject(new LinkError(reason));
     }
-    if (this.resyncing) this.sendMarker(); // the marker may be lost with the restart: a new one
-    this.onUnsolicited(text);
+    const r = this.resyncing;
+    if (r && remark) this.sendMarker();
+    else if (r) {
+      clearTimeout(r.timer);
+      this.resyncing = undefined;
+      r.reject(new LinkError(reason));
+    }
   }
 }

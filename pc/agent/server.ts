@@ -6,7 +6,7 @@ import net from "node:net";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { Channel } from "./channel.js";
 import type { Device } from "./device.js";
-import { FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
@@ -58,6 +58,14 @@ const HANDLERS: Partial<Record<FunctionName, Handler>> = {
   C_GenerateRandom: (c, [h, len], w) => c.generateRandom(h, len, w),
 };
 
+/** The agent's own requests (docs/agent-rpc.md, "Agent requests"). */
+const AGENT_HANDLERS: Record<AgentRequest, Handler> = {
+  pair: (c, [name], w) => c.pair(name, w),
+  "pair-status": (c, _args, w) => c.pairStatus(w),
+  unpair: (c) => c.unpair(),
+};
+const AGENT_BY_NUMBER = new Map(Object.entries(AGENT_REQUESTS).map(([name, fn]) => [fn as number, name as AgentRequest]));
+
 /** Reply items are kept for these results besides CKR_OK. */
 const KEEP_ITEMS = new Set<number>([CKR.OK, CKR.BUFFER_TOO_SMALL, CKR.ATTRIBUTE_SENSITIVE, CKR.ATTRIBUTE_TYPE_INVALID]);
 
@@ -89,9 +97,10 @@ export async function handleRequest(channel: Channel, body: Uint8Array): Promise
       r.end();
       return new Writer().u64(CKR.OK).u64(RPC_VERSION).finish();
     }
+    const own = AGENT_BY_NUMBER.get(fn);
     const name = FUNCTIONS[fn];
-    const items = name && REQUEST[name];
-    const handler = name && HANDLERS[name];
+    const items = own ? AGENT_REQUEST_ITEMS[own] : name && REQUEST[name];
+    const handler = own ? AGENT_HANDLERS[own] : name && HANDLERS[name];
     if (items === undefined || !handler) return new Writer().u64(CKR.FUNCTION_NOT_SUPPORTED).finish();
     rv = await handler(channel, decodeArgs(items, r), w);
   } catch (e) {

@@ -10,7 +10,15 @@
  *   wim agent --ble [ADDRESS] [--socket PATH] [--background]
  *       the same for a device over Bluetooth LE through BlueZ (pc/agent/ble.ts; docs/ble-pc.md):
  *       the device at ADDRESS, else the first one advertising the WIM service; reconnects.
- * Both refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
+ *   wim pair [--socket PATH | --port PATH]
+ *       pairs this host with the device (docs/channel.md): through the running agent, or with --port
+ *       on the serial port itself; the user presses the device's BOOT button within 30 s.
+ *   wim unpair [--socket PATH | --port PATH]
+ *       removes this host from the device's paired hosts (inside the channel) and forgets the device.
+ * `wim sim --pair`: the simulator's agent pairs at start; the simulated user's hand presses the
+ * simulated BOOT button through the simulator's control socket (STATE/control.sock).
+ * The host's key and the paired devices' keys live in $WIM_STATE_DIR (hostkeys.ts).
+ * Agents refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
  * and stop when their parent goes away unless --background (lifetime.ts).
  */
 import { spawn } from "node:child_process";
@@ -20,8 +28,11 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import net from "node:net";
+import { CKR } from "../../modules/at/pkcs11.js";
 import { Device } from "../agent/device.js";
-import { AtLink } from "../agent/link.js";
+import { HostKeys } from "../agent/hostkeys.js";
+import { AgentClient } from "./agent-client.js";
 import { defaultSocketPath } from "../agent/paths.js";
 import { BleCentral, keepConnected } from "../agent/ble.js";
 import { openSerial } from "../agent/serial.js";
@@ -34,9 +45,11 @@ const BUILD = path.join(ROOT, "build");
 const MODULE = path.join(BUILD, "libwim-pkcs11.so");
 
 function usage(): never {
-  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--ble] [--background]\n" +
+  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--ble] [--pair] [--background]\n" +
     "       wim agent --device PATH [--socket PATH] [--background]\n" +
-    "       wim agent --ble [ADDRESS] [--socket PATH] [--background]");
+    "       wim agent --ble [ADDRESS] [--socket PATH] [--background]\n" +
+    "       wim pair [--socket PATH | --port PATH]\n" +
+    "       wim unpair [--socket PATH | --port PATH]");
   process.exit(2);
 }
 
@@ -68,7 +81,7 @@ async function provision(device: Device, label: string, soPin: string, userPin: 
 }
 
 async function sim(args: string[]): Promise<void> {
-  const o = options(args, ["--no-agent", "--background", "--ble"], ["--state", "--socket", "--user-pin", "--so-pin", "--label"]);
+  const o = options(args, ["--no-agent", "--background", "--ble", "--pair"], ["--state", "--socket", "--user-pin", "--so-pin", "--label"]);
   const stateDir = path.resolve((o.get("--state") as string) ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local/state"), "wim-sim"));
   const exe = path.join(BUILD, "wim-sim");
   const bundle = path.join(BUILD, "firmware.js");
@@ -82,9 +95,10 @@ async function sim(args: string[]): Promise<void> {
   const ble = o.has("--ble") ? path.join(stateDir, "ble.sock") : undefined;
   if (ble) rmSync(ble, { force: true }); // a stale socket would look like a listening radio
   // WIM_SIM_PARENT: the simulator exits if this process is gone before it could ask to die with it.
+  const control = process.env.WIM_SIM_CONTROL ?? path.join(stateDir, "control.sock"); // the simulated hand (--pair)
   const child = spawn(exe, ["--bundle", bundle, "--flash", flash], {
     stdio: ["ignore", "pipe", log],
-    env: { ...process.env, WIM_SIM_PARENT: String(process.pid), ...(ble ? { WIM_SIM_BLE: ble } : {}) },
+    env: { ...process.env, WIM_SIM_PARENT: String(process.pid), WIM_SIM_CONTROL: control, ...(ble ? { WIM_SIM_BLE: ble } : {}) },
   });
   process.on("exit", () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -103,9 +117,12 @@ async function sim(args: string[]): Promise<void> {
     fail(`the simulator opened no BLE socket at ${ble} within ${BLE_SOCKET_WAIT_MS} ms (a build/wim-sim without the radio model?)`);
   }
 
-  const link = new AtLink(openSerial(pty));
-  const device = new Device(link);
+  const device = Device.over(openSerial(pty), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
+  const link = device.link;
   await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
+  if (o.has("--pair") && !device.channelOpen) {
+    await pairWith(device, () => pressButton(control)).catch((e) => fail(`pairing failed: ${e.message}`));
+  }
   if (fresh) {
     const label = (o.get("--label") as string) ?? "WIM";
     const soPin = (o.get("--so-pin") as string) ?? "12345678";
@@ -137,16 +154,106 @@ async function agent(args: string[]): Promise<void> {
   const socket = (o.get("--socket") as string) ?? defaultSocketPath();
   await claimSocket(socket).catch((e) => fail(e.message));
   stopWith(() => process.exit(0), o.has("--background"));
-  const link = new AtLink(openSerial(dev));
-  const device = new Device(link);
+  const device = Device.over(openSerial(dev), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
   await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
   await listenAgent(device, socket).catch((e) => fail(e.message));
   console.log(`ready module=${MODULE} socket=${socket} device=${dev}`);
 }
 
+/** How often `wim pair` asks whether the button was pressed (docs/channel.md). */
+const PAIR_POLL_MS = 250;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PRESS_PROMPT = (s: number) => `Press the BOOT button on the device within ${s} s`;
+const NO_PRESS = "the button was not pressed in time (or another host asked at the same moment): nothing was paired; run `wim pair` again";
+
+/** Pairs a device the agent holds in this process; `press` stands in for the user (wim sim --pair). */
+async function pairWith(device: Device, press?: () => Promise<void>): Promise<void> {
+  const seconds = await device.pairStart(os.hostname());
+  console.error(PRESS_PROMPT(seconds));
+  if (press) await press();
+  for (;;) {
+    await sleep(PAIR_POLL_MS);
+    const state = await device.pairPoll();
+    if (state === 1) break;
+    if (state !== 0) throw new Error(NO_PRESS);
+  }
+  console.error(`paired with ${device.identity.serial}; the secure channel is ${device.channelOpen ? "open" : "NOT open"}`);
+}
+
+/**
+ * The simulated user's hand: presses and releases the simulator's BOOT button through its control
+ * socket (sim/control.c) — the simulator's stand-in for the person at the device.
+ */
+async function pressButton(control: string): Promise<void> {
+  const sock = net.connect(control);
+  await new Promise<void>((resolve, reject) => {
+    sock.once("connect", resolve);
+    sock.once("error", reject);
+  });
+  const answers: string[] = [];
+  const rl = createInterface({ input: sock });
+  rl.on("line", (l) => answers.push(l));
+  const say = async (line: string) => {
+    const before = answers.filter((a) => a === "ok").length;
+    sock.write(line + "\n");
+    for (let i = 0; i < 100 && answers.filter((a) => a === "ok").length === before; i++) await sleep(10);
+  };
+  await say("press");
+  await sleep(100);
+  await say("release");
+  sock.destroy();
+}
+
+/** `wim pair` / `wim unpair`: through the running agent, or with --port on the serial port itself. */
+async function pairing(args: string[], unpair: boolean): Promise<void> {
+  const o = options(args, [], ["--socket", "--port"]);
+  const port = o.get("--port") as string | undefined;
+  if (port) {
+    const device = Device.over(openSerial(port), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
+    try {
+      await device.attach();
+      if (unpair) {
+        await device.unpair();
+        console.error(`unpaired from ${device.identity.serial}`);
+      } else await pairWith(device);
+    } catch (e) {
+      fail((e as Error).message);
+    } finally {
+      device.link.close();
+    }
+    process.exit(0);
+  }
+  const socket = (o.get("--socket") as string) ?? defaultSocketPath();
+  const agent = await AgentClient.connect(socket).catch((e) => fail(`no agent at ${socket} (${e.message}): start one, or give --port PATH`));
+  const why = (rv: number) => rv === CKR.FUNCTION_FAILED ? "the device refused (pairing works over the cable only; at most 8 hosts; see the agent's log)" : `CK_RV 0x${rv.toString(16)} (see the agent's log)`;
+  try {
+    if (unpair) {
+      const r = await agent.call("unpair");
+      if (r.rv !== CKR.OK) fail(`unpairing failed: ${why(r.rv)}`);
+      console.error("unpaired: the device no longer knows this host, and this host forgot the device");
+      return;
+    }
+    const r = await agent.call("pair", os.hostname());
+    if (r.rv !== CKR.OK) fail(`pairing failed: ${why(r.rv)}`);
+    console.error(PRESS_PROMPT(r.value!));
+    for (;;) {
+      await sleep(PAIR_POLL_MS);
+      const p = await agent.call("pair-status");
+      if (p.rv !== CKR.OK) fail(`pairing failed: ${why(p.rv)}`);
+      if (p.value === 1) break;
+      if (p.value !== 0) fail(NO_PRESS);
+    }
+    console.error("paired: the agent now talks to the device through the secure channel");
+  } finally {
+    agent.close();
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2);
 if (command === "sim") await sim(rest);
 else if (command === "agent") await agent(rest);
+else if (command === "pair") await pairing(rest, false);
+else if (command === "unpair") await pairing(rest, true);
 else usage();
 
 /**
@@ -163,9 +270,9 @@ async function agentBle(o: Map<string, string | true>): Promise<void> {
   const central = await BleCentral.open({ address: typeof address === "string" ? address : undefined, log }).catch((e) => fail(e.message));
   stopWith(() => void central.shutdown().finally(() => process.exit(0)), o.has("--background"));
   const stream = await central.connect().catch((e) => fail(e.message));
-  const device = new Device(new AtLink(stream));
+  const device = Device.over(stream, { keys: new HostKeys(), linkKind: "ble", log });
   await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  keepConnected(central, stream, (s) => device.relink(new AtLink(s)), log);
+  keepConnected(central, stream, (s) => device.relinkStream(s), log);
   await listenAgent(device, socket).catch((e) => fail(e.message));
   console.log(`ready module=${MODULE} socket=${socket} ble=${stream.address}`);
 }

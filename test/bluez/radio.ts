@@ -4,6 +4,7 @@
  * request is answered, in order; NOTIFY and DISCONNECTED may also come unsolicited.
  */
 import { type Socket, connect } from "node:net";
+import type { ByteStream } from "../../pc/agent/link.js";
 
 /** Message types (docs/ble.md). */
 export const RADIO = {
@@ -114,4 +115,35 @@ export class RadioLink {
     const w = this.waiting.shift();
     if (w) w.resolve(f);
   }
+}
+
+/** A ByteStream over the radio model as a central: writes of at most MTU − 3 bytes, one at a time. */
+export async function radioStream(socket: string, mtu: number): Promise<{ stream: ByteStream; writes: () => number; notes: () => number; close(): void }> {
+  const radio = await RadioLink.open(socket);
+  await radio.request(RADIO.SCAN);
+  await radio.request(RADIO.CONNECT);
+  const agreed = (await radio.request(RADIO.EXCHANGE_MTU, Uint8Array.of(mtu & 0xff, mtu >> 8))).payload.readUInt16LE(0);
+  await radio.request(RADIO.SUBSCRIBE, Uint8Array.of(1));
+  let writes = 0, notes = 0, chain = Promise.resolve();
+  const listeners: ((b: Uint8Array) => void)[] = [];
+  radio.onNotify = (b) => {
+    notes++;
+    for (const l of listeners) l(new Uint8Array(b));
+  };
+  const stream: ByteStream = {
+    write: (bytes) => {
+      for (let o = 0; o < bytes.length; o += agreed - 3) {
+        const piece = bytes.slice(o, o + agreed - 3);
+        chain = chain.then(async () => {
+          writes++;
+          const r = await radio.request(RADIO.WRITE, piece);
+          if (r.payload[0] !== 0) throw new Error(`ATT error ${r.payload[0]}`);
+        });
+      }
+    },
+    onData: (l) => void listeners.push(l),
+    onClose: () => {},
+    close: () => radio.close(),
+  };
+  return { stream, writes: () => writes, notes: () => notes, close: () => radio.close() };
 }

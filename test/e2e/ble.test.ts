@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { CKA, CKF, CKM, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { ulongValue } from "../../modules/at/template.js";
@@ -14,7 +14,7 @@ import { addressFor } from "../bluez/bluez.js";
 import { type BluezHandle, startBluez } from "../bluez/harness.js";
 import { FAULT } from "../bluez/radio.js";
 import { EC_KEY, PIN, RSA_KEY, generateKeys, readPublicKey, show } from "./clients.js";
-import { type BleAgent, type SimToken, p11, run, startBleAgent, startSimBle, tempDir } from "./harness.js";
+import { type BleAgent, ROOT, type SimToken, hostStateDir, p11, run, startBleAgent, startSimBle, tempDir } from "./harness.js";
 import { type Rep, Req, RpcClient } from "./rpc-client.js";
 
 const SHA256_DIGEST_INFO = Buffer.from("3031300d060960864801650304020105000420", "hex");
@@ -30,10 +30,12 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
   let agent: BleAgent | undefined;
 
   before(async function () {
-    sim = await startSimBle(state, ["--no-agent"]);
+    // paired over the PTY at start (the simulated hand presses the button): the BLE agent uses the
+    // device key stored then, and everything below goes through the secure channel
+    sim = await startSimBle(state, ["--no-agent", "--pair"]);
     assert.ok(sim.ble, `no ble= in the ready line: ${sim.output.join("\n")}`);
     bz = await startBluez(sim.ble);
-    agent = await startBleAgent(bz.busAddress, path.join(work, "agent.sock"));
+    agent = await startBleAgent(bz.busAddress, path.join(work, "agent.sock"), undefined, hostStateDir(state));
     writeFileSync(file("hash"), hash);
     writeFileSync(file("digestinfo"), Buffer.concat([SHA256_DIGEST_INFO, hash]));
   });
@@ -105,11 +107,22 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
     assert.match(v.stdout, /Signature Verified Successfully/, show(v));
   });
 
+  it("pairing over BLE is refused by the device: wim pair through the BLE agent says so and stores nothing new", async () => {
+    const before = readdirSync(path.join(hostStateDir(state), "devices"));
+    assert.equal(before.length, 1, "the device key paired over the PTY");
+    const r = await run(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "pair", "--socket", agent!.socket], agent!.socket);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /pairing failed: the device refused \(pairing works over the cable only/);
+    assert.deepEqual(readdirSync(path.join(hostStateDir(state), "devices")), before);
+    const again = await p11(agent!.socket, "--list-slots"); // the channel goes on
+    assert.match(again.stdout, /token label\s*:\s*WIM\b/, show(again));
+  });
+
   it("wim agent --ble ADDRESS connects to the device at that address", async () => {
     const address = addressFor(/connected to (WIM-\S+)/.exec(agent!.log.join("\n"))![1]);
     assert.equal(agent!.address, address);
     await agent!.stop();
-    agent = await startBleAgent(bz!.busAddress, path.join(work, "agent2.sock"), address.toLowerCase());
+    agent = await startBleAgent(bz!.busAddress, path.join(work, "agent2.sock"), address.toLowerCase(), hostStateDir(state));
     assert.equal(agent.address, address);
     const r = await p11(agent.socket, "--list-slots");
     assert.equal(r.code, 0, show(r));

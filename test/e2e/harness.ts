@@ -4,11 +4,13 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startBluez } from "../bluez/harness.js";
+import type { Device } from "../../pc/agent/device.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MODULE = path.join(ROOT, "build/libwim-pkcs11.so");
@@ -21,7 +23,36 @@ export interface SimToken {
   /** The radio model's socket (with `--ble`). */
   readonly ble?: string;
   readonly output: string[];
+  /** Its standard error, line by line (the agent's notices: `wim: …`). */
+  readonly log?: string[];
   stop(): Promise<void>;
+}
+
+/**
+ * Presses and releases the BOOT button of the simulator on `state` through its control socket
+ * (STATE/control.sock, sim/control.c): the simulated user's hand, for pairing.
+ */
+export async function pressButton(state: string): Promise<void> {
+  const sock = net.connect(path.join(state, "control.sock"));
+  await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+  sock.write("press\n");
+  await new Promise((r) => setTimeout(r, 150));
+  sock.write("release\n");
+  await new Promise((r) => setTimeout(r, 50));
+  sock.destroy();
+}
+
+/** Pairs an agent's Device in this process with the simulator on `state` (pressing its button). */
+export async function pairDevice(device: Device, state: string): Promise<void> {
+  await device.pairStart("test");
+  await pressButton(state);
+  for (let i = 0; i < 40; i++) {
+    const s = await device.pairPoll();
+    if (s === 1) return;
+    if (s !== 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error("pairing with the simulator failed");
 }
 
 /** A fresh temporary directory. */
@@ -35,13 +66,25 @@ export const tempDir = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `wim-
  */
 export const E2E_LINK: "pty" | "ble" = process.env.WIM_E2E_LINK === "ble" ? "ble" : "pty";
 
+/** A harness option (not one of `wim sim`'s): the token's agent does not pair, the link stays in clear. */
+export const NO_PAIR = "--no-pair";
+
+/** The host-key directory of the agents of a simulator state directory (WIM_STATE_DIR; hostkeys.ts). */
+export const hostStateDir = (state: string) => path.join(state, "host");
+
 /**
  * Starts `wim sim` on `state` and resolves once it printed its ready line; with WIM_E2E_LINK=ble
  * (and without --no-agent), `socket` is a `wim agent --ble` reaching the simulator over BLE.
+ * The token's agent pairs at start (`wim sim --pair`: the simulated hand presses the simulated BOOT
+ * button) and talks to the device through the secure channel, unless NO_PAIR is among `extra` or
+ * there is no agent (--no-agent: the test drives the PTY itself, in clear). Over BLE the device is
+ * paired over the PTY and `wim agent --ble` uses the device key stored then.
  */
 export async function startSim(state: string, extra: string[] = []): Promise<SimToken> {
-  if (E2E_LINK === "ble" && !extra.includes("--no-agent")) return startSimOverBle(state, extra);
-  return startSimPty(state, extra);
+  const pair = !extra.includes(NO_PAIR) && !extra.includes("--no-agent");
+  extra = extra.filter((a) => a !== NO_PAIR);
+  if (E2E_LINK === "ble" && !extra.includes("--no-agent")) return startSimOverBle(state, pair ? ["--pair", ...extra] : extra);
+  return startSimPty(state, pair ? ["--pair", ...extra] : extra);
 }
 
 /** `wim sim --ble --no-agent`, the test BlueZ on its radio socket, and `wim agent --ble` as the token's agent. */
@@ -54,7 +97,7 @@ async function startSimOverBle(state: string, extra: string[]): Promise<SimToken
   try {
     const bluez = await startBluez(sim.ble!);
     stops.push(bluez.stop);
-    const agent = await startBleAgent(bluez.busAddress, path.join(state, "agent.sock"));
+    const agent = await startBleAgent(bluez.busAddress, path.join(state, "agent.sock"), undefined, hostStateDir(state));
     stops.push(agent.stop);
     return { state, socket: agent.socket, pty: sim.pty, ble: sim.ble, output: sim.output, stop };
   } catch (e) {
@@ -67,19 +110,21 @@ async function startSimOverBle(state: string, extra: string[]): Promise<SimToken
 function startSimPty(state: string, extra: string[] = []): Promise<SimToken> {
   const socket = path.join(state, "agent.sock");
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "sim", "--state", state, "--socket", socket, ...extra], {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WIM_STATE_DIR: process.env.WIM_STATE_DIR ?? hostStateDir(state) },
   });
   const output: string[] = [];
   return new Promise((resolve, reject) => {
     let stderr = "";
+    const log: string[] = [];
     child.stderr!.on("data", (d) => (stderr += d));
+    createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));
     const rl = createInterface({ input: child.stdout! });
     rl.on("line", (line) => {
       output.push(line);
       const m = /^ready module=(\S+) socket=(\S+) pty=(\S+)(?: ble=(\S+))?$/.exec(line);
       if (!m) return;
       resolve({
-        state, socket: m[2], pty: m[3], ble: m[4], output,
+        state, socket: m[2], pty: m[3], ble: m[4], output, log,
         stop: () => new Promise<void>((done) => {
           if (child.exitCode !== null) return done();
           child.once("exit", () => done());
@@ -121,10 +166,11 @@ export interface BleAgent {
   stop(): Promise<void>;
 }
 
-/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress`; resolves at its ready line. */
-export function startBleAgent(busAddress: string, socket: string, address?: string): Promise<BleAgent> {
+/** Starts `wim agent --ble [ADDRESS]` on the bus `busAddress` (host keys in `stateDir`); resolves at its ready line. */
+export function startBleAgent(busAddress: string, socket: string, address?: string, stateDir?: string): Promise<BleAgent> {
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "agent", "--ble", ...(address ? [address] : []), "--socket", socket], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress },
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress, WIM_STATE_DIR: process.env.WIM_STATE_DIR ?? stateDir ?? path.join(path.dirname(socket), "host") },
   });
   const log: string[] = [];
   createInterface({ input: child.stderr! }).on("line", (l) => log.push(l));

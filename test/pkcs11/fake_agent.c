@@ -247,6 +247,8 @@ static int serve(int i)
   } else {
     char got[4096] = "";
     fake.requests++;
+    /* 0xFFFE pair, 0xFFFD pair-status, 0xFFFC unpair are `wim pair`'s and `wim unpair`'s requests
+       (docs/agent-rpc.md, "Agent requests"): the module never sends them, so they count as errors here */
     if (!fake.greeted[i] || fn >= 68 || !request_items[fn])
       fake.protocol_errors++;
     else
