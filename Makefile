@@ -89,7 +89,7 @@ MOCHA_SPECS := 'test/at/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/wim/**/*.tes
 test: build
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory moddable-check
-	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv native-diff native-diff-ec native-wycheproof-rsa store-test pkcs11-test esp32-host-check $(SIM_TEST_FLASH)
+	$(MAKE) --no-print-directory native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv native-diff native-diff-ec native-diff-aead native-wycheproof-rsa store-test pkcs11-test esp32-host-check $(SIM_TEST_FLASH)
 	@mkdir -p build/sim-test && $(SIM_TEST_FLASH) build/sim-test
 	npx mocha --timeout 180000 $(MOCHA_SPECS)
 	WIM_E2E_LINK=ble npx mocha --timeout 180000 $(E2E_BLE_SPECS)

@@ -47,6 +47,10 @@
 #                        (ed25519_test.json, read in place; skipped with a message where absent): the valid
 #                        vectors of the keys whose seed is known signed to exactly their signature; 64- and
 #                        32-bit limbs
+#   native-diff-aead     test/native/diff_aead.c: ChaCha20-Poly1305 (wim_aead) against OpenSSL's EVP_chacha20_poly1305:
+#                        NATIVE_DIFF_AEAD_COUNT random cases (every length 0..300, then up to 1100 bytes; associated
+#                        data 0..80 bytes) sealed byte for byte alike, OpenSSL's ciphertexts opened, one flipped bit
+#                        refused by both; ChaCha20 (EVP_chacha20) and Poly1305 (EVP_MAC POLY1305) alone
 #   native-wycheproof-rsa  test/native/wycheproof_rsa.c: Wycheproof's RSA decryption vectors (PKCS#1 v1.5 and
 #                        OAEP, 2048) through the raw private operation, 64- and 32-bit limbs: each result equals
 #                        ct^d mod n (Python's integers, test/native/wycheproof_rsa.py), ct >= n is refused; read
@@ -115,7 +119,7 @@ define native_run
 	echo "openssl cross-check: $$n keys pass pkey -check, raw private op identical to OpenSSL's"
 endef
 
-.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-diff-ed25519 native-wycheproof-rsa \
+.PHONY: native-test native-test-limb32 native-asan native-ct native-ct-riscv native-ct-xtensa native-riscv bench-riscv native-diff native-diff-ec native-diff-ed25519 native-diff-aead native-wycheproof-rsa \
 	bench-native
 
 native-test: build/native-test
@@ -329,6 +333,16 @@ native-diff-ed25519: build/native-diff-ed25519 build/native-diff-ed25519-limb32
 	else echo "native-diff-ed25519: $(WYCHEPROOF_DIR) is absent: Wycheproof Ed25519 vectors skipped"; fi; \
 	build/native-diff-ed25519 --count $(NATIVE_DIFF_ED_COUNT) $$args; \
 	build/native-diff-ed25519-limb32 --count $(NATIVE_DIFF_ED_COUNT) --seed 7 $$args
+
+# ChaCha20-Poly1305 against OpenSSL (EVP_chacha20_poly1305, EVP_chacha20, EVP_MAC POLY1305).
+NATIVE_DIFF_AEAD_COUNT ?= 20000
+
+build/native-diff-aead: test/native/diff_aead.c $(WIM_NATIVE_DIR)/wim_aead.c $(WIM_NATIVE_HDRS) mk/native.mk
+	@mkdir -p build
+	$(NATIVE_CC) $(NATIVE_CFLAGS) $(NATIVE_INC) test/native/diff_aead.c $(WIM_NATIVE_DIR)/wim_aead.c -lcrypto -o $@
+
+native-diff-aead: build/native-diff-aead
+	build/native-diff-aead --count $(NATIVE_DIFF_AEAD_COUNT)
 
 # Wycheproof's RSA decryption vectors through wim_rsa_private (read in place, converted to build/).
 NATIVE_WP_RSA_FILES := rsa_pkcs1_2048_test.json rsa_oaep_2048_sha256_mgf1sha256_test.json

@@ -7,7 +7,8 @@
  * repeatable where host timings are not.
  *
  * Operations: RSA-2048 private (CRT, blinded, re-checked), P-256 and P-384 ECDSA signature (hedged RFC 6979
- * nonce) and ECDH, P-256 key generation into the store, SHA-256 of 1 KiB, a store put of 64 bytes.
+ * nonce) and ECDH, P-256 key generation into the store, SHA-256 of 1 KiB, a store put of 64 bytes; for the
+ * secure channel, the ephemeral P-256 draw and ChaCha20-Poly1305 seal and open of 64 bytes and 1 KiB.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "test_tools.h"
 #include "test_flash.h"
+#include "wim_aead.h"
 #include "vectors.h"
 #include "wim_ec.h"
 #include "wim_ed25519.h"
@@ -108,6 +110,16 @@ int main(void)
 		report("SHA-512 of 1 KiB", instret() - t0, WIM_OK);
 	}
 	MEASURE("store put, 64 bytes", wim_store_put(&st, 3, WIM_KIND_PUBLIC, data, 64));
+	MEASURE("P-256 ephemeral draw", wim_ec_draw(WIM_EC_P256, &RNG, d, scratch, sizeof scratch));
+	{
+		static uint8_t sealed[1024 + 16], opened[1024];
+		uint8_t key[32], nonce[12] = { 0 };
+		splitmix_fill(&rv32_state, key, sizeof key);
+		MEASURE("ChaCha20-Poly1305 seal, 64 bytes", wim_aead_seal(key, nonce, h, 32, data, 64, sealed));
+		MEASURE("ChaCha20-Poly1305 open, 64 bytes", wim_aead_open(key, nonce, h, 32, sealed, 64 + 16, opened));
+		MEASURE("ChaCha20-Poly1305 seal, 1 KiB", wim_aead_seal(key, nonce, h, 32, data, 1024, sealed));
+		MEASURE("ChaCha20-Poly1305 open, 1 KiB", wim_aead_open(key, nonce, h, 32, sealed, 1024 + 16, opened));
+	}
 	printf("%d failures\n", failures);
 	fflush(stdout);
 	*(volatile uint32_t *)0x100000 = failures ? ((uint32_t)failures << 16) | 0x3333 : 0x5555;
