@@ -40,7 +40,8 @@ export class Rng {
 }
 
 const BASIC = ["AT", "ATE0", "ATE1", "ATV0", "ATV1", "ATQ0", "ATZ", "ATI", "AT&F", "ATS3?", "ATS3=13", "AT+GMI", "AT+GMM",
-  "AT+GMR", "AT+GSN", "AT+GCAP", "AT+CMEE=2", "AT+CMEE?", "AT+CMEE=?", "AT+PKCSTOKEN?", "AT+PKCSMECH?", "AT+PKCSOPEN=?"];
+  "AT+GMR", "AT+GSN", "AT+GCAP", "AT+CMEE=2", "AT+CMEE?", "AT+CMEE=?", "AT+PKCSTOKEN?", "AT+PKCSMECH?", "AT+PKCSOPEN=?",
+  "AT+PKCSHS?", "AT+PKCSHS=?", "AT+PKCSPAIRC", "AT+PKCSUNPAIR"];
 
 /** A syntactically valid request with random (often out-of-range or meaningless) values. */
 export function validLine(rng: Rng): string {

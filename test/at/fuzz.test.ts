@@ -21,6 +21,8 @@ function handlers(): Map<string, CommandHandler> {
       if (params.length && params[0] === 1) throw new Error("handler bug");
       return spec.response.length ? [spec.response.map((f) => (f.type === "uint" ? 7 : f.type === "string" ? "x" : new Uint8Array(3)))] : [];
     });
+    // a set command's read form (AT+PKCSHS?) has its handler under "<name>?"
+    if (spec.readResponse) m.set(spec.name + "?", () => [spec.readResponse!.map(() => 1)]);
   }
   return m;
 }

@@ -80,6 +80,8 @@ export class SimHost {
   /** Sessions the device ended (+PKCSSEC: 0 seen). */
   sessionsEnded = 0;
   private ctlLines: string[] = [];
+  /** True once the simulator exited (a power cut: exit 99). */
+  dead = false;
 
   private constructor(readonly child: ChildProcess, readonly port: tty.ReadStream, readonly ctl: net.Socket | undefined,
     readonly exited: Promise<number>, private readonly err: () => string) {
@@ -89,6 +91,7 @@ export class SimHost {
       this.parse();
     });
     port.on("error", () => {});
+    void exited.then(() => (this.dead = true));
     if (ctl) createInterface({ input: ctl }).on("line", (l) => this.ctlLines.push(l));
   }
 
@@ -151,7 +154,7 @@ export class SimHost {
     this.ctl!.write(command + "\n");
     // the LED's changes arrive on the same socket: the answer is the first line that is not one
     const isAnswer = (l: string) => !/^led=/.test(l);
-    await until(() => this.ctlLines.slice(before).some(isAnswer), 3000);
+    await until(() => this.ctlLines.slice(before).some(isAnswer) || this.dead, 3000);
     const i = this.ctlLines.findIndex((l, k) => k >= before && isAnswer(l));
     const answer = i < 0 ? "(no answer)" : this.ctlLines[i];
     if (i >= 0) this.ctlLines.splice(i, 1);
@@ -206,7 +209,9 @@ export class SimHost {
   async clear(text: string, ms = 5000): Promise<string> {
     this.clearText = "";
     this.raw(text + "\r");
-    if (!(await until(() => FINAL.test(this.clearText), ms))) return `(no answer: ${JSON.stringify(this.clearText)})`;
+    if (!(await until(() => FINAL.test(this.clearText) || this.dead, ms)) || !FINAL.test(this.clearText)) {
+      return `(no answer: ${JSON.stringify(this.clearText)})`;
+    }
     return this.clearText;
   }
 
@@ -216,7 +221,9 @@ export class SimHost {
     if (!transport) throw new Error("no session");
     this.recordText = "";
     this.raw(seal(transport, text + "\r"));
-    if (!(await until(() => FINAL.test(this.recordText), ms))) return `(no answer: ${JSON.stringify(this.recordText)})`;
+    if (!(await until(() => FINAL.test(this.recordText) || this.dead, ms)) || !FINAL.test(this.recordText)) {
+      return `(no answer: ${JSON.stringify(this.recordText)})`;
+    }
     return this.recordText;
   }
 
@@ -228,7 +235,7 @@ export class SimHost {
       await sleep(100);
       await this.control("press");
       await sleep(50);
-      await this.control("release");
+      if (!this.dead) await this.control("release");
     }
     return { answer, ...(await this.pairState(35_000)) };
   }
@@ -237,7 +244,9 @@ export class SimHost {
   async pairState(ms: number): Promise<{ state: number; deviceKey?: Uint8Array }> {
     const end = Date.now() + ms;
     for (;;) {
-      const [[state, deviceKey]] = values("+PKCSPAIRC", await this.clear(line("+PKCSPAIRC"))) as [[number, Uint8Array]];
+      const got = values("+PKCSPAIRC", await this.clear(line("+PKCSPAIRC"))) as [number, Uint8Array][];
+      if (!got.length) return { state: -1 };
+      const [[state, deviceKey]] = got;
       if (state !== 0 || Date.now() > end) return { state, deviceKey: state === 1 ? deviceKey : undefined };
       await sleep(250);
     }

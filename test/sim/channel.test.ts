@@ -105,6 +105,24 @@ describe("the secure channel (simulator)", function () {
     console.log(`      handshake on the simulator: ${handshakeMs} ms (host and device, over the PTY)`);
   });
 
+  it("an open channel keeps under 150 slots and 2 KiB of chunks live, and a session's end gives them back", async () => {
+    const mem = async () => {
+      const m = /mem slots=(\d+) chunks=(\d+)/.exec(await host.control("mem?"))!;
+      return { slots: Number(m[1]), chunks: Number(m[2]) };
+    };
+    await host.setup();
+    const idle = await mem();
+    await open(a);
+    const channel = await mem();
+    assert.ok(channel.slots - idle.slots < 150, `a channel keeps ${channel.slots - idle.slots} slots`);
+    assert.ok(channel.chunks - idle.chunks < 2048, `a channel keeps ${channel.chunks - idle.chunks} chunk bytes`);
+    host.raw("\r");
+    assert.ok(await host.sessionEnd());
+    await host.setup();
+    const after = await mem();
+    assert.ok(after.slots - idle.slots < 20, `after the session: ${after.slots - idle.slots} slots more than before`);
+  });
+
   /** Each fault: the bad bytes to send, given the next good record. */
   const faults: [string, (good: Uint8Array) => Uint8Array[]][] = [
     ["a tampered header", (good) => {

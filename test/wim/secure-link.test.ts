@@ -224,4 +224,22 @@ describe("the record layer (modules/wim/secure-link.ts)", () => {
       assert.ok(!r.events.some((e) => e.startsWith("line:AT+LATER")), name);
     });
   }
+
+  it("survives 150 random byte runs in a session: never throws, nothing opens, a clear first byte ends the session", function () {
+    this.timeout(120_000);
+    let seed = 13;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    for (let run = 0; run < 150; run++) {
+      const r = rig();
+      r.link.receive(new TextEncoder().encode("HS\r"));
+      const bytes = Uint8Array.from({ length: 1 + rand(80) }, () => (rand(4) === 0 ? 2 : rand(256)));
+      for (let i = 0; i < bytes.length; ) {
+        const n = 1 + rand(10);
+        r.link.receive(bytes.subarray(i, i + n));
+        i += n;
+      }
+      assert.ok(!r.events.some((e) => e.startsWith("line:AT+")), "no random run opens as a record");
+      if (bytes[0] !== 2) assert.equal(r.link.secure, false, "a clear first byte ends the session");
+    }
+  });
 });
