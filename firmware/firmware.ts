@@ -18,7 +18,7 @@ export const REVISION = "0.1.0";
  * that ends (Transport.onReset: a BLE disconnect) loses its channels and sessions and starts afresh.
  */
 export function startFirmware(env: Env): void {
-  const wim = new Wim(env);
+  const wim = new Wim(env, REVISION);
   const handlers = commandHandlers(wim);
   env.transports.forEach((transport, link) => {
     const engine = new AtEngine({
