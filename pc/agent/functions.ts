@@ -24,6 +24,17 @@ export type FunctionName = (typeof FUNCTIONS)[number];
 
 /** The hello request that opens a connection. */
 export const HELLO = 0xffff;
+/**
+ * The agent's own requests beyond PKCS#11 (the `wim` command line's; docs/agent-rpc.md), numbered down
+ * from below HELLO: request items as in REQUEST.
+ */
+export const EXTENSIONS = {
+  /** No items; reply B: the device identity certificate (DER). */
+  WIM_GetIdentityCertificate: { number: 0xfffe, items: "" },
+  /** u session, b certificate; no reply items: replaces it (the SO logged in on that session). */
+  WIM_SetIdentityCertificate: { number: 0xfffd, items: "ub" },
+} as const;
+
 /** RPC protocol version the agent speaks. */
 export const RPC_VERSION = 1;
 

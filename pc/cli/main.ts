@@ -10,7 +10,11 @@
  *   wim agent --ble [ADDRESS] [--socket PATH] [--background]
  *       the same for a device over Bluetooth LE through BlueZ (pc/agent/ble.ts; docs/ble-pc.md):
  *       the device at ADDRESS, else the first one advertising the WIM service; reconnects.
- * Both refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
+ *   wim attest KEY [--ca FILE] [--out DIR]
+ *       verifies and shows the attestation of a key generated on the device (attest.ts).
+ *   wim provision --ca-cert FILE --ca-key FILE
+ *       gives the device an identity certificate issued by a CA of the user's (attest.ts).
+ * Both agents refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
  * and stop when their parent goes away unless --background (lifetime.ts).
  */
 import { spawn } from "node:child_process";
@@ -28,6 +32,7 @@ import { openSerial } from "../agent/serial.js";
 import { listenAgent } from "../agent/server.js";
 import { claimSocket } from "../agent/socket.js";
 import { stopWith } from "./lifetime.js";
+import { attest, provision as provisionIdentity, reason } from "./attest.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD = path.join(ROOT, "build");
@@ -36,7 +41,9 @@ const MODULE = path.join(BUILD, "libwim-pkcs11.so");
 function usage(): never {
   console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--ble] [--background]\n" +
     "       wim agent --device PATH [--socket PATH] [--background]\n" +
-    "       wim agent --ble [ADDRESS] [--socket PATH] [--background]");
+    "       wim agent --ble [ADDRESS] [--socket PATH] [--background]\n" +
+    "       wim attest KEY-ID-HEX|LABEL [--ca FILE] [--out DIR]\n" +
+    "       wim provision --ca-cert FILE --ca-key FILE");
   process.exit(2);
 }
 
@@ -147,6 +154,8 @@ async function agent(args: string[]): Promise<void> {
 const [command, ...rest] = process.argv.slice(2);
 if (command === "sim") await sim(rest);
 else if (command === "agent") await agent(rest);
+else if (command === "attest") await attest(rest, usage).catch((e) => fail(reason(e)));
+else if (command === "provision") await provisionIdentity(rest, usage).catch((e) => fail(reason(e)));
 else usage();
 
 /**
