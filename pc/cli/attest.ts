@@ -147,19 +147,10 @@ export async function provision(args: string[], usage: () => never): Promise<voi
   const ca = new X509Certificate(readFileSync(caCert));
   const key = crypto.createPrivateKey(readFileSync(caKey));
   if (!ca.checkPrivateKey(key)) throw new Error(`${caKey} is not the key of ${caCert}`);
-  const signer = signerOf(key);
   const agent = await AgentClient.connect();
   try {
-    const old = parseCertificate(await agent.identityCertificate());
-    const serial = crypto.randomBytes(16);
-    serial[0] = (serial[0] & 0x7f) | 0x40;
-    const tbs = tbsCertificate({
-      serialNumber: serial, issuer: parseCertificate(ca.raw).subject, subject: old.subject, notBefore: now(), notAfter: time(NOT_AFTER),
-      spki: old.spki, extensions: [basicConstraints(true), keyUsage(KU.keyCertSign | KU.digitalSignature)],
-    }, signer.algorithm);
-    const der = certificate(tbs, signer.sign(tbs), signer.algorithm);
+    const der = issueIdentityCertificate(await agent.identityCertificate(), ca, key);
     const issued = new X509Certificate(der);
-    if (!issued.verify(ca.publicKey)) throw new Error("the issued certificate does not verify");
     const h = await agent.openSession(true);
     await agent.login(h, CKU.SO, await secret("WIM_SO_PIN", "SO PIN: "));
     await agent.setIdentityCertificate(h, der);
@@ -167,6 +158,24 @@ export async function provision(args: string[], usage: () => never): Promise<voi
   } finally {
     agent.close();
   }
+}
+
+/**
+ * A new identity certificate for the key and subject of `old`, issued by the CA `ca` with its private
+ * key `key`: a CA certificate (pathLen 0: it issues only attestations), valid from now on, without end.
+ */
+export function issueIdentityCertificate(old: Uint8Array, ca: X509Certificate, key: crypto.KeyObject): Uint8Array {
+  const signer = signerOf(key);
+  const current = parseCertificate(old);
+  const serial = crypto.randomBytes(16);
+  serial[0] = (serial[0] & 0x7f) | 0x40;
+  const tbs = tbsCertificate({
+    serialNumber: serial, issuer: parseCertificate(ca.raw).subject, subject: current.subject, notBefore: now(), notAfter: time(NOT_AFTER),
+    spki: current.spki, extensions: [basicConstraints(true), keyUsage(KU.keyCertSign | KU.digitalSignature)],
+  }, signer.algorithm);
+  const der = certificate(tbs, signer.sign(tbs), signer.algorithm);
+  if (!new X509Certificate(der).verify(ca.publicKey)) throw new Error("the issued certificate does not verify");
+  return der;
 }
 
 /** A failure's message for the user. */
