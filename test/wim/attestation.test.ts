@@ -155,6 +155,13 @@ describe("key attestation (simulator)", function () {
     const [[imported]] = (await dev.at("+PKCSCREATE", [h, tpl([CKA.CLASS, ulongValue(CKO.PRIVATE_KEY)], [CKA.KEY_TYPE, ulongValue(CKK.EC)],
       [CKA.TOKEN, boolValue(true)], [CKA.EC_PARAMS, P256], [CKA.VALUE, crypto.randomBytes(32)])])) as number[][];
     assert.equal(await rvOf(dev.at("+PKCSATTEST", [h, imported])), CKR.KEY_FUNCTION_NOT_PERMITTED, "an imported key");
+    for (const claim of [CKA.LOCAL, CKA.ALWAYS_SENSITIVE, CKA.NEVER_EXTRACTABLE]) {
+      // an import cannot claim to be a generated key
+      assert.notEqual(await rvOf(dev.at("+PKCSCREATE", [h, tpl([CKA.CLASS, ulongValue(CKO.PRIVATE_KEY)], [CKA.KEY_TYPE, ulongValue(CKK.EC)],
+        [CKA.TOKEN, boolValue(true)], [CKA.EC_PARAMS, P256], [CKA.VALUE, crypto.randomBytes(32)], [claim, boolValue(true)])])), CKR.OK);
+      assert.notEqual(await rvOf(dev.at("+PKCSSETATTR", [h, imported, tpl([claim, boolValue(true)])])), CKR.OK);
+    }
+    assert.equal(await rvOf(dev.at("+PKCSATTEST", [h, imported])), CKR.KEY_FUNCTION_NOT_PERMITTED, "still refused");
     const [[pubH, privH]] = (await dev.at("+PKCSGENKP", [h, CKM.EC_KEY_PAIR_GEN, tpl([CKA.EC_PARAMS, P256]), tpl()])) as number[][];
     assert.equal(await rvOf(dev.at("+PKCSATTEST", [h, pubH])), CKR.KEY_TYPE_INCONSISTENT, "a public key");
     assert.equal(await rvOf(dev.at("+PKCSATTEST", [h, 0x7fff])), CKR.KEY_HANDLE_INVALID, "no such key");
