@@ -232,6 +232,44 @@ describe("key attestation (simulator)", function () {
     await dev.at("+PKCSCLOSE", [h]);
   });
 
+  it("a power cut at any flash write of the first start leaves no identity or one whose certificate is its key's", async () => {
+    const fresh = path.join(dir, "fresh.bin");
+    rmSync(fresh, { force: true });
+    const first = await startDevice(fresh, { stats: true });
+    const made = await identity(first);
+    await first.stop();
+    const stats = flashStats(first.stderr());
+    const ops = stats.writes + stats.erases;
+    assert.ok(ops >= 3, `format, key and certificate: ${ops}`);
+    let outcomes = 0;
+    for (let n = 0; n < ops; n++) {
+      rmSync(fresh, { force: true });
+      const cut = await startDevice(fresh, { cutAfter: n }).catch(() => undefined);
+      assert.equal(await (cut ? cut.exited : Promise.resolve(99)), 99, `cut ${n}: the power should have gone`);
+      const again = await startDevice(fresh);
+      try {
+        const cert = new X509Certificate(await identity(again));
+        assert.ok(cert.verify(cert.publicKey), `cut ${n}: the certificate is signed by its own key: the identity key's`);
+        // and that key is the one that signs: an attestation verifies with it
+        await again.at("+PKCSINIT", [SO, "cut"]);
+        const [[h]] = (await again.at("+PKCSOPEN", [RW])) as number[][];
+        await again.at("+PKCSLOGIN", [h, CKU.SO, SO]);
+        await again.at("+PKCSINITPIN", [h, PIN]);
+        await again.at("+PKCSLOGOUT", [h]);
+        await again.at("+PKCSLOGIN", [h, CKU.USER, PIN]);
+        const [, key] = ((await again.at("+PKCSGENKP", [h, CKM.EC_KEY_PAIR_GEN, tpl([CKA.EC_PARAMS, P256]), tpl()])) as number[][])[0];
+        const [[der]] = await again.at("+PKCSATTEST", [h, key]);
+        assert.ok(new X509Certificate(der as Uint8Array).verify(cert.publicKey), `cut ${n}: attestations verify`);
+        outcomes++;
+      } finally {
+        await again.stop();
+      }
+    }
+    assert.equal(outcomes, ops);
+    assert.ok(made.length > 0);
+    console.log(`      ${ops} cut points of a first start (format, identity key, certificate): each next start had a whole identity`);
+  });
+
   it("leaves the old or the new identity certificate, whatever flash write the power is cut at", async () => {
     await dev.stop();
     const flash = path.join(dir, "cut.bin");
