@@ -27,6 +27,9 @@ export const IDENTITY_CERT = 6;
 /** The largest identity certificate the device stores. */
 export const MAX_IDENTITY_CERT = 2048;
 
+/** The longest subject an identity certificate may have (it is the issuer of every attestation). */
+const MAX_NAME = 512;
+
 /** DER of the P-256 curve OID, as CKA_EC_PARAMS holds it. */
 const P256_PARAMS = "06082a8648ce3d030107";
 
@@ -86,7 +89,10 @@ export class Identity {
     let key: Uint8Array;
     try {
       if (der.length > MAX_IDENTITY_CERT) throw new RangeError("too long");
-      key = parseCertificate(der).spki;
+      const view = parseCertificate(der);
+      // its subject and notBefore become every attestation's issuer and notBefore: keep those small
+      if (view.subject.length > MAX_NAME || view.notBefore.length > 17) throw new RangeError("subject too long");
+      key = view.spki;
     } catch {
       throw new PkcsError(CKR.ARGUMENTS_BAD, "not a certificate");
     }

@@ -12,7 +12,8 @@ import os from "node:os";
 import path from "node:path";
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKU } from "../../modules/at/pkcs11.js";
 import { boolValue, decodeTemplate, encodeTemplate, encodeTypes, ulongValue } from "../../modules/at/template.js";
-import { parseCertificate, readAttestation, ORIGIN_GENERATED } from "../../modules/wim/x509.js";
+import { NOT_AFTER, ORIGIN_GENERATED, certificate, name, parseCertificate, readAttestation, tbsCertificate } from "../../modules/wim/x509.js";
+import { time } from "../../modules/wim/der.js";
 import { issueIdentityCertificate } from "../../pc/cli/attest.js";
 import { BUNDLE, SIM, type SimDevice, flashStats, provision, startDevice } from "../store/simdev.js";
 import { rvOf } from "../rv.js";
@@ -186,6 +187,11 @@ describe("key attestation (simulator)", function () {
     await dev.at("+PKCSLOGIN", [h, CKU.SO, SO]);
     assert.equal(await rvOf(dev.at("+PKCSIDSET", [h, new Uint8Array(otherSelf)])), CKR.ARGUMENTS_BAD, "another key's certificate");
     assert.equal(await rvOf(dev.at("+PKCSIDSET", [h, issued.subarray(0, 100)])), CKR.ARGUMENTS_BAD, "not a certificate");
+    // the identity key's own key, but a subject too long to be every attestation's issuer
+    const tbs = tbsCertificate({ serialNumber: Uint8Array.of(1), issuer: parseCertificate(new Uint8Array(caCert.raw)).subject,
+      subject: name("x".repeat(600), "1"), notBefore: time(NOT_AFTER), notAfter: time(NOT_AFTER), spki: parseCertificate(before).spki, extensions: [] });
+    const longName = certificate(tbs, crypto.sign("sha256", tbs, caKey));
+    assert.equal(await rvOf(dev.at("+PKCSIDSET", [h, longName])), CKR.ARGUMENTS_BAD, "a subject over 512 bytes");
     assert.deepEqual(await identity(dev), before, "nothing changed");
     await dev.at("+PKCSIDSET", [h, issued]);
     assert.deepEqual(await identity(dev), issued);
