@@ -75,7 +75,7 @@ e2e: build
 
 # The client tests again with the agent on Bluetooth LE: wim sim --ble, the test BlueZ on a private bus,
 # wim agent --ble (test/e2e/harness.ts, docs/ble-pc.md).
-E2E_BLE_SPECS := test/e2e/pkcs11-tool.test.ts test/e2e/openssl.test.ts test/e2e/ssh.test.ts
+E2E_BLE_SPECS := test/e2e/pkcs11-tool.test.ts test/e2e/openssl.test.ts test/e2e/ssh.test.ts test/e2e/attestation.test.ts
 .PHONY: e2e-ble
 e2e-ble: build
 	WIM_E2E_LINK=ble npx mocha --timeout 180000 $(E2E_BLE_SPECS)

@@ -23,7 +23,7 @@ export const REVISION = "0.1.0";
  * BLE disconnect) loses its session, channels and sessions and starts afresh.
  */
 export function startFirmware(env: Env): void {
-  const wim = new Wim(env);
+  const wim = new Wim(env, REVISION);
   const pairing = new Pairing(env);
   const channels = new SecureChannels(env, wim, pairing);
   const handlers = commandHandlers(wim);

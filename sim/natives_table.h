@@ -16,6 +16,7 @@ void xs_wim_rsa_private(sim_machine *the);
 void xs_wim_ec_sign(sim_machine *the);
 void xs_wim_ec_ecdh(sim_machine *the);
 void xs_wim_ec_generate(sim_machine *the);
+void xs_wim_ec_public(sim_machine *the);
 void xs_wim_ed_sign(sim_machine *the);
 void xs_wim_ed_public(sim_machine *the);
 void xs_wim_ed_generate(sim_machine *the);
@@ -54,6 +55,7 @@ static const sim_native sim_native_table[] = {
 	{ "xs_wim_ec_sign", xs_wim_ec_sign, 3 },
 	{ "xs_wim_ec_ecdh", xs_wim_ec_ecdh, 3 },
 	{ "xs_wim_ec_generate", xs_wim_ec_generate, 2 },
+	{ "xs_wim_ec_public", xs_wim_ec_public, 2 },
 	{ "xs_wim_ed_sign", xs_wim_ed_sign, 2 },
 	{ "xs_wim_ed_public", xs_wim_ed_public, 1 },
 	{ "xs_wim_ed_generate", xs_wim_ed_generate, 1 },

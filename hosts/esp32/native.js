@@ -16,6 +16,7 @@ function xs_wim_rsa_private() @ "xs_wim_rsa_private";
 function xs_wim_ec_sign() @ "xs_wim_ec_sign";
 function xs_wim_ec_ecdh() @ "xs_wim_ec_ecdh";
 function xs_wim_ec_generate() @ "xs_wim_ec_generate";
+function xs_wim_ec_public() @ "xs_wim_ec_public";
 function xs_wim_ed_sign() @ "xs_wim_ed_sign";
 function xs_wim_ed_public() @ "xs_wim_ed_public";
 function xs_wim_ed_generate() @ "xs_wim_ed_generate";
@@ -49,6 +50,7 @@ export default {
 	ecSign: xs_wim_ec_sign,
 	ecEcdh: xs_wim_ec_ecdh,
 	ecGenerate: xs_wim_ec_generate,
+	ecPublic: xs_wim_ec_public,
 	edSign: xs_wim_ed_sign,
 	edPublic: xs_wim_ed_public,
 	edGenerate: xs_wim_ed_generate,

@@ -241,6 +241,24 @@ export const COMMANDS: readonly CommandSpec[] = [
     params: [u("session")],
     response: [],
   },
+  {
+    name: "+PKCSATTEST", pkcs11: "— (attestation)", form: "set",
+    summary: "The attestation certificate (X.509, DER) of a private key generated on the device, signed by the device identity key; a key that was imported or ever extractable is refused with +PKCS ERROR: 104 (CKR_KEY_FUNCTION_NOT_PERMITTED). Needs a session, not a login (a CKA_PRIVATE key is visible only to the logged-in user).",
+    params: [u("session"), u("key")],
+    response: [b("certificate", 2048)],
+  },
+  {
+    name: "+PKCSIDCERT", pkcs11: "— (attestation)", form: "read",
+    summary: "The device identity certificate (X.509, DER): self-signed at the first start, or the one AT+PKCSIDSET stored.",
+    params: [],
+    response: [b("certificate", 2048)],
+  },
+  {
+    name: "+PKCSIDSET", pkcs11: "— (attestation)", form: "set",
+    summary: "Replaces the device identity certificate by one for the same identity key (a CA's): needs the SO logged in on a read/write session; a certificate of another key is +PKCS ERROR: 7 (CKR_ARGUMENTS_BAD). One store transaction.",
+    params: [u("session"), b("certificate", 2048)],
+    response: [],
+  },
 ];
 
 /** An unsolicited result code the device may send between commands. */

@@ -82,5 +82,8 @@ function handlers(wim: Wim): Map<string, CommandHandler> {
       [[wim.decrypt(at(link), n(h), n(key), n(mech), param ? bytes(param) : new Uint8Array(0), bytes(data))]]],
     ["+PKCSDERIVE", ([h, key, mech, param, t], link) => [[wim.deriveKey(at(link), n(h), n(key), n(mech), bytes(param), template(t))]]],
     ["+PKCSRAND", ([h, len], link) => [[wim.random(at(link), n(h), n(len))]]],
+    ["+PKCSATTEST", ([h, key], link) => [[wim.attest(at(link), n(h), n(key))]]],
+    ["+PKCSIDCERT", () => [[wim.identityCertificate()]]],
+    ["+PKCSIDSET", ([h, der], link) => (wim.setIdentityCertificate(at(link), n(h), bytes(der)), [])],
   ]);
 }

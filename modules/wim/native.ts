@@ -59,6 +59,8 @@ export interface NativeCrypto {
    * rsaGenerate's key); returns the public point x‖y.
    */
   ecGenerate(id: number, curve: number): ArrayBuffer;
+  /** The public point x‖y of the scalar in SECRET record `id` (a private key of `curve`), derived in C. */
+  ecPublic(id: number, curve: number): ArrayBuffer;
   /**
    * Ed25519 (RFC 8032, pure) in C with the seed of SECRET record `id`, which must be an Ed25519 private
    * key's (it never reaches JavaScript): the 64-byte signature R‖S of the whole `message`.

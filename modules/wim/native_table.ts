@@ -18,6 +18,7 @@ export const NATIVE_TABLE_NAMES = {
   ecSign: "xs_wim_ec_sign",
   ecEcdh: "xs_wim_ec_ecdh",
   ecGenerate: "xs_wim_ec_generate",
+  ecPublic: "xs_wim_ec_public",
   edSign: "xs_wim_ed_sign",
   edPublic: "xs_wim_ed_public",
   edGenerate: "xs_wim_ed_generate",
@@ -46,6 +47,7 @@ export type NativeTable = {
   ecSign: (id: number, curve: number, hash: ArrayBuffer) => ArrayBuffer;
   ecEcdh: (id: number, curve: number, peer: ArrayBuffer) => ArrayBuffer;
   ecGenerate: (id: number, curve: number) => ArrayBuffer;
+  ecPublic: (id: number, curve: number) => ArrayBuffer;
   edSign: (id: number, message: ArrayBuffer) => ArrayBuffer;
   edPublic: (id: number) => ArrayBuffer;
   edGenerate: (id: number) => ArrayBuffer;

@@ -15,6 +15,7 @@ import { type GenerationHooks, generateKeyPair } from "./keys.js";
 import { type AttributeMap, ObjectStore } from "./objects.js";
 import { SessionObjects } from "./session-objects.js";
 import { type Channel, type Session, Sessions } from "./sessions.js";
+import { Identity } from "./attest.js";
 import { MECHANISMS, type MechanismInfo, allowedMechanism, checkMechanism, decrypt, sign } from "./sign.js";
 import { MAX_PIN, MIN_PIN, TokenInfo } from "./token.js";
 
@@ -38,8 +39,10 @@ export class Wim {
   private token: TokenInfo;
   private readonly sessionObjects: SessionObjects;
   private readonly sessions: Sessions;
+  private readonly identity: Identity;
 
-  constructor(private readonly env: Env) {
+  /** `revision`: the firmware revision that attestation certificates state (firmware/firmware.ts passes REVISION). */
+  constructor(private readonly env: Env, private readonly revision = "") {
     if (env.native.storeOpen()) env.log("key store: formatted a new partition");
     this.objects = new ObjectStore(env.native);
     this.sessionObjects = new SessionObjects((b) => env.random(b));
@@ -49,6 +52,9 @@ export class Wim {
       env.log("token: finishing the erase of an interrupted C_InitToken");
       this.eraseObjects();
     }
+    this.identity = new Identity(env.native, env.serial, (b) => env.random(b));
+    const did = this.identity.ensure();
+    if (did) env.log(did);
   }
 
   /** Removes every token object (each removal durable on its own), then clears the token's erase mark. */
@@ -350,6 +356,30 @@ export class Wim {
       c.contextLogin = false;
     }
     return attrs;
+  }
+
+  /**
+   * The attestation certificate of a private key generated on the device. Needs a session, not a login:
+   * what it states is public; a CKA_PRIVATE key is found only by a logged-in user, as in C_FindObjects.
+   */
+  attest(ch: number, h: number, handle: number): Uint8Array {
+    this.session(ch, h);
+    const attrs = this.visible(ch, handle);
+    if (!attrs || !this.objects.get(handle)) throw new PkcsError(CKR.KEY_HANDLE_INVALID);
+    return this.identity.attest(handle, attrs, this.revision);
+  }
+
+  /** The device identity certificate (DER): public, no session needed. */
+  identityCertificate(): Uint8Array {
+    return this.identity.certificate();
+  }
+
+  /** Replaces the identity certificate: the SO, in a read/write session, with a certificate of the identity key. */
+  setIdentityCertificate(ch: number, h: number, der: Uint8Array): void {
+    const s = this.session(ch, h);
+    if (this.channel(ch).login !== "so") throw new PkcsError(CKR.USER_NOT_LOGGED_IN);
+    if (!s.rw) throw new PkcsError(CKR.SESSION_READ_ONLY);
+    this.identity.replace(der);
   }
 
   random(ch: number, h: number, length: number): Uint8Array {

@@ -11,6 +11,7 @@ import crypto from "node:crypto";
 import type { Device } from "./device.js";
 import { CIPHER_MECHANISMS, HASHES, SIGN_MECHANISMS, type SignMechanism, tokenMechanisms } from "./mechanisms.js";
 import { type PublicKey, encrypt, publicKey, verify } from "./publickey.js";
+import { Attestations, isAttestation } from "./attestation.js";
 import { curveByParams } from "../../modules/wim/curves.js";
 import { MAX_RANDOM, UNAVAILABLE, type RpcAttribute, type RpcMechanism, type RpcOutput, type RpcQuery, Writer } from "./wire.js";
 
@@ -140,6 +141,8 @@ export class Channel {
   private loggedIn: "so" | "user" | undefined;
   /** Key attributes read by operation Inits (see keyAttributes). */
   private readonly keyCache = new Map<string, Map<number, Uint8Array>>();
+  /** The attestation certificate objects (attestation.ts). */
+  private readonly attestations = new Attestations((name, values) => this.run(name, values));
 
   constructor(private readonly device: Device) {
     this.epoch = device.epoch;
@@ -150,6 +153,7 @@ export class Channel {
     if (this.epoch === this.device.epoch) return;
     this.epoch = this.device.epoch;
     this.keyCache.clear();
+    this.attestations.forget();
     this.sessions.clear();
     this.ch = undefined;
     this.loggedIn = undefined;
@@ -260,6 +264,7 @@ export class Channel {
 
   async initToken(slot: number, pin: Uint8Array | null, label: Uint8Array | null): Promise<number> {
     this.keyCache.clear();
+    this.attestations.forget();
     checkSlot(slot);
     if (this.sessions.size) return CKR.SESSION_EXISTS;
     await this.run("+PKCSINIT", [pinText(pin), latin1(label).replace(/ +$/, "")]);
@@ -327,8 +332,11 @@ export class Channel {
     const asked = query.filter((q) => isWireType(q.type));
     let answers;
     try {
-      const [[values]] = await this.run("+PKCSATTR", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), encodeTypes(asked.map((q) => q.type))]);
-      answers = decodeTemplate(values as Uint8Array, true);
+      if (isAttestation(object)) answers = await this.attestations.attributes(h, object, asked.map((q) => q.type));
+      else {
+        const [[values]] = await this.run("+PKCSATTR", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), encodeTypes(asked.map((q) => q.type))]);
+        answers = decodeTemplate(values as Uint8Array, true);
+      }
     } catch (e) {
       if (e instanceof PkcsError && e.rv === CKR.SESSION_HANDLE_INVALID) throw e;
       if (e instanceof PkcsError) return e.rv;
@@ -364,7 +372,8 @@ export class Channel {
       return CKR.OK;
     }
     const rows = await this.run("+PKCSFIND", [h, wireTemplate(template)]);
-    s.find = rows.map(([o]) => o as number);
+    const attested = await this.attestations.find(h, template as { type: number; value: Uint8Array }[]);
+    s.find = [...rows.map(([o]) => o as number), ...attested];
     return CKR.OK;
   }
 
@@ -394,6 +403,7 @@ export class Channel {
   async copyObject(h: number, object: number, template: RpcAttribute[], w: Writer): Promise<number> {
     this.keyCache.clear();
     this.session(h);
+    if (isAttestation(object)) return CKR.ACTION_PROHIBITED;
     const [[o]] = await this.run("+PKCSCOPY", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), wireTemplate(template)]);
     w.u64(o as number);
     return CKR.OK;
@@ -401,21 +411,26 @@ export class Channel {
 
   async destroyObject(h: number, object: number): Promise<number> {
     this.keyCache.clear();
+    this.attestations.forget();
     this.session(h);
+    if (isAttestation(object)) return CKR.ACTION_PROHIBITED;
     await this.run("+PKCSDESTROY", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID)]);
     return CKR.OK;
   }
 
   async setAttributeValue(h: number, object: number, template: RpcAttribute[]): Promise<number> {
     this.keyCache.clear();
+    this.attestations.forget(); // a key's CKA_ID is in its attestation
     this.session(h);
+    if (isAttestation(object)) return CKR.ACTION_PROHIBITED;
     await this.run("+PKCSSETATTR", [h, wireNumber(object, CKR.OBJECT_HANDLE_INVALID), wireTemplate(template)]);
     return CKR.OK;
   }
 
   /** C_GetObjectSize: the device does not account memory per object, which the spec allows to say. */
   async getObjectSize(h: number, object: number, w: Writer): Promise<number> {
-    await this.keyAttributes(h, object, [CKA.CLASS]).catch((e) => {
+    if (isAttestation(object)) await this.attestations.attributes(h, object, [CKA.CLASS]);
+    else await this.keyAttributes(h, object, [CKA.CLASS]).catch((e) => {
       throw e instanceof PkcsError && e.rv === CKR.KEY_HANDLE_INVALID ? new PkcsError(CKR.OBJECT_HANDLE_INVALID) : e;
     });
     w.u64(UNAVAILABLE);
@@ -681,6 +696,22 @@ export class Channel {
       out.set(r as Uint8Array, o);
     }
     w.bytes(out);
+    return CKR.OK;
+  }
+
+  /** The device identity certificate (DER): the agent's request WIM_GetIdentityCertificate. */
+  async identityCertificate(w: Writer): Promise<number> {
+    const [[der]] = await this.run("+PKCSIDCERT");
+    w.bytes(der as Uint8Array);
+    return CKR.OK;
+  }
+
+  /** Replaces the identity certificate (WIM_SetIdentityCertificate): the SO logged in on session `h`. */
+  async setIdentityCertificate(h: number, der: Uint8Array | null): Promise<number> {
+    this.session(h);
+    if (!der) return CKR.ARGUMENTS_BAD;
+    await this.run("+PKCSIDSET", [h, der]);
+    this.attestations.forget(); // the issuer of every attestation changed
     return CKR.OK;
   }
 

@@ -29,6 +29,17 @@ export const AGENT_REQUESTS = { pair: 0xfffe, "pair-status": 0xfffd, unpair: 0xf
 export type AgentRequest = keyof typeof AGENT_REQUESTS;
 /** Their request items (the same codes as REQUEST's). */
 export const AGENT_REQUEST_ITEMS: Record<AgentRequest, string> = { pair: "b", "pair-status": "", unpair: "" };
+/**
+ * The agent's own requests beyond PKCS#11 (the `wim` command line's; docs/agent-rpc.md), numbered down
+ * from below the pairing requests: request items as in REQUEST.
+ */
+export const EXTENSIONS = {
+  /** No items; reply B: the device identity certificate (DER). */
+  WIM_GetIdentityCertificate: { number: 0xfffb, items: "" },
+  /** u session, b certificate; no reply items: replaces it (the SO logged in on that session). */
+  WIM_SetIdentityCertificate: { number: 0xfffa, items: "ub" },
+} as const;
+
 /** RPC protocol version the agent speaks. */
 export const RPC_VERSION = 1;
 

@@ -6,7 +6,7 @@ import net from "node:net";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { Channel } from "./channel.js";
 import type { Device } from "./device.js";
-import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, EXTENSIONS, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
@@ -98,11 +98,19 @@ export async function handleRequest(channel: Channel, body: Uint8Array): Promise
       return new Writer().u64(CKR.OK).u64(RPC_VERSION).finish();
     }
     const own = AGENT_BY_NUMBER.get(fn);
-    const name = FUNCTIONS[fn];
-    const items = own ? AGENT_REQUEST_ITEMS[own] : name && REQUEST[name];
-    const handler = own ? AGENT_HANDLERS[own] : name && HANDLERS[name];
-    if (items === undefined || !handler) return new Writer().u64(CKR.FUNCTION_NOT_SUPPORTED).finish();
-    rv = await handler(channel, decodeArgs(items, r), w);
+    if (fn === EXTENSIONS.WIM_GetIdentityCertificate.number) {
+      decodeArgs(EXTENSIONS.WIM_GetIdentityCertificate.items, r);
+      rv = await channel.identityCertificate(w);
+    } else if (fn === EXTENSIONS.WIM_SetIdentityCertificate.number) {
+      const [h, der] = decodeArgs(EXTENSIONS.WIM_SetIdentityCertificate.items, r) as [number, Uint8Array | null];
+      rv = await channel.setIdentityCertificate(h, der);
+    } else {
+      const name = FUNCTIONS[fn];
+      const items = own ? AGENT_REQUEST_ITEMS[own] : name && REQUEST[name];
+      const handler = own ? AGENT_HANDLERS[own] : name && HANDLERS[name];
+      if (items === undefined || !handler) return new Writer().u64(CKR.FUNCTION_NOT_SUPPORTED).finish();
+      rv = await handler(channel, decodeArgs(items, r), w);
+    }
   } catch (e) {
     if (e instanceof PkcsError) rv = e.rv;
     else if (e instanceof WireError) rv = CKR.ARGUMENTS_BAD;

@@ -18,6 +18,10 @@
  * `wim sim --pair`: the simulator's agent pairs at start; the simulated user's hand presses the
  * simulated BOOT button through the simulator's control socket (STATE/control.sock).
  * The host's key and the paired devices' keys live in $WIM_STATE_DIR (hostkeys.ts).
+ *   wim attest KEY [--ca FILE] [--out DIR]
+ *       verifies and shows the attestation of a key generated on the device (attest.ts).
+ *   wim provision --ca-cert FILE --ca-key FILE
+ *       gives the device an identity certificate issued by a CA of the user's (attest.ts).
  * Agents refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
  * and stop when their parent goes away unless --background (lifetime.ts).
  */
@@ -39,6 +43,7 @@ import { openSerial } from "../agent/serial.js";
 import { listenAgent } from "../agent/server.js";
 import { claimSocket } from "../agent/socket.js";
 import { stopWith } from "./lifetime.js";
+import { attest, provision as provisionIdentity, reason } from "./attest.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD = path.join(ROOT, "build");
@@ -49,7 +54,9 @@ function usage(): never {
     "       wim agent --device PATH [--socket PATH] [--background]\n" +
     "       wim agent --ble [ADDRESS] [--socket PATH] [--background]\n" +
     "       wim pair [--socket PATH | --port PATH]\n" +
-    "       wim unpair [--socket PATH | --port PATH]");
+    "       wim unpair [--socket PATH | --port PATH]\n" +
+    "       wim attest KEY-ID-HEX|LABEL [--ca FILE] [--out DIR]\n" +
+    "       wim provision --ca-cert FILE --ca-key FILE");
   process.exit(2);
 }
 
@@ -254,6 +261,8 @@ if (command === "sim") await sim(rest);
 else if (command === "agent") await agent(rest);
 else if (command === "pair") await pairing(rest, false);
 else if (command === "unpair") await pairing(rest, true);
+else if (command === "attest") await attest(rest, usage).catch((e) => fail(reason(e)));
+else if (command === "provision") await provisionIdentity(rest, usage).catch((e) => fail(reason(e)));
 else usage();
 
 /**

@@ -159,12 +159,17 @@ describe("attack: objects without the PIN, handles and secrets (findings 4 and 8
         ecdhRsa: attempt(() => N("xs_wim_ec_ecdh")(${rsa}, 1, new Uint8Array(64).buffer)),
         rsaP256: attempt(() => N("xs_wim_rsa_private")(${p256}, block)),
         rsa: attempt(() => N("xs_wim_rsa_private")(${rsa}, block)),
+        ecPublicEd: attempt(() => N("xs_wim_ec_public")(${ed}, 1)),
+        ecPublicRsa: attempt(() => N("xs_wim_ec_public")(${rsa}, 1)),
+        ecPublicAsP384: attempt(() => N("xs_wim_ec_public")(${p256}, 2)),
+        ecPublic: attempt(() => N("xs_wim_ec_public")(${p256}, 1)),
       });`);
     assert.deepEqual(got, {
       edSignP256: "WIM_E_SECRET", edSignRsa: "WIM_E_SECRET", edSignPublic: "WIM_E_SECRET", edPublicP256: "WIM_E_SECRET",
       edSign: 64, edPublic: 32,
       signEdAsP256: "WIM_E_SECRET", signP256AsP384: "WIM_E_SECRET", signP256: 64, ecdhRsa: "WIM_E_SECRET",
       rsaP256: "WIM_E_SECRET", rsa: 256,
+      ecPublicEd: "WIM_E_SECRET", ecPublicRsa: "WIM_E_SECRET", ecPublicAsP384: "WIM_E_SECRET", ecPublic: 64,
     });
   });
 

@@ -247,7 +247,8 @@ static int serve(int i)
   } else {
     char got[4096] = "";
     fake.requests++;
-    /* 0xFFFE pair, 0xFFFD pair-status, 0xFFFC unpair are `wim pair`'s and `wim unpair`'s requests
+    /* 0xFFFE pair, 0xFFFD pair-status, 0xFFFC unpair (`wim pair`, `wim unpair`) and 0xFFFB, 0xFFFA (the
+       identity certificate: `wim attest`, `wim provision`) are the command line's requests
        (docs/agent-rpc.md, "Agent requests"): the module never sends them, so they count as errors here */
     if (!fake.greeted[i] || fn >= 68 || !request_items[fn])
       fake.protocol_errors++;

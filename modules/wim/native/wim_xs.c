@@ -527,6 +527,23 @@ void xs_wim_ec_generate(xsMachine *the)
 	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
 }
 
+/* The public point x‖y of the scalar in SECRET record `id` (a P-256 or P-384 private key's), derived in
+ * C: what the attestation of a generated key and the device identity certificate carry. */
+void xs_wim_ec_public(xsMachine *the)
+{
+	uint32_t id;
+	size_t size;
+	int curve, rc;
+	wim_store *st = ec_args(the, 2, &id, &curve, &size);
+	rc = read_scalar(st, id, curve, size);
+	if (rc == WIM_OK)
+		rc = wim_ec_public(curve, io, ec_out, scratch, sizeof(scratch));
+	wipe(io, sizeof(io));
+	wipe(scratch, wim_ec_scratch_size());
+	check(the, rc);
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
+}
+
 /*
  * The ephemeral key of the secure channel (Noise's e): a scalar drawn in C into this RAM slot, never written
  * to flash and never returned to JavaScript; ecEphemeral replaces (and first wipes) the previous one,

@@ -26,6 +26,7 @@ void xs_wim_ec_sign(struct xsMachineRecord *the);          /* (id, curve, hash) 
 void xs_wim_ec_ecdh(struct xsMachineRecord *the);          /* (id, curve, peer x‖y) → ArrayBuffer (x) */
 void xs_wim_ec_generate(struct xsMachineRecord *the);      /* (id, curve) → ArrayBuffer (public x‖y) */
 void xs_wim_ed_sign(struct xsMachineRecord *the);          /* (id, message) → ArrayBuffer (R‖S, Ed25519) */
+void xs_wim_ec_public(struct xsMachineRecord *the);        /* (id, curve) → ArrayBuffer (public x‖y of the stored scalar) */
 void xs_wim_ed_public(struct xsMachineRecord *the);        /* (id) → ArrayBuffer (the 32-byte public key) */
 void xs_wim_ed_generate(struct xsMachineRecord *the);      /* (id) → ArrayBuffer (the 32-byte public key) */
 void xs_wim_hash(struct xsMachineRecord *the);             /* (alg, data) → ArrayBuffer (the digest) */

@@ -1,0 +1,122 @@
+/**
+ * The `wim` command line's client of the agent's RPC (docs/agent-rpc.md): the calls the PKCS#11
+ * module would make, plus the agent's own requests (functions.ts EXTENSIONS). A PIN crosses the
+ * socket, so the socket's directory is checked as the module checks it (paths.ts checkSocketDir;
+ * Node has no SO_PEERCRED, so the socket's owner stands in for the peer's uid).
+ */
+import { lstatSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
+import { EXTENSIONS, FUNCTIONS, HELLO } from "../agent/functions.js";
+import { checkSocketDir, defaultSocketPath, myUid } from "../agent/paths.js";
+import { Reader, Writer } from "../agent/wire.js";
+
+type Call = (typeof FUNCTIONS)[number] | keyof typeof EXTENSIONS;
+
+/** One connection to the agent; calls run one at a time. */
+export class AgentClient {
+  private buf = Buffer.alloc(0);
+  private waiting: ((body: Buffer) => void) | undefined;
+  private failing: ((e: Error) => void) | undefined;
+
+  private constructor(private readonly sock: net.Socket) {
+    sock.on("data", (d) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      if (this.buf.length < 4 || this.buf.length < 4 + this.buf.readUInt32LE(0)) return;
+      const n = this.buf.readUInt32LE(0);
+      const body = this.buf.subarray(4, 4 + n);
+      this.buf = this.buf.subarray(4 + n);
+      const w = this.waiting;
+      this.waiting = undefined;
+      w?.(body);
+    });
+    sock.on("close", () => this.failing?.(new Error("the agent closed the connection")));
+  }
+
+  /** Connects to the agent at `socket` (default: the module's path) after checking where it lives. */
+  static async connect(socket = defaultSocketPath()): Promise<AgentClient> {
+    checkSocketDir(path.dirname(socket));
+    const st = lstatSync(socket);
+    if (!st.isSocket() || st.uid !== myUid()) throw new Error(`${socket} is not a socket of uid ${myUid()}`);
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(socket, () => resolve(s));
+      s.once("error", reject);
+    });
+    const client = new AgentClient(sock);
+    await client.call("hello", new Writer());
+    return client;
+  }
+
+  /** Sends one request (its items in `items`); resolves with a reader after the rv, or throws PkcsError. */
+  async call(fn: Call | "hello", items: Writer): Promise<Reader> {
+    const number = fn === "hello" ? HELLO : fn in EXTENSIONS ? EXTENSIONS[fn as keyof typeof EXTENSIONS].number : FUNCTIONS.indexOf(fn as (typeof FUNCTIONS)[number]);
+    const body = Buffer.concat([Buffer.from(new Writer().u32(number).finish()), Buffer.from(items.finish())]);
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(body.length);
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      this.waiting = resolve;
+      this.failing = reject;
+      this.sock.write(Buffer.concat([head, body]));
+    });
+    const r = new Reader(reply);
+    const rv = Number(r.u64());
+    if (rv !== CKR.OK) throw new PkcsError(rv);
+    return r;
+  }
+
+  async openSession(rw: boolean): Promise<number> {
+    return (await this.call("C_OpenSession", new Writer().u64(0).u64(rw ? 6 : 4))).u64();
+  }
+
+  async login(h: number, userType: number, pin: string): Promise<void> {
+    await this.call("C_Login", new Writer().u64(h).u64(userType).bytes(Buffer.from(pin, "latin1")));
+  }
+
+  /** The handles of the objects matching `template`. */
+  async find(h: number, template: { type: number; value: Uint8Array }[]): Promise<number[]> {
+    const t = new Writer().u64(h).u32(template.length);
+    for (const a of template) t.u64(a.type).bytes(a.value);
+    await this.call("C_FindObjectsInit", t);
+    const r = await this.call("C_FindObjects", new Writer().u64(h).u64(1000));
+    r.u64(); // total
+    const n = r.u32();
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(r.u64());
+    await this.call("C_FindObjectsFinal", new Writer().u64(h));
+    return out;
+  }
+
+  /** One attribute's value, or undefined if the object has none. */
+  async attribute(h: number, object: number, type: number): Promise<Uint8Array | undefined> {
+    const ask = (capacity: number) => new Writer().u64(h).u64(object).u32(1).u64(type).u8(capacity ? 1 : 0).u64(capacity);
+    let r: Reader;
+    try {
+      r = await this.call("C_GetAttributeValue", ask(0));
+    } catch (e) {
+      if (e instanceof PkcsError && e.rv === CKR.ATTRIBUTE_TYPE_INVALID) return undefined;
+      throw e;
+    }
+    r.u32();
+    const size = r.u64();
+    const full = await this.call("C_GetAttributeValue", ask(size));
+    full.u32();
+    full.u64();
+    return full.bytes() ?? undefined;
+  }
+
+  /** The device identity certificate (DER). */
+  async identityCertificate(): Promise<Uint8Array> {
+    return (await this.call("WIM_GetIdentityCertificate", new Writer())).bytes() ?? new Uint8Array(0);
+  }
+
+  /** Stores a new identity certificate (the SO logged in on session `h`). */
+  async setIdentityCertificate(h: number, der: Uint8Array): Promise<void> {
+    await this.call("WIM_SetIdentityCertificate", new Writer().u64(h).bytes(der));
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
