@@ -4,7 +4,16 @@
  * transport (modules/wim/ble.ts) that the simulator runs too (sim/ble.ts, on its radio model).
  * Advertises the service UUID, and the name `WIM-` + the device serial in the scan response (a
  * complete-name structure there holds 29 bytes; the ESP32's name is 19). Advertising starts again after
- * each disconnect (NimBLE serves one central). The link is in clear until issue 13 (pairing).
+ * each disconnect (NimBLE serves one central).
+ *
+ * Link-layer security, the second layer under the secure channel (docs/channel.md, "BLE bonding"): the
+ * server asks for encryption and bonding with LE Secure Connections (NimBLE's SM; Moddable's ESP32
+ * sdkconfig defaults set CONFIG_BT_NIMBLE_SM_SC=y), and RX/TX need an encrypted link
+ * (writeEncrypted / readEncrypted in bleservices/wim.json), so a central that has not bonded gets ATT's
+ * Insufficient Encryption and BlueZ pairs first. The board has no display or keyboard: the bond is Just
+ * Works (no MITM protection); what authenticates the PC is the Noise channel's paired key, and the bond
+ * only keeps passive listeners of a bonded link out. Unpairing every host deletes every bond
+ * (SM.deleteAllBondings, through Transport.forgetBonds).
  * Type-checked against Moddable's typings (tsconfig.esp32.json, with hosts/esp32/ble.d.ts for the
  * callbacks they lack); built only with the Moddable SDK.
  */
@@ -12,8 +21,12 @@ import BLEServer from "bleserver";
 import { uuid } from "btutils";
 import GAP from "gap";
 import type { Characteristic } from "gatt";
+import { type IOCapability, SM } from "sm";
 import Timer from "timer";
 import { BleTransport } from "modules/wim/ble";
+
+/** IOCapability.NoInputNoOutput of Moddable's sm module (an ambient const enum: its value is written here). */
+const NO_INPUT_NO_OUTPUT = 0 as IOCapability;
 
 /** The longest name a complete-name AD structure of a 31-byte scan response holds. */
 const NAME_MAX = 29;
@@ -53,6 +66,7 @@ class WimBleServer extends BLEServer {
 
   onReady(): void {
     this.deviceName = this.name.slice(0, NAME_MAX);
+    this.securityParameters = { encryption: true, bonding: true, mitm: false, ioCapability: NO_INPUT_NO_OUTPUT };
     this.advertise();
   }
 
@@ -89,7 +103,7 @@ class WimBleServer extends BLEServer {
 /** The BLE transport of the ESP32 Env: advertises `WIM-` + `serial`. */
 export function bleTransport(serial: string): BleTransport {
   const server = new WimBleServer("WIM-" + serial);
-  const link = new BleTransport({ notifyValue: (bytes) => server.notify(bytes) }, (callback, ms) => {
+  const link = new BleTransport({ notifyValue: (bytes) => server.notify(bytes), forgetBonds: () => SM.deleteAllBondings() }, (callback, ms) => {
     const timer = Timer.set(() => callback(), ms);
     return () => Timer.clear(timer);
   });

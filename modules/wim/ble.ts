@@ -46,6 +46,8 @@ export const MAX_QUEUED = 6 * 1024;
 export interface BleNotifier {
   /** Sends one notification of TX; the stack may drop it silently. */
   notifyValue(bytes: Uint8Array): void;
+  /** Deletes every bond the stack stored (Moddable's SM.deleteAllBondings); absent where the stack keeps none. */
+  forgetBonds?(): void;
 }
 
 /** The callbacks of Moddable's BLEServer that the host forwards to the transport (one central at a time). */
@@ -67,6 +69,11 @@ export class BleTransport implements Transport, BleServerCallbacks {
   /** The radio: pairing is refused on it (docs/channel.md). */
   get kind(): "ble" {
     return "ble";
+  }
+
+  /** Every host was unpaired: the stack forgets its bonds too (the next central bonds afresh). */
+  forgetBonds(): void {
+    this.server.forgetBonds?.();
   }
   private receiver: ((bytes: Uint8Array) => void) | undefined;
   private reset: (() => void) | undefined;

@@ -12,6 +12,12 @@ export interface Transport {
    * Pairing is accepted only on a serial link (docs/channel.md); absent counts as neither.
    */
   readonly kind?: "serial" | "ble";
+  /**
+   * Forgets the link layer's bonds (the ESP32's BLE stack: every LE Secure Connections key it stored),
+   * called when every host is unpaired; absent on links without bonds (the UART, the simulator's radio
+   * model). The bond is a second layer under the secure channel (docs/channel.md), never the only one.
+   */
+  forgetBonds?(): void;
   write(bytes: Uint8Array): void;
   /** Registers the receiver of bytes from the PC (one receiver per transport). */
   onReceive(receiver: (bytes: Uint8Array) => void): void;

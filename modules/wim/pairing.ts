@@ -245,6 +245,7 @@ export class Pairing {
 
   /** Removes every host. */
   removeAll(why: string): void {
+    for (const transport of this.env.transports) transport.forgetBonds?.(); // the radio's bonds go too
     if (this.count === 0) return; // nothing to write (a hold of the button on an unpaired device)
     this.save([]);
     this.env.log(`pairing: every host unpaired (${why})`);

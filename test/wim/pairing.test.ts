@@ -10,6 +10,7 @@ import { encodeTemplate } from "../../modules/at/template.js";
 import type { Env, Presence } from "../../modules/wim/env.js";
 import type { NativeCrypto } from "../../modules/wim/native.js";
 import { CHANNEL_KEY_RECORD, PAIR_STATE, Pairing, PairingRefused } from "../../modules/wim/pairing.js";
+import { BleTransport } from "../../modules/wim/ble.js";
 import { p256Key } from "../../pc/agent/noise-p256.js";
 
 const deviceKey = p256Key().publicKey;
@@ -80,5 +81,25 @@ describe("pairing rules (Node)", () => {
     assert.equal(p.paired, 1);
     assert.equal(p.remove(host), true);
     assert.equal(p.paired, 0);
+  });
+
+  it("unpairing every host makes the radio forget its bonds (the BLE layer under the channel); removing one host does not", async () => {
+    const b = button();
+    const { env: e } = env(b);
+    let forgotten = 0;
+    const radio = new BleTransport({ notifyValue: () => {}, forgetBonds: () => void forgotten++ }, () => () => {});
+    const p = new Pairing({ ...e, transports: [radio] });
+    const one = p256Key().publicKey, two = p256Key().publicKey;
+    for (const host of [one, two]) {
+      p.request(host, "h", "serial");
+      b.press();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(p.paired, 2);
+    p.remove(one);
+    assert.equal(forgotten, 0, "one host unpaired: the bonds stay");
+    p.removeAll("test");
+    assert.equal(p.paired, 0);
+    assert.equal(forgotten, 1, "every host unpaired: the stack's bonds are deleted");
   });
 });
