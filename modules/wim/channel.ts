@@ -8,14 +8,14 @@ import { CME, CmeError, type CommandHandler, type LinkContext } from "../at/engi
 import { CKR, PkcsError } from "../at/pkcs11.js";
 import type { Env } from "./env.js";
 import { EC_CURVE } from "./native.js";
-import { IkResponder } from "./noise.js";
+import { CHANNEL_PROLOGUE, IkResponder } from "./noise.js";
 import { type ChannelNatives, deviceSuite, pointOf, storedKey } from "./noise-device.js";
 import { CHANNEL_KEY_RECORD, type Pairing, PairingRefused } from "./pairing.js";
 import type { SecureLink } from "./secure-link.js";
 import type { Wim } from "./wim.js";
 
 /** The prologue's text; the device serial follows it (docs/channel.md, "Handshake"). */
-export const PROLOGUE = "WIM AT+PKCS channel 1";
+export const PROLOGUE = CHANNEL_PROLOGUE;
 
 /**
  * What runs in clear once the device has a paired host: the link's basics, identification, error

@@ -37,6 +37,8 @@ export interface NoiseSuite {
   open(key: Uint8Array, counter: number, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined;
 }
 
+/** The channel's prologue before the device serial (docs/channel.md): both ends hash it into the handshake. */
+export const CHANNEL_PROLOGUE = "WIM AT+PKCS channel 1";
 /** The protocol name of the channel (docs/channel.md). */
 export const CHANNEL_PROTOCOL = "Noise_IK_P256_ChaChaPoly_SHA256";
 /** Bytes of a P-256 public key on the wire: SEC 1 uncompressed (0x04, x, y). */

@@ -21,7 +21,7 @@
  */
 import { commandBody, decodeResponse } from "../../modules/at/codec.js";
 import { COMMAND_BY_NAME } from "../../modules/at/table.js";
-import { type CipherState, type DhKey, IkInitiator, NoiseError, TAG } from "../../modules/wim/noise.js";
+import { CHANNEL_PROLOGUE, type CipherState, type DhKey, IkInitiator, NoiseError, TAG } from "../../modules/wim/noise.js";
 import type { ByteStream } from "./link.js";
 import { p256Suite } from "./noise-p256.js";
 
@@ -34,7 +34,7 @@ export const MAX_PLAINTEXT = 4096;
 /** Longest ciphertext of a record (a full plaintext and the tag). */
 export const MAX_RECORD = MAX_PLAINTEXT + TAG;
 /** The prologue's fixed part; the device serial follows. */
-export const PROLOGUE = "WIM AT+PKCS channel 1";
+export const PROLOGUE = CHANNEL_PROLOGUE;
 /** Longest wait for the handshake's answer. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
