@@ -8,17 +8,14 @@
  * Run: npx mocha test/sim/aead.test.ts (needs build/wim-sim: make build).
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { p256, p384 } from "@noble/curves/nist.js";
-import { buildSimBundle } from "./bundle.js";
-import { ROOT } from "../e2e/harness.js";
+import { buildSimBundle, runSimBundle } from "./bundle.js";
 
-const SIM = path.join(ROOT, "build/wim-sim");
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const unhex = (s: string) => Uint8Array.from(Buffer.from(s, "hex"));
 
@@ -32,21 +29,7 @@ function noiseNonce(counter: number): Uint8Array {
 async function runBundle(inputs: unknown): Promise<Map<string, string>> {
   const work = mkdtempSync(path.join(os.tmpdir(), "wim-aead-"));
   const bundle = buildSimBundle("test/sim/aead-bundle.ts", path.join(work, "aead.js"), { __AEAD_INPUTS__: JSON.stringify(inputs) });
-  const child = spawn(SIM, ["--bundle", bundle, "--flash", path.join(work, "flash.bin")], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "aead: done": ${out}`)), 20_000);
-    const seen = (d: Buffer) => {
-      out += d;
-      if (out.includes("aead: done")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-    child.once("exit", (code) => reject(new Error(`wim-sim exited with ${code}: ${out}`)));
-  }).finally(() => child.kill());
+  const out = await runSimBundle(bundle, work, "aead", 20_000);
   const results = new Map<string, string>();
   for (const m of out.matchAll(/^aead: (\S+(?: \d+)?) (.*)$/gm)) results.set(m[1], m[2]);
   return results;

@@ -6,32 +6,14 @@
  * creates at run time is ordinary. WIM_SIM_PRELOAD=off shows that the refusals are the freeze's.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildSimBundle } from "./bundle.js";
-import { ROOT } from "../e2e/harness.js";
-
-const SIM = path.join(ROOT, "build/wim-sim");
+import { buildSimBundle, runSimBundle } from "./bundle.js";
 
 async function run(work: string, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   const bundle = buildSimBundle("test/sim/preload-bundle.ts", path.join(work, "preload.js"));
-  const child = spawn(SIM, ["--bundle", bundle, "--flash", path.join(work, "flash.bin")], { stdio: ["ignore", "pipe", "pipe"], env });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "preload: done": ${out}`)), 10_000);
-    const seen = (d: Buffer) => {
-      out += d;
-      if (out.includes("preload: done")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-    child.once("exit", (code) => reject(new Error(`wim-sim exited with ${code}: ${out}`)));
-  }).finally(() => child.kill());
+  const out = await runSimBundle(bundle, work, "preload", 10_000, env);
   const results = new Map<string, string>();
   for (const m of out.matchAll(/^preload: (.+?) (ok|refused: .*)$/gm)) results.set(m[1], m[2]);
   return results;
