@@ -17,14 +17,10 @@
  * the record being read (allocated at its length, dropped after it).
  */
 import { S3 } from "../at/lines.js";
-import { type CipherState, TAG, type Transport } from "./noise.js";
+import type { CipherState, Transport } from "./noise.js";
+import { RecordReader, sealRecords } from "./records.js";
 
-/** The first byte of a record. */
-export const RECORD_TYPE = 0x02;
-/** Bytes of a record's header. */
-export const RECORD_HEADER = 3;
-/** Longest ciphertext of a record (a plaintext of 4,096 bytes and the tag). */
-export const MAX_RECORD = 4096 + TAG;
+export { MAX_RECORD } from "./records.js";
 /** What the device writes in clear when a secure session ends. */
 export const SESSION_ENDED = "\r\n+PKCSSEC: 0\r\n";
 
@@ -50,11 +46,8 @@ export class SecureLink {
   private peer: Uint8Array | undefined;
   /** A session armed by a handshake: starts after the line that carried it. */
   private armed: { transport: Transport; host: Uint8Array } | undefined;
-  /** Header bytes read of the record being read, and its length field. */
-  private headerFilled = 0;
-  private length = 0;
-  private body: Uint8Array | undefined;
-  private bodyFilled = 0;
+  /** The record being read. */
+  private readonly reader = new RecordReader();
   /** True while the engine runs a command of this link. */
   private busy = false;
   /** The session must end once the running command has answered. */
@@ -104,23 +97,10 @@ export class SecureLink {
       this.transport.write(bytes);
       return;
     }
-    const most = MAX_RECORD - TAG;
-    for (let o = 0; o < bytes.length || o === 0; o += most) {
-      const piece = bytes.subarray(o, Math.min(bytes.length, o + most));
-      const length = piece.length + TAG;
-      const header = Uint8Array.of(RECORD_TYPE, length >> 8, length & 0xff);
-      let ct: Uint8Array;
-      try {
-        ct = send.encrypt(header, piece);
-      } catch {
-        this.endSoon(); // the counter would wrap
-        return;
-      }
-      const record = new Uint8Array(RECORD_HEADER + ct.length);
-      record.set(header);
-      record.set(ct, RECORD_HEADER);
-      this.transport.write(record);
-      if (bytes.length === 0) break;
+    try {
+      sealRecords(send, bytes, (record) => this.transport.write(record));
+    } catch {
+      this.endSoon(); // the counter would wrap
     }
   }
 
@@ -160,50 +140,23 @@ export class SecureLink {
 
   /** Consumes record bytes from `bytes[i]` on; returns where it stopped. */
   private recordBytes(bytes: Uint8Array, i: number): number {
-    if (this.headerFilled < RECORD_HEADER) {
-      if (this.headerFilled === 0 && bytes[i] !== RECORD_TYPE) {
-        this.end(true); // a clear byte: the rest is read as clear AT
-        return i;
-      }
-      if (this.headerFilled > 0) this.length = (this.length << 8) | bytes[i];
-      i++;
-      if (++this.headerFilled === RECORD_HEADER) {
-        if (this.length < TAG || this.length > MAX_RECORD) {
-          this.end(true);
-          return i;
-        }
-        this.body = new Uint8Array(this.length);
-        this.bodyFilled = 0;
-      }
-      return i;
+    const { next, event } = this.reader.read(bytes, i, this.receiveState!);
+    if (!event) return next;
+    if (event.kind !== "record") {
+      this.end(true); // a clear byte (the rest is read as clear AT), a length out of range, a forged record
+      return next;
     }
-    const body = this.body!;
-    const take = Math.min(body.length - this.bodyFilled, bytes.length - i);
-    body.set(bytes.subarray(i, i + take), this.bodyFilled);
-    this.bodyFilled += take;
-    i += take;
-    if (this.bodyFilled < body.length) return i;
-    const header = Uint8Array.of(RECORD_TYPE, this.length >> 8, this.length & 0xff);
-    this.headerFilled = this.length = 0;
-    this.body = undefined;
-    let plaintext: Uint8Array;
-    try {
-      plaintext = this.receiveState!.decrypt(header, body);
-    } catch {
-      this.end(true);
-      return i;
-    }
-    this.run(plaintext);
-    plaintext.fill(0);
-    return i;
+    this.run(event.plaintext);
+    event.plaintext.fill(0);
+    return next;
   }
 
   /** Ends the session: channels and logins, engine state, keys; then tells the host (unless the link is gone). */
   private end(notify: boolean): void {
     this.send?.clear();
     this.receiveState?.clear();
-    this.send = this.receiveState = this.peer = this.body = undefined;
-    this.headerFilled = this.bodyFilled = this.length = 0;
+    this.send = this.receiveState = this.peer = undefined;
+    this.reader.reset();
     this.endPending = false;
     this.drop();
     this.engine!.reset();

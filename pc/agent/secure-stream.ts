@@ -21,18 +21,12 @@
  */
 import { commandBody, decodeResponse } from "../../modules/at/codec.js";
 import { COMMAND_BY_NAME } from "../../modules/at/table.js";
-import { CHANNEL_PROLOGUE, type CipherState, type DhKey, IkInitiator, NoiseError, TAG } from "../../modules/wim/noise.js";
+import { CHANNEL_PROLOGUE, type CipherState, type DhKey, IkInitiator, NoiseError } from "../../modules/wim/noise.js";
+import { RecordReader, sealRecords } from "../../modules/wim/records.js";
 import type { ByteStream } from "./link.js";
 import { p256Suite } from "./noise-p256.js";
 
-/** The first byte of a record. */
-export const RECORD_TYPE = 0x02;
-/** Bytes of a record's header: type and 16-bit big-endian length. */
-export const RECORD_HEADER = 3;
-/** Most plaintext bytes in one record. */
-export const MAX_PLAINTEXT = 4096;
-/** Longest ciphertext of a record (a full plaintext and the tag). */
-export const MAX_RECORD = MAX_PLAINTEXT + TAG;
+export { MAX_PLAINTEXT, MAX_RECORD, RECORD_HEADER, RECORD_TYPE } from "../../modules/wim/records.js";
 /** The prologue's fixed part; the device serial follows. */
 export const PROLOGUE = CHANNEL_PROLOGUE;
 /** Longest wait for the handshake's answer. */
@@ -82,10 +76,8 @@ export class SecureStream implements ByteStream {
   private send: CipherState | undefined;
   private receiveState: CipherState | undefined;
   private hs: Handshake | undefined;
-  private readonly header = new Uint8Array(RECORD_HEADER);
-  private headerFilled = 0;
-  private body: Uint8Array | undefined;
-  private bodyFilled = 0;
+  /** The record being read. */
+  private readonly reader = new RecordReader();
   /** The LF of the handshake's OK line is still to come. */
   private skipLf = false;
 
@@ -100,21 +92,10 @@ export class SecureStream implements ByteStream {
   write(bytes: Uint8Array): void {
     if (this.state === "clear") return this.raw(bytes);
     if (this.state !== "secure") return; // never in clear once a channel is expected
-    for (let o = 0; o < bytes.length || o === 0; o += MAX_PLAINTEXT) {
-      const piece = bytes.subarray(o, Math.min(bytes.length, o + MAX_PLAINTEXT));
-      const length = piece.length + TAG;
-      const header = Uint8Array.of(RECORD_TYPE, length >> 8, length & 0xff);
-      let ct: Uint8Array;
-      try {
-        ct = this.send!.encrypt(header, piece);
-      } catch (e) {
-        return this.end(e instanceof NoiseError ? e.message : String(e));
-      }
-      const record = new Uint8Array(RECORD_HEADER + ct.length);
-      record.set(header);
-      record.set(ct, RECORD_HEADER);
-      this.raw(record);
-      if (bytes.length === 0) break;
+    try {
+      sealRecords(this.send!, bytes, (record) => this.raw(record));
+    } catch (e) {
+      this.end(e instanceof NoiseError ? e.message : String(e));
     }
   }
 
@@ -190,8 +171,8 @@ export class SecureStream implements ByteStream {
   private wipe(): void {
     this.send?.clear();
     this.receiveState?.clear();
-    this.send = this.receiveState = this.body = undefined;
-    this.headerFilled = this.bodyFilled = 0;
+    this.send = this.receiveState = undefined;
+    this.reader.reset();
   }
 
   private failHandshake(e: Error): void {
@@ -258,7 +239,7 @@ export class SecureStream implements ByteStream {
       this.hs = undefined;
       this.send = send;
       this.receiveState = receive;
-      this.headerFilled = 0;
+      this.reader.reset();
       this.state = "secure";
       this.endReason = undefined;
       hs.resolve();
@@ -271,43 +252,25 @@ export class SecureStream implements ByteStream {
 
   /** Consumes record bytes from `bytes[i]` on; returns where it stopped. */
   private recordBytes(bytes: Uint8Array, i: number): number {
-    if (this.headerFilled < RECORD_HEADER) {
-      if (this.skipLf) {
-        this.skipLf = false;
-        if (bytes[i] === 0x0a) return i + 1;
-      }
-      if (this.headerFilled === 0 && bytes[i] !== RECORD_TYPE) {
-        this.end(`a clear byte (0x${bytes[i].toString(16).padStart(2, "0")}) where a record starts`);
-        return i; // the rest is clear text: the device's +PKCSSEC: 0 or +PKCSRDY
-      }
-      this.header[this.headerFilled++] = bytes[i++];
-      if (this.headerFilled === RECORD_HEADER) {
-        const length = (this.header[1] << 8) | this.header[2];
-        if (length < TAG || length > MAX_RECORD) {
-          this.end(`record length ${length} out of range`);
-          return bytes.length; // the rest of this chunk cannot be framed
-        }
-        this.body = new Uint8Array(length);
-        this.bodyFilled = 0;
-      }
-      return i;
+    if (this.skipLf && this.reader.between) {
+      this.skipLf = false;
+      if (bytes[i] === 0x0a) return i + 1;
     }
-    const body = this.body!;
-    const take = Math.min(body.length - this.bodyFilled, bytes.length - i);
-    body.set(bytes.subarray(i, i + take), this.bodyFilled);
-    this.bodyFilled += take;
-    i += take;
-    if (this.bodyFilled < body.length) return i;
-    this.headerFilled = 0;
-    this.body = undefined;
-    let plaintext: Uint8Array;
-    try {
-      plaintext = this.receiveState!.decrypt(this.header, body);
-    } catch (e) {
-      this.end(e instanceof NoiseError ? e.message : String(e));
-      return bytes.length; // what follows a forged record is not to be trusted either
+    const { next, event } = this.reader.read(bytes, i, this.receiveState!);
+    if (!event) return next;
+    switch (event.kind) {
+      case "record":
+        this.deliver(event.plaintext);
+        return next;
+      case "clear":
+        this.end(`a clear byte (0x${event.byte.toString(16).padStart(2, "0")}) where a record starts`);
+        return next; // the rest is clear text: the device's +PKCSSEC: 0 or +PKCSRDY
+      case "length":
+        this.end(`record length ${event.length} out of range`);
+        return bytes.length; // the rest of this chunk cannot be framed
+      case "forged":
+        this.end(event.why);
+        return bytes.length; // what follows a forged record is not to be trusted either
     }
-    this.deliver(plaintext);
-    return i;
   }
 }

@@ -29,20 +29,6 @@ static void st32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-/* a + b mod 2^64: native where the ISA carries without a branch (64-bit hosts; rv32: add + sltu); elsewhere
- * (Xtensa, which compiles the carry between the halves of a uint64_t sum to a bltu) on 32-bit halves with
- * the carry taken bitwise from the top bits (the majority of a, b and not-sum). */
-#if UINTPTR_MAX > 0xffffffffu || defined(__riscv)
-#define add64(a, b) ((uint64_t)(a) + (uint64_t)(b))
-#else
-static inline uint64_t add64(uint64_t a, uint64_t b)
-{
-	uint32_t al = (uint32_t)a, bl = (uint32_t)b, sl = al + bl;
-	uint32_t c = ((al & bl) | ((al | bl) & ~sl)) >> 31;
-	return (uint64_t)((uint32_t)(a >> 32) + (uint32_t)(b >> 32) + c) << 32 | sl;
-}
-#endif
-
 /* The 32x32 -> 64 product. */
 static inline uint64_t mul64(uint32_t a, uint32_t b)
 {
@@ -175,24 +161,24 @@ static void poly_blocks(poly *p, const uint8_t *m, size_t blocks, uint32_t hibit
 		h3 += ((t2 >> 14) | (t3 << 18)) & M26;
 		h4 += (t3 >> 8) | (hibit << 24);
 		/* h * r; limbs above 2^130 fold back times 5 (2^130 = 5 mod p) */
-		uint64_t d0 = add64(add64(add64(mul64(h0, r0), mul64(h1, s4)), add64(mul64(h2, s3), mul64(h3, s2))),
+		uint64_t d0 = wim_add64(wim_add64(wim_add64(mul64(h0, r0), mul64(h1, s4)), wim_add64(mul64(h2, s3), mul64(h3, s2))),
 				    mul64(h4, s1));
-		uint64_t d1 = add64(add64(add64(mul64(h0, r1), mul64(h1, r0)), add64(mul64(h2, s4), mul64(h3, s3))),
+		uint64_t d1 = wim_add64(wim_add64(wim_add64(mul64(h0, r1), mul64(h1, r0)), wim_add64(mul64(h2, s4), mul64(h3, s3))),
 				    mul64(h4, s2));
-		uint64_t d2 = add64(add64(add64(mul64(h0, r2), mul64(h1, r1)), add64(mul64(h2, r0), mul64(h3, s4))),
+		uint64_t d2 = wim_add64(wim_add64(wim_add64(mul64(h0, r2), mul64(h1, r1)), wim_add64(mul64(h2, r0), mul64(h3, s4))),
 				    mul64(h4, s3));
-		uint64_t d3 = add64(add64(add64(mul64(h0, r3), mul64(h1, r2)), add64(mul64(h2, r1), mul64(h3, r0))),
+		uint64_t d3 = wim_add64(wim_add64(wim_add64(mul64(h0, r3), mul64(h1, r2)), wim_add64(mul64(h2, r1), mul64(h3, r0))),
 				    mul64(h4, s4));
-		uint64_t d4 = add64(add64(add64(mul64(h0, r4), mul64(h1, r3)), add64(mul64(h2, r2), mul64(h3, r1))),
+		uint64_t d4 = wim_add64(wim_add64(wim_add64(mul64(h0, r4), mul64(h1, r3)), wim_add64(mul64(h2, r2), mul64(h3, r1))),
 				    mul64(h4, r0));
 		/* partial carries: every limb back below 2^26, but h0 (below 2^26 + 5·2^6) */
-		d1 = add64(d1, d0 >> 26);
+		d1 = wim_add64(d1, d0 >> 26);
 		h0 = (uint32_t)d0 & M26;
-		d2 = add64(d2, d1 >> 26);
+		d2 = wim_add64(d2, d1 >> 26);
 		h1 = (uint32_t)d1 & M26;
-		d3 = add64(d3, d2 >> 26);
+		d3 = wim_add64(d3, d2 >> 26);
 		h2 = (uint32_t)d2 & M26;
-		d4 = add64(d4, d3 >> 26);
+		d4 = wim_add64(d4, d3 >> 26);
 		h3 = (uint32_t)d3 & M26;
 		h0 += (uint32_t)(d4 >> 26) * 5;
 		h4 = (uint32_t)d4 & M26;
@@ -260,13 +246,13 @@ static void poly_final(poly *p, uint8_t tag[16])
 	/* to 4 words of 32 bits (mod 2^128), plus s */
 	uint32_t w0 = h0 | (h1 << 26), w1 = (h1 >> 6) | (h2 << 20), w2 = (h2 >> 12) | (h3 << 14),
 		 w3 = (h3 >> 18) | (h4 << 8);
-	uint64_t f = add64(w0, p->s[0]);
+	uint64_t f = wim_add64(w0, p->s[0]);
 	st32(tag, (uint32_t)f);
-	f = add64(add64(w1, p->s[1]), f >> 32);
+	f = wim_add64(wim_add64(w1, p->s[1]), f >> 32);
 	st32(tag + 4, (uint32_t)f);
-	f = add64(add64(w2, p->s[2]), f >> 32);
+	f = wim_add64(wim_add64(w2, p->s[2]), f >> 32);
 	st32(tag + 8, (uint32_t)f);
-	f = add64(add64(w3, p->s[3]), f >> 32);
+	f = wim_add64(wim_add64(w3, p->s[3]), f >> 32);
 	st32(tag + 12, (uint32_t)f);
 	wipe(p, sizeof(*p));
 }

@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "wim_ct.h"
 #include "wim_sha512.h"
 
 /* The first 64 bits of the fractional parts of the cube roots of the first 80 primes (FIPS 180-4 4.2.3). */
@@ -25,19 +26,6 @@ static const uint64_t K[80] = {
 	0x431d67c49c100d4c, 0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
 };
 
-/* a + b mod 2^64. Native where the ISA carries without a branch (64-bit hosts; rv32: add + sltu);
- * elsewhere (Xtensa, the -m32 style 32-bit builds) on 32-bit halves with the bitwise carry. */
-#if UINTPTR_MAX > 0xffffffffu || defined(__riscv)
-#define add64(a, b) ((uint64_t)(a) + (uint64_t)(b))
-#else
-static inline uint64_t add64(uint64_t a, uint64_t b)
-{
-	uint32_t al = (uint32_t)a, bl = (uint32_t)b, sl = al + bl;
-	uint32_t c = ((al & bl) | ((al | bl) & ~sl)) >> 31;
-	return (uint64_t)((uint32_t)(a >> 32) + (uint32_t)(b >> 32) + c) << 32 | sl;
-}
-#endif
-
 static inline uint64_t ror(uint64_t x, unsigned n)
 {
 	return (x >> n) | (x << (64 - n));
@@ -55,20 +43,20 @@ static void compress(uint64_t h[8], const uint8_t *p)
 				x = x << 8 | p[8 * i + j];
 		} else { /* the schedule, kept in a ring of 16 words */
 			uint64_t a = w[(i + 1) & 15], b = w[(i + 14) & 15];
-			x = add64(add64(w[i & 15], ror(a, 1) ^ ror(a, 8) ^ (a >> 7)),
-				  add64(w[(i + 9) & 15], ror(b, 19) ^ ror(b, 61) ^ (b >> 6)));
+			x = wim_add64(wim_add64(w[i & 15], ror(a, 1) ^ ror(a, 8) ^ (a >> 7)),
+				  wim_add64(w[(i + 9) & 15], ror(b, 19) ^ ror(b, 61) ^ (b >> 6)));
 		}
 		w[i & 15] = x;
-		uint64_t t1 = add64(add64(add64(s[7], ror(s[4], 14) ^ ror(s[4], 18) ^ ror(s[4], 41)),
-					  add64((s[4] & s[5]) ^ (~s[4] & s[6]), K[i])), x);
-		uint64_t t2 = add64(ror(s[0], 28) ^ ror(s[0], 34) ^ ror(s[0], 39),
+		uint64_t t1 = wim_add64(wim_add64(wim_add64(s[7], ror(s[4], 14) ^ ror(s[4], 18) ^ ror(s[4], 41)),
+					  wim_add64((s[4] & s[5]) ^ (~s[4] & s[6]), K[i])), x);
+		uint64_t t2 = wim_add64(ror(s[0], 28) ^ ror(s[0], 34) ^ ror(s[0], 39),
 				    (s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
 		memmove(s + 1, s, 7 * sizeof(uint64_t));
-		s[4] = add64(s[4], t1);
-		s[0] = add64(t1, t2);
+		s[4] = wim_add64(s[4], t1);
+		s[0] = wim_add64(t1, t2);
 	}
 	for (int i = 0; i < 8; i++)
-		h[i] = add64(h[i], s[i]);
+		h[i] = wim_add64(h[i], s[i]);
 	memset(w, 0, sizeof(w));
 	memset(s, 0, sizeof(s));
 	__asm__ __volatile__("" : : "r"(w), "r"(s) : "memory"); /* keep the wipe */
