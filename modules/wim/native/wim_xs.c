@@ -493,6 +493,18 @@ void xs_wim_ec_sign(xsMachine *the)
 	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)(2 * size));
 }
 
+/* Ends an ECDH native: throws for rc, else returns the shared x-coordinate in ec_out (size bytes); either
+ * way ec_out is wiped (JavaScript has its copy). */
+static void ecdh_result(xsMachine *the, int rc, size_t size)
+{
+	if (rc != WIM_OK) {
+		wipe(ec_out, sizeof(ec_out));
+		throw_wim(the, rc);
+	}
+	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)size);
+	wipe(ec_out, size);
+}
+
 void xs_wim_ec_ecdh(xsMachine *the)
 {
 	uint32_t id, peer_len;
@@ -507,12 +519,7 @@ void xs_wim_ec_ecdh(xsMachine *the)
 		rc = wim_ec_ecdh(curve, io, peer, ec_out, scratch, sizeof(scratch));
 	wipe(io, sizeof(io));
 	wipe(scratch, wim_ec_scratch_size());
-	if (rc != WIM_OK) {
-		wipe(ec_out, sizeof(ec_out));
-		throw_wim(the, rc);
-	}
-	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)size);
-	wipe(ec_out, size); /* the shared secret: JavaScript has its copy */
+	ecdh_result(the, rc, size);
 }
 
 void xs_wim_ec_generate(xsMachine *the)
@@ -596,12 +603,7 @@ void xs_wim_ec_ephemeral_ecdh(xsMachine *the)
 	/* the core calls no JavaScript, so `peer` stays put */
 	rc = wim_ec_ecdh(eph_curve, eph_d, peer, ec_out, scratch, sizeof(scratch));
 	wipe(scratch, wim_ec_scratch_size());
-	if (rc != WIM_OK) {
-		wipe(ec_out, sizeof(ec_out));
-		throw_wim(the, rc);
-	}
-	xsmcSetArrayBuffer(xsResult, ec_out, (xsIntegerValue)size);
-	wipe(ec_out, size); /* the shared secret: JavaScript has its copy */
+	ecdh_result(the, rc, size);
 }
 
 void xs_wim_ec_ephemeral_clear(xsMachine *the)
