@@ -16,13 +16,15 @@ $(PKCS11_TEST): $(wildcard test/pkcs11/*.c test/pkcs11/*.h) pc/pkcs11/wim_pkcs11
 	@mkdir -p $(@D)
 	$(PKCS11_CC) -O2 -g -Wall -Wextra -Werror -Ipc/pkcs11 -o $@ $(filter %.c,$^) -ldl -lpthread
 
-# With OpenSC's pkcs11-tool installed: the module loads (-I) and, with no agent, lists no slots (-L).
+# With OpenSC's pkcs11-tool installed: the module loads (-I) and, with no agent, lists one slot without
+# a token whose description says what to do (-L; pc/pkcs11/offline.c), and finds no token to use (-O).
 PKCS11_NO_AGENT := WIM_AGENT_SOCKET=/nonexistent/wim-agent.sock
 define PKCS11_TOOL_CHECK
 	@if command -v pkcs11-tool >/dev/null 2>&1; then \
 	  $(PKCS11_NO_AGENT) pkcs11-tool --module $(PKCS11_MODULE) -I 2>&1 | grep -q 'WIM token PKCS#11 module' && \
-	  $(PKCS11_NO_AGENT) pkcs11-tool --module $(PKCS11_MODULE) -L 2>&1 | grep -q 'No slots' && \
-	  echo "pkcs11-tool: module loads, no slots without an agent"; \
+	  $(PKCS11_NO_AGENT) pkcs11-tool --module $(PKCS11_MODULE) -L 2>&1 | grep -A1 -x 'Slot 0 (0x7fffffff): WIM: no agent (systemctl --user start wim-agent.socket)' | grep -qx '  (empty)' && \
+	  ! $(PKCS11_NO_AGENT) pkcs11-tool --module $(PKCS11_MODULE) -O >/dev/null 2>&1 && \
+	  echo "pkcs11-tool: module loads, one empty slot saying 'no agent' without an agent"; \
 	else echo "pkcs11-tool not installed: check skipped"; fi
 endef
 

@@ -2,8 +2,9 @@
  * conn.c — the connection to the agent: one unix stream socket per process, opened lazily,
  * greeted with `hello`, reopened after a fork (getpid() changed) or after it was lost.
  * One request at a time: the whole exchange runs under one mutex.
- * Only a trusted socket is used (trust.c): a refused one is reported once on stderr and answers
- * like an absent agent.
+ * Only a trusted socket is used (trust.c): a refused one is reported once on stderr. Without an
+ * agent, offline.c answers (one slot without a token whose description says why, from
+ * wim_conn_offline_reason); WIM_PKCS11_DEBUG=1 logs each failed attempt in one line.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,14 +42,33 @@ static int socket_path(char *out, size_t size)
   return n > 0 && (size_t)n < size;
 }
 
-/* Says once per process why a socket was refused (the application sees only "no agent"). */
+/* Why the last attempt found no agent: the no-agent slot's description (offline.c). */
+static enum wim_offline offline_reason = WIM_OFFLINE_NO_AGENT;
+
+enum wim_offline wim_conn_offline_reason(void)
+{
+  return __atomic_load_n(&offline_reason, __ATOMIC_RELAXED);
+}
+
+/* Says once per process why a socket was refused (the application sees only the slot's
+ * description); with WIM_PKCS11_DEBUG, offline() also logs it on every attempt. */
 static void report_refusal(const char *path, const char *why)
 {
   static int said;
-  if (said)
+  if (said || wim_debug_enabled())
     return;
   said = 1;
   fprintf(stderr, "wim-pkcs11: refusing agent socket %s: %s\n", path, why);
+}
+
+/* Notes why there is no agent; WIM_PKCS11_DEBUG=1: one line on stderr (the path and the reason,
+ * never anything of a request). Returns 0 (not connected). */
+static int offline(enum wim_offline reason, const char *path, const char *what)
+{
+  __atomic_store_n(&offline_reason, reason, __ATOMIC_RELAXED);
+  if (wim_debug_enabled())
+    fprintf(stderr, "wim-pkcs11: no agent at %s: %s\n", path, what);
+  return 0;
 }
 
 /* ── whole-buffer I/O ────────────────────────────────────────────────────────────────── */
@@ -109,21 +129,22 @@ static void close_locked(void)
   conn_fd = -1;
 }
 
-static int hello(int fd)
+/* Greets the agent: WIM_IO_OK, WIM_IO_OFFLINE (it hung up) or WIM_IO_PROTOCOL (another version). */
+static enum wim_io hello(int fd)
 {
   wim_buf request = { 0 }, reply = { 0 };
   wim_put_u32_later(&request);
   wim_put_u32(&request, WIM_FN_HELLO);
   enum wim_io io = request.failed ? WIM_IO_PROTOCOL : exchange_frame(fd, &request, &reply);
-  int ok = 0;
   if (io == WIM_IO_OK) {
     wim_reader r = { reply.data, reply.len, 0 };
     uint64_t rv = wim_get_u64(&r), version = wim_get_u64(&r);
-    ok = !r.failed && r.left == 0 && rv == CKR_OK && version == WIM_PROTOCOL_VERSION;
+    if (r.failed || r.left != 0 || rv != CKR_OK || version != WIM_PROTOCOL_VERSION)
+      io = WIM_IO_PROTOCOL;
   }
   wim_buf_free(&request);
   wim_buf_free(&reply);
-  return ok;
+  return io;
 }
 
 static int connect_locked(void)
@@ -133,26 +154,36 @@ static int connect_locked(void)
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
   if (!socket_path(path, sizeof(path)))
-    return 0;
+    return offline(WIM_OFFLINE_REFUSED, "(socket path)", "the path is too long");
   enum wim_trust t = wim_trust_path(path, addr.sun_path, sizeof(addr.sun_path), why, sizeof(why));
-  if (t == WIM_TRUST_REFUSED)
+  if (t == WIM_TRUST_REFUSED) {
     report_refusal(path, why);
+    return offline(WIM_OFFLINE_REFUSED, path, why);
+  }
   if (t != WIM_TRUST_OK)
-    return 0;
+    return offline(WIM_OFFLINE_NO_AGENT, path, "no such socket");
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return 0;
+    return offline(WIM_OFFLINE_STALE, path, strerror(errno));
   int r;
   do
     r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
   while (r < 0 && errno == EINTR);
-  if (r == 0 && wim_trust_peer(fd, why, sizeof(why)) != WIM_TRUST_OK) {
-    report_refusal(path, why);
-    r = -1; /* not one byte goes to a stranger */
-  }
-  if (r < 0 || !hello(fd)) {
+  if (r < 0) {
+    int e = errno;
     close(fd);
-    return 0;
+    return offline(e == ENOENT ? WIM_OFFLINE_NO_AGENT : WIM_OFFLINE_STALE, path, strerror(e));
+  }
+  if (wim_trust_peer(fd, why, sizeof(why)) != WIM_TRUST_OK) {
+    close(fd); /* not one byte goes to a stranger */
+    report_refusal(path, why);
+    return offline(WIM_OFFLINE_REFUSED, path, why);
+  }
+  enum wim_io io = hello(fd);
+  if (io != WIM_IO_OK) {
+    close(fd);
+    return io == WIM_IO_OFFLINE ? offline(WIM_OFFLINE_HUNG_UP, path, "the agent closed the connection before hello")
+                                : offline(WIM_OFFLINE_VERSION, path, "the agent answered hello with another protocol");
   }
   conn_fd = fd;
   conn_pid = getpid();

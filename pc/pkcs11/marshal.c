@@ -469,14 +469,8 @@ static CK_RV exchange(enum wim_fn fn, const wim_call_desc *d, wim_binding *bd)
     wim_conn_close();
     return CKR_DEVICE_ERROR;
   }
-  if (io == WIM_IO_OFFLINE) {
-    /* The agent cannot be reached: no slots, and every other call finds the device gone. */
-    if (fn == WIM_FN_GetSlotList) {
-      *bd->req[1]->pn = 0;
-      return CKR_OK;
-    }
-    return CKR_DEVICE_REMOVED;
-  }
+  if (io == WIM_IO_OFFLINE)
+    return wim_offline_answer(fn, bd->req, bd->rep); /* one slot saying why, no token */
   return rv;
 }
 

@@ -18,11 +18,16 @@ int wim_is_initialized(void)
   return __atomic_load_n(&initialized, __ATOMIC_ACQUIRE);
 }
 
+int wim_debug_enabled(void)
+{
+  const char *debug = getenv("WIM_PKCS11_DEBUG");
+  return debug && *debug && strcmp(debug, "0") != 0;
+}
+
 /* WIM_PKCS11_DEBUG=1: one line per call with the function's name and rv, never arguments. */
 CK_RV wim_debug_rv(const char *name, CK_RV rv)
 {
-  const char *debug = getenv("WIM_PKCS11_DEBUG");
-  if (debug && *debug && strcmp(debug, "0") != 0)
+  if (wim_debug_enabled())
     fprintf(stderr, "wim-pkcs11: %s -> 0x%08lx\n", name, (unsigned long)rv);
   return rv;
 }

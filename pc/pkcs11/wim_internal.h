@@ -124,9 +124,29 @@ enum wim_io wim_conn_transact(wim_buf *request, wim_buf *reply);
 void wim_conn_close(void);
 void wim_conn_setup_fork_handlers(void);
 
+/* Why the last connection attempt found no agent (conn.c sets it; offline.c shows it). */
+enum wim_offline {
+  WIM_OFFLINE_NO_AGENT, /* nothing at the socket path (or its directory is missing) */
+  WIM_OFFLINE_REFUSED,  /* the socket failed the trust rule (trust.c); said once on stderr */
+  WIM_OFFLINE_STALE,    /* a socket, but nobody listens (connection refused) */
+  WIM_OFFLINE_HUNG_UP,  /* connected, but the agent closed before answering hello */
+  WIM_OFFLINE_VERSION,  /* the agent answered hello with another protocol */
+};
+enum wim_offline wim_conn_offline_reason(void);
+
+/* ── no agent (offline.c): one slot without a token that says why ───────────────────── */
+
+/* The slot ID of that slot. The agent's slot IDs stay below it (docs/agent-rpc.md). */
+#define WIM_NO_AGENT_SLOT 0x7FFFFFFFUL
+
+/* The answer to a forwarded call when the agent cannot be reached; req/rep as bound by
+ * marshal.c (request items, then reply items, in the call table's order). */
+CK_RV wim_offline_answer(enum wim_fn fn, wim_arg *const *req, wim_arg *const *rep);
+
 /* ── module state (module.c) ─────────────────────────────────────────────────────────── */
 
 int wim_is_initialized(void);
 CK_RV wim_debug_rv(const char *name, CK_RV rv); /* WIM_PKCS11_DEBUG=1: name and rv only */
+int wim_debug_enabled(void);                    /* WIM_PKCS11_DEBUG set, not empty, not "0" */
 
 #endif /* WIM_INTERNAL_H */

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -324,24 +326,128 @@ static void test_initialize(void)
 
 /* ── no agent ────────────────────────────────────────────────────────────────────────── */
 
+#define NO_AGENT_SLOT 0x7FFFFFFFUL /* WIM_NO_AGENT_SLOT in pc/pkcs11/wim_internal.h */
+
+/* The no-agent slot: the only one listed, without a token, its description `why`. */
+static void check_offline_slot(const char *why)
+{
+  CK_SLOT_ID slots[4] = { 0 };
+  CK_SLOT_INFO info;
+  CK_ULONG n = 0;
+  LOCAL(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+  CHECK(n == 1, "one slot without an agent (%lu)", n);
+  n = 0;
+  LOCAL(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_BUFFER_TOO_SMALL);
+  CHECK(n == 1, "the count with a buffer too small (%lu)", n);
+  n = 4;
+  LOCAL(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK);
+  CHECK(n == 1 && slots[0] == NO_AGENT_SLOT, "the no-agent slot (%lu: 0x%lx)", n, slots[0]);
+  n = 4;
+  LOCAL(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+  CHECK(n == 0, "no slot with a token (%lu)", n);
+  memset(&info, 0, sizeof(info));
+  LOCAL(f->C_GetSlotInfo(NO_AGENT_SLOT, &info), CKR_OK);
+  CHECK(blank_padded(info.slotDescription, sizeof(info.slotDescription), why),
+        "the slot says why: '%.64s' (want '%s')", info.slotDescription, why);
+  CHECK(blank_padded(info.manufacturerID, sizeof(info.manufacturerID), "WIM project"), "slot manufacturer");
+  CHECK(info.flags == (CKF_REMOVABLE_DEVICE | CKF_HW_SLOT), "removable, no token (flags 0x%lx)", info.flags);
+  CHECK(info.hardwareVersion.major == 0 && info.firmwareVersion.major == 0, "no versions without the device");
+}
+
+/* Runs `fn` with stderr captured into `text`. */
+static void capture_stderr(void (*fn)(void), char *text, size_t size)
+{
+  char path[300];
+  snprintf(path, sizeof(path), "%s/stderr-offline.txt", tmpdir);
+  fflush(stderr);
+  int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+  dup2(fd, 2);
+  fn();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  lseek(fd, 0, SEEK_SET);
+  ssize_t got = read(fd, text, size - 1);
+  close(fd);
+  unlink(path);
+  text[got > 0 ? got : 0] = 0;
+}
+
+static void list_twice(void)
+{
+  CK_ULONG n = 0;
+  RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+  RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+}
+
+static void list_twice_debug(void)
+{
+  setenv("WIM_PKCS11_DEBUG", "1", 1);
+  list_twice();
+  unsetenv("WIM_PKCS11_DEBUG");
+}
+
 static void test_unreachable(void)
 {
   CK_SLOT_ID slots[4];
   CK_ULONG n = 7;
   CK_SESSION_HANDLE h;
   CK_TOKEN_INFO token;
+  CK_SLOT_INFO info;
+  CK_MECHANISM_INFO mech;
+  char text[4096];
   setenv("WIM_AGENT_SOCKET", missing_path, 1);
-  RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
-  CHECK(n == 0, "no slots without an agent (%lu)", n);
-  n = 4;
-  RV(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-  CHECK(n == 0, "no slots without an agent, with a buffer");
+  check_offline_slot("WIM: no agent (systemctl --user start wim-agent.socket)");
   RV(f->C_GetSlotList(CK_TRUE, slots, NULL), CKR_ARGUMENTS_BAD);
+  LOCAL(f->C_GetTokenInfo(NO_AGENT_SLOT, &token), CKR_TOKEN_NOT_PRESENT);
+  LOCAL(f->C_OpenSession(NO_AGENT_SLOT, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_TOKEN_NOT_PRESENT);
+  LOCAL(f->C_GetMechanismList(NO_AGENT_SLOT, NULL, &n), CKR_TOKEN_NOT_PRESENT);
+  LOCAL(f->C_GetMechanismInfo(NO_AGENT_SLOT, CKM_SHA256, &mech), CKR_TOKEN_NOT_PRESENT);
+  LOCAL(f->C_InitToken(NO_AGENT_SLOT, (CK_UTF8CHAR_PTR)"12345678", 8, (CK_UTF8CHAR_PTR)"WIM                             "), CKR_TOKEN_NOT_PRESENT);
+  LOCAL(f->C_CloseAllSessions(NO_AGENT_SLOT), CKR_OK);
+  /* another slot (the agent's, before it went away) and sessions: the device is gone */
   RV(f->C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_DEVICE_REMOVED);
   RV(f->C_GetTokenInfo(1, &token), CKR_DEVICE_REMOVED);
+  RV(f->C_GetSlotInfo(0, &info), CKR_DEVICE_REMOVED);
   RV(f->C_Login(1, CKU_USER, (CK_UTF8CHAR_PTR)"123456", 6), CKR_DEVICE_REMOVED);
   RV(f->C_GenerateRandom(1, (CK_BYTE_PTR)slots, 8), CKR_DEVICE_REMOVED);
   RV(f->C_GetTokenInfo(1, NULL), CKR_ARGUMENTS_BAD); /* checks come before connecting */
+  RV(f->C_GetSlotInfo(NO_AGENT_SLOT, NULL), CKR_ARGUMENTS_BAD);
+
+  /* Quiet without WIM_PKCS11_DEBUG; with it, one line per attempt naming the path. */
+  capture_stderr(list_twice, text, sizeof(text));
+  CHECK(text[0] == 0, "no agent is not reported without debugging: '%s'", text);
+  capture_stderr(list_twice_debug, text, sizeof(text));
+  char want[1024];
+  snprintf(want, sizeof(want), "wim-pkcs11: no agent at %s: no such socket\n", missing_path);
+  CHECK(strstr(text, want) != NULL, "the debug line: '%s'", text);
+
+  /* A stale socket (bound, nobody listening): connection refused. */
+  char stale[100];
+  snprintf(stale, sizeof(stale), "%s/stale.sock", tmpdir);
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", stale);
+  CHECK(s >= 0 && bind(s, (struct sockaddr *)&addr, sizeof(addr)) == 0, "a stale socket");
+  close(s);
+  setenv("WIM_AGENT_SOCKET", stale, 1);
+  check_offline_slot("WIM: no agent listening (stale socket; start wim agent)");
+  unlink(stale);
+
+  /* A socket in a directory others may write: refused, said once on stderr, the slot says so. */
+  char open_dir[300], open_sock[340];
+  snprintf(open_dir, sizeof(open_dir), "%s/open", tmpdir);
+  snprintf(open_sock, sizeof(open_sock), "%s/agent.sock", open_dir);
+  mkdir(open_dir, 0700);
+  chmod(open_dir, 0777);
+  setenv("WIM_AGENT_SOCKET", open_sock, 1);
+  capture_stderr(list_twice, text, sizeof(text));
+  snprintf(want, sizeof(want), "wim-pkcs11: refusing agent socket %s: directory %s is writable by other users (mode 0777)\n",
+           open_sock, open_dir);
+  CHECK(strcmp(text, want) == 0, "the refusal, once: '%s'", text);
+  check_offline_slot("WIM: agent socket refused (the reason is on stderr)");
+  rmdir(open_dir);
+  setenv("WIM_AGENT_SOCKET", missing_path, 1);
 
   /* The last fallback: /tmp/wim-<uid>/agent.sock (only checked when nothing is there). */
   char fallback[128];
@@ -351,7 +457,7 @@ static void test_unreachable(void)
     unsetenv("WIM_AGENT_SOCKET");
     unsetenv("XDG_RUNTIME_DIR");
     n = 3;
-    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+    RV(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
     CHECK(n == 0, "no agent at the fallback path");
   }
   CHECK(fake_requests() == 0 && fake_hellos() == 0, "nothing reached the fake agent");
@@ -855,13 +961,13 @@ static void test_connection(void)
   EXPECT(4, "u:0 h:0:0", CKR_OK, &r, f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
   CHECK(n == 1 && fake_hellos() == hellos + 1, "reconnected after a lost connection");
 
-  /* Lost, and the agent is gone: no slots, the device is removed; then it is back. */
+  /* Lost, and the agent is gone: no token, the device is removed; then it is back. */
   fake_expect_drop(13, "u:7");
   RV(f->C_CloseSession(7), CKR_DEVICE_REMOVED);
   setenv("WIM_AGENT_SOCKET", missing_path, 1);
   n = 5;
-  LOCAL(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
-  CHECK(n == 0, "no slots while the agent is gone");
+  LOCAL(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+  CHECK(n == 0, "no token while the agent is gone");
   LOCAL(f->C_CloseSession(7), CKR_DEVICE_REMOVED);
   setenv("WIM_AGENT_SOCKET", agent_path, 1);
   EXPECT(4, "u:0 h:0:0", CKR_OK, &r, f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
