@@ -7,6 +7,7 @@ import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { Channel } from "./channel.js";
 import type { Device } from "./device.js";
 import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, EXTENSIONS, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { activatedSocket } from "./activation.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
@@ -133,8 +134,9 @@ export async function handleRequest(channel: Channel, body: Uint8Array): Promise
  * Serves PKCS#11 modules on `path` until closed. Never replaces what is at `path` (listen fails
  * with EADDRINUSE: claimSocket removes a stale socket first); the socket is created mode 0600
  * (umask 077 around the bind, no chmod window) and removed at exit only if it is still this one.
+ * With `fd` (systemd's listening socket, activation.ts) it serves that one and never removes it.
  */
-export function serve(device: Device, path: string): net.Server {
+export function serve(device: Device, path: string, fd?: number): net.Server {
   const server = net.createServer((sock) => {
     const channel = new Channel(device);
     let buf = new Uint8Array(0);
@@ -165,6 +167,7 @@ export function serve(device: Device, path: string): net.Server {
     });
     sock.on("error", () => undefined);
   });
+  if (fd !== undefined) return server.listen({ fd });
   const umask = process.umask(0o077);
   try {
     server.listen(path); // binds now, under the umask; "listening" follows on the next tick
@@ -183,11 +186,12 @@ export function serve(device: Device, path: string): net.Server {
 
 /**
  * Claims `path` (claimSocket: safe directory, no live agent there, a stale socket removed) and
- * serves on it; resolves once listening. Rejects with a message for the user.
+ * serves on it, or serves the socket systemd passed for it; resolves once listening. Rejects with a message for the user.
  */
 export async function listenAgent(device: Device, path: string): Promise<net.Server> {
-  await claimSocket(path);
-  const server = serve(device, path);
+  const fd = activatedSocket(path); // started by systemd: its socket, checked (activation.ts)
+  if (fd === undefined) await claimSocket(path);
+  const server = serve(device, path, fd);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", (e: NodeJS.ErrnoException) =>

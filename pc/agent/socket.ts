@@ -12,6 +12,7 @@
 import { lstatSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { activatedSocket } from "./activation.js";
 import { UnsafeSocketError, checkSocketDir, myUid, preparePrivateDir } from "./paths.js";
 
 /** Another agent answers on the path. */
@@ -35,9 +36,11 @@ function probe(socketPath: string): Promise<Probe> {
 
 /**
  * Makes `socketPath` ready to bind, or throws UnsafeSocketError / AgentRunningError with a
- * message for the user. Removes only a stale socket of this uid.
+ * message for the user. Removes only a stale socket of this uid. A socket systemd passed for the
+ * path (activation.ts) needs no claim: it is checked instead, and never removed.
  */
 export async function claimSocket(socketPath: string): Promise<void> {
+  if (activatedSocket(socketPath) !== undefined) return; // systemd's socket, checked; nothing to claim
   preparePrivateDir(socketPath);
   checkSocketDir(path.dirname(path.resolve(socketPath)));
   let st;
