@@ -40,6 +40,7 @@ include mk/sim.mk
 include mk/pkcs11.mk
 include mk/esp32.mk
 include mk/moddable.mk
+include mk/install.mk
 
 # The firmware: one JS bundle for XS (es2020: XS 13.3 trips over native class fields in noble).
 FIRMWARE_TS := $(shell find firmware modules sim hosts -name '*.ts' 2>/dev/null)
