@@ -11,7 +11,7 @@ APT_NEEDS := pkcs11-tool:opensc openssl:openssl gcc:gcc make:make stty:coreutils
              riscv64-unknown-elf-gcc:gcc-riscv64-unknown-elf qemu-system-riscv32:qemu-system-misc valgrind:valgrind \
              xtensa-lx106-elf-gcc:gcc-xtensa-lx106 \
              ssh:openssh-client p11tool:gnutls-bin certtool:gnutls-bin certutil:libnss3-tools modutil:libnss3-tools \
-             dbus-daemon:dbus-daemon
+             dbus-daemon:dbus-daemon p11-kit:p11-kit
 APT_EXTRA := picolibc-riscv64-unknown-elf
 
 build/.apt:
@@ -21,6 +21,7 @@ build/.apt:
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	[ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || missing="$$missing libengine-pkcs11-openssl"; \
 	[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing="$$missing softhsm2"; \
+	[ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || missing="$$missing p11-kit-modules"; \
 	[ -e /usr/include/openssl/evp.h ] || missing="$$missing libssl-dev"; \
 	[ -e /usr/include/mbedtls/rsa.h ] || missing="$$missing libmbedtls-dev"; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
