@@ -131,6 +131,11 @@ export class Writer {
     this.chunks.push(v);
     return this;
   }
+  /** Bytes as they are (items encoded elsewhere). */
+  raw(v: Uint8Array): this {
+    this.chunks.push(v);
+    return this;
+  }
   /** An `O` item: the needed size and the bytes actually delivered. */
   output(needed: number, data: Uint8Array): this {
     return this.u64(needed).bytes(data);
