@@ -66,6 +66,9 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   WIM_SetIdentityCertificate: (c, [h, der]) => c.setIdentityCertificate(h, der),
 };
 
+/** The calls a Channel answers (test/pc/rpc-schema.test.ts: every agent request of the table has a handler). */
+export const HANDLED_CALLS = Object.keys(HANDLERS) as CallName[];
+
 /** Runs one call, its arguments decoded by the table: returns its CK_RV, its reply items written to `w`. */
 export type Dispatch = (call: CallSpec, args: RequestArg[], w: Writer) => Promise<number>;
 

@@ -18,12 +18,15 @@
 #include "calls.h" /* generated from pc/rpc/calls.table by tools/gen-rpc.mjs */
 
 #define WIM_FN_ENUM(number, fn, request, reply) WIM_FN_##fn = number,
+#define WIM_AGENT_ENUM(number, name, request, reply) WIM_AGENT_##name = number,
+enum wim_agent_request { WIM_AGENT_REQUESTS(WIM_AGENT_ENUM) };
 enum wim_fn {
   WIM_PKCS11_CALLS(WIM_FN_ENUM)
   WIM_FN_COUNT, /* 68: the table lists them 0 … 67 in order (gen-rpc.mjs checks) */
-  WIM_FN_HELLO = 0xFFFF
+  WIM_FN_HELLO = WIM_AGENT_hello
 };
 #undef WIM_FN_ENUM
+#undef WIM_AGENT_ENUM
 
 /* ── the call table (calls.c) ─────────────────────────────────────────────────────────── */
 
