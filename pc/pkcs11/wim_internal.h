@@ -73,6 +73,14 @@ typedef struct wim_arg {
 /* marshal.c: checks, encodes, sends, decodes one call; returns its CK_RV. */
 CK_RV wim_call(enum wim_fn fn, wim_arg *args, size_t nargs);
 
+/* compat.c: C_FindObjects without the keys a client cannot take (libp11 and EdDSA keys). */
+int wim_hides_eddsa(void);
+CK_RV wim_find_objects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
+                       CK_ULONG_PTR count);
+/* forward.c: C_FindObjects as the agent answers it. */
+CK_RV wim_forward_find_objects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
+                               CK_ULONG_PTR count);
+
 /* ── the wire buffer (wire.c) ────────────────────────────────────────────────────────── */
 
 typedef struct wim_buf {
