@@ -104,7 +104,7 @@ export type ReplyValue =
  * Decodes reply items (after the rv) by the call's reply codes, refusing what the module refuses
  * (WireError): a wrong length, a U above its limit, a B of the wrong exact length, more bytes or handles
  * than the request's buffer holds, a Q for another number of attributes. `args` are the request's
- * arguments (decodeArgs), for the limits that depend on them.
+ * arguments (decodeArgs), for the limits that depend on them. The bytes returned are views into `items`.
  */
 export function decodeReply(call: CallSpec, args: readonly RequestArg[], rv: number, items: Uint8Array): ReplyValue[] {
   if (!carriesItems(call, rv) || (rv !== CKR.OK && items.length === 0)) {
@@ -124,14 +124,14 @@ export function decodeReply(call: CallSpec, args: readonly RequestArg[], rv: num
         return v;
       }
       case "B": {
-        const v = r.bytes();
+        const v = r.bytesView();
         if (v === null) throw fail("no bytes (length 0xFFFFFFFF)");
         if (item.limit?.startsWith("=") && v.length !== byName(item.limit.slice(1))) throw fail(`${v.length} bytes, not ${item.limit.slice(1)}`);
         return v;
       }
       case "O": {
         const needed = r.u64();
-        const data = r.bytes();
+        const data = r.bytesView();
         const o = requestArg("o") as RpcOutput;
         if (data === null) throw fail("no bytes (length 0xFFFFFFFF)");
         if (rv === CKR.OK && o.hasBuffer && data.length > o.capacity) throw fail(`${data.length} bytes for a buffer of ${o.capacity}`);
@@ -143,7 +143,7 @@ export function decodeReply(call: CallSpec, args: readonly RequestArg[], rv: num
         if (count !== q.length) throw fail(`${count} attributes for a query of ${q.length}`);
         return q.map((e) => {
           const length = r.u64();
-          const value = r.bytes();
+          const value = r.bytesView();
           if (value === null) throw fail("no bytes (length 0xFFFFFFFF)");
           if (value.length > 0 && (!e.hasBuffer || value.length > e.capacity)) throw fail(`${value.length} bytes for a buffer of ${e.hasBuffer ? e.capacity : "none"}`);
           return { length, value };
