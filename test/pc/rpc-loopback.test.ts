@@ -15,11 +15,11 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { CKR } from "../../modules/at/pkcs11.js";
-import { carriesItems, decodeReply, encodeRequest, type RequestArg } from "../../pc/agent/codec.js";
-import { allCalls, callByName, type CallSpec } from "../../pc/agent/functions.js";
+import { carriesItems, decodeArgs, decodeReply, encodeRequest, type RequestArg } from "../../pc/agent/codec.js";
+import { allCalls, callByName, callByNumber, type CallSpec, HELLO } from "../../pc/agent/functions.js";
 import { type Connection, listenConnections } from "../../pc/agent/server.js";
 import type { RpcAttribute, RpcMechanism, RpcOutput, RpcQuery } from "../../pc/agent/wire.js";
-import { Writer } from "../../pc/agent/wire.js";
+import { Reader, Writer } from "../../pc/agent/wire.js";
 import { AgentClient as CliClient } from "../../pc/cli/rpc.js";
 import { AgentClient as PairClient } from "../../pc/cli/agent-client.js";
 
@@ -165,6 +165,84 @@ async function rawCall(socket: string, body: Uint8Array): Promise<Buffer> {
   return buf.subarray(4, 4 + buf.readUInt32LE(0));
 }
 
+/**
+ * Ways to spoil a good reply (undefined where one does not apply to the call): each must be refused by
+ * the agent's check (decodeReply) and by the module (CKR_DEVICE_ERROR), so that the check is the module's.
+ */
+const SPOILERS: Record<string, (call: CallSpec, args: RequestArg[], items: Buffer) => Buffer | undefined> = {
+  "one byte short": (_c, _a, items) => (items.length ? items.subarray(0, items.length - 1) : undefined),
+  "one byte more": (_c, _a, items) => Buffer.concat([items, Buffer.of(0)]),
+  "a U above its limit": (call, _a, items) => {
+    let at = 0;
+    for (const item of call.replyItems) {
+      if (item.code === "U" && item.limit !== undefined) {
+        const out = Buffer.from(items);
+        out.writeBigUInt64LE(BigInt(Number(item.limit) + 1), at);
+        return out;
+      }
+      if (item.code === "U") at += 8;
+      else if (item.code === "B") at += 4 + items.readUInt32LE(at);
+      else return undefined;
+    }
+    return undefined;
+  },
+  "more bytes than the caller's buffer": (call, args, items) => {
+    const o = args[call.request.indexOf("o")] as RpcOutput | undefined;
+    if (call.reply !== "O" || !o?.hasBuffer) return undefined;
+    return Buffer.from(new Writer().output(o.capacity + 1, new Uint8Array(o.capacity + 1)).finish());
+  },
+  "more handles than the caller's buffer": (call, args, _items) => {
+    if (call.reply !== "H") return undefined;
+    const h = args[call.request.indexOf("h")] as RpcOutput | undefined;
+    const capacity = h ? (h.hasBuffer ? h.capacity : undefined) : (args[1] as number);
+    if (capacity === undefined) return undefined;
+    return Buffer.from(new Writer().handles(capacity + 1, Array.from({ length: capacity + 1 }, (_, i) => i)).finish());
+  },
+  "a Q for another number of attributes": (call, args, _items) => {
+    if (call.reply !== "Q") return undefined;
+    return Buffer.from(new Writer().u32((args[2] as RpcQuery[]).length + 1).finish());
+  },
+  "random bytes of another length": (call, args, _items) => {
+    if (call.reply !== "B" || !call.replyItems[0].limit?.startsWith("=")) return undefined;
+    return Buffer.from(new Writer().bytes(new Uint8Array((args[1] as number) + 1)).finish());
+  },
+};
+
+/** A bare agent (not server.ts: its check would stop these) answering every call with `spoil` applied to the good reply. */
+function spoilingAgent(socket: string, spoil: (typeof SPOILERS)[string], spoiled: Set<string>, taken: Set<string>): Promise<net.Server> {
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    sock.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32LE(0)) {
+        const body = buf.subarray(4, 4 + buf.readUInt32LE(0));
+        buf = buf.subarray(4 + body.length);
+        const r = new Reader(body);
+        const call = callByNumber(r.u32()) as CallSpec;
+        const args = decodeArgs(call, r);
+        const good = call.number === HELLO ? new Writer().u64(1).finish() : makeReply(call, args, false).items;
+        const bad = call.number === HELLO ? undefined : spoil(call, args, Buffer.from(good));
+        if (bad) {
+          spoiled.add(call.name);
+          try {
+            decodeReply(call, args, CKR.OK, bad);
+            taken.add(call.name); // the agent's check would have sent it
+          } catch {
+            // refused, as it must be
+          }
+        }
+        const items = bad ?? Buffer.from(good);
+        const frame = Buffer.alloc(12);
+        frame.writeUInt32LE(8 + items.length, 0);
+        frame.writeBigUInt64LE(0n, 4);
+        sock.write(Buffer.concat([frame, items]));
+      }
+    });
+    sock.on("error", () => undefined);
+  });
+  return new Promise((resolve) => server.listen(socket, () => resolve(server)));
+}
+
 /** Sample arguments for a request's codes. */
 function sampleArgs(call: CallSpec): RequestArg[] {
   return [...call.request].map((code, i): RequestArg => {
@@ -215,6 +293,29 @@ describe("RPC loopback: the real module against the agent's real server, no devi
         if (reply.view) assert.equal(sees, reply.view, `${call.name}: what the caller sees vs what the agent wrote`);
         else assert.equal(sees.split(" ").slice(0, 2).join(" "), `| ${reply.rv}`, `${call.name}: rv`);
       });
+    });
+  }
+
+  for (const [what, spoil] of Object.entries(SPOILERS)) {
+    it(`a reply with ${what} is refused alike by the agent's check and by the module (CKR_DEVICE_ERROR)`, async () => {
+      const other = path.join(dir, "spoil.sock");
+      const spoiled = new Set<string>();
+      const taken = new Set<string>();
+      const bare = await spoilingAgent(other, spoil, spoiled, taken);
+      try {
+        const lines = await runDriver(other);
+        assert.ok(spoiled.size > 0, "it applies to some call");
+        assert.deepEqual([...taken], [], "the agent's check takes these spoiled replies");
+        for (const line of lines) {
+          const name = callByNumber(Number(line.split(" ")[0]))!.name;
+          const rv = Number(line.slice(line.indexOf(" | ") + 3).split(" ")[0]);
+          if (spoiled.has(name)) assert.equal(rv, CKR.DEVICE_ERROR, `${name}: the module took a reply with ${what}`);
+          else assert.equal(rv, CKR.OK, `${name}: an unspoiled reply`);
+        }
+      } finally {
+        await new Promise((resolve) => bare.close(resolve));
+        rmSync(other, { force: true });
+      }
     });
   }
 
