@@ -1,20 +1,22 @@
 /**
- * The agent's unix-socket server: one Channel per module connection; requests are decoded with
- * the call table (functions.ts), run in order, and answered (docs/agent-rpc.md).
+ * The agent's unix-socket server: one Connection (a Channel) per module connection; requests are
+ * decoded and replies checked by the call table (functions.ts, codec.ts), run in order, and answered
+ * (docs/agent-rpc.md).
  */
 import net from "node:net";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { Channel } from "./channel.js";
+import { carriesItems, decodeArgs, decodeReply, type RequestArg } from "./codec.js";
 import type { Device } from "./device.js";
-import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, EXTENSIONS, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { type CallName, type CallSpec, callByNumber, RPC_VERSION } from "./functions.js";
 import { activatedSocket } from "./activation.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
 type Handler = (c: Channel, args: any[], w: Writer) => Promise<number>;
 
-/** The functions the agent implements; the rest answer CKR_FUNCTION_NOT_SUPPORTED. */
-const HANDLERS: Partial<Record<FunctionName, Handler>> = {
+/** What the agent implements, by call name (the rest answer CKR_FUNCTION_NOT_SUPPORTED). */
+const HANDLERS: Partial<Record<CallName, Handler>> = {
   C_GetSlotList: (c, [present, out], w) => c.getSlotList(present, out, w),
   C_GetSlotInfo: (c, [slot], w) => c.getSlotInfo(slot, w),
   C_GetTokenInfo: (c, [slot], w) => c.getTokenInfo(slot, w),
@@ -57,77 +59,87 @@ const HANDLERS: Partial<Record<FunctionName, Handler>> = {
   C_EncryptInit: (c, [h, m, key]) => c.encryptInit(h, m, key),
   C_Encrypt: (c, [h, data, out], w) => c.encrypt(h, data, out, w),
   C_GenerateRandom: (c, [h, len], w) => c.generateRandom(h, len, w),
-};
-
-/** The agent's own requests (docs/agent-rpc.md, "Agent requests"). */
-const AGENT_HANDLERS: Record<AgentRequest, Handler> = {
+  // the agent's own requests (docs/agent-rpc.md, "Agent requests")
   pair: (c, [name], w) => c.pair(name, w),
   "pair-status": (c, _args, w) => c.pairStatus(w),
   unpair: (c) => c.unpair(),
+  WIM_GetIdentityCertificate: (c, _args, w) => c.identityCertificate(w),
+  WIM_SetIdentityCertificate: (c, [h, der]) => c.setIdentityCertificate(h, der),
 };
-const AGENT_BY_NUMBER = new Map(Object.entries(AGENT_REQUESTS).map(([name, fn]) => [fn as number, name as AgentRequest]));
 
-/** Reply items are kept for these results besides CKR_OK. */
-const KEEP_ITEMS = new Set<number>([CKR.OK, CKR.BUFFER_TOO_SMALL, CKR.ATTRIBUTE_SENSITIVE, CKR.ATTRIBUTE_TYPE_INVALID]);
+/** The calls a Channel answers (test/pc/rpc-schema.test.ts: every agent request of the table has a handler). */
+export const HANDLED_CALLS = Object.keys(HANDLERS) as CallName[];
 
-function decodeArgs(items: string, r: Reader): unknown[] {
-  const out: unknown[] = [];
-  for (const code of items) {
-    switch (code) {
-      case "u": out.push(r.u64()); break;
-      case "b": out.push(r.bytes()); break;
-      case "t": out.push(r.template()); break;
-      case "q": out.push(r.query()); break;
-      case "m": out.push(r.mechanism()); break;
-      case "o": case "h": out.push(r.output()); break;
-      default: throw new Error(`bad item code ${code}`);
-    }
-  }
-  r.end();
-  return out;
+/** Runs one call, its arguments decoded by the table: returns its CK_RV, its reply items written to `w`. */
+export type Dispatch = (call: CallSpec, args: RequestArg[], w: Writer) => Promise<number>;
+
+/** What serves one client connection. */
+export interface Connection {
+  dispatch: Dispatch;
+  /** The client went away: stop work done only for it (the calls still queued run, then closeAll). */
+  abandon(): void;
+  /** After the client's last call: close what it left open. */
+  closeAll(): Promise<void>;
 }
 
-/** Runs one request body; returns the reply body (rv + items). */
-export async function handleRequest(channel: Channel, body: Uint8Array): Promise<Uint8Array> {
-  const w = new Writer();
+/** A connection served by a Channel on `device` (one per client: its own sessions and login state). */
+export function channelConnection(device: Device): Connection {
+  const channel = new Channel(device);
+  return {
+    dispatch: (call, args, w) => {
+      const handler = HANDLERS[call.name];
+      return handler ? handler(channel, args, w) : Promise.resolve(CKR.FUNCTION_NOT_SUPPORTED);
+    },
+    abandon: () => channel.abandon(),
+    closeAll: () => channel.closeAll(),
+  };
+}
+
+const reply = (rv: number, items?: Uint8Array) => {
+  const head = new Writer().u64(rv).finish();
+  if (!items?.length) return head;
+  const out = new Uint8Array(head.length + items.length);
+  out.set(head);
+  out.set(items, head.length);
+  return out;
+};
+
+/**
+ * Runs one request body; returns the reply body (rv + items). The reply's items are those the call
+ * table gives the call, checked as the module will decode them (codec.ts decodeReply): a handler that
+ * writes other items is a bug, answered CKR_GENERAL_ERROR and logged, never sent to the module.
+ */
+export async function handleRequest(dispatch: Dispatch, body: Uint8Array): Promise<Uint8Array> {
+  let call: CallSpec | undefined;
+  let args: RequestArg[];
   let rv: number;
+  const w = new Writer();
   try {
     const r = new Reader(body);
-    const fn = r.u32();
-    if (fn === HELLO) {
-      r.end();
-      return new Writer().u64(CKR.OK).u64(RPC_VERSION).finish();
-    }
-    const own = AGENT_BY_NUMBER.get(fn);
-    if (fn === EXTENSIONS.WIM_GetIdentityCertificate.number) {
-      decodeArgs(EXTENSIONS.WIM_GetIdentityCertificate.items, r);
-      rv = await channel.identityCertificate(w);
-    } else if (fn === EXTENSIONS.WIM_SetIdentityCertificate.number) {
-      const [h, der] = decodeArgs(EXTENSIONS.WIM_SetIdentityCertificate.items, r) as [number, Uint8Array | null];
-      rv = await channel.setIdentityCertificate(h, der);
+    call = callByNumber(r.u32());
+    if (!call || call.scope === "local") return reply(CKR.FUNCTION_NOT_SUPPORTED);
+    args = decodeArgs(call, r);
+    if (call.name === "hello") {
+      w.u64(RPC_VERSION);
+      rv = CKR.OK;
     } else {
-      const name = FUNCTIONS[fn];
-      const items = own ? AGENT_REQUEST_ITEMS[own] : name && REQUEST[name];
-      const handler = own ? AGENT_HANDLERS[own] : name && HANDLERS[name];
-      if (items === undefined || !handler) return new Writer().u64(CKR.FUNCTION_NOT_SUPPORTED).finish();
-      rv = await handler(channel, decodeArgs(items, r), w);
+      rv = await dispatch(call, args, w);
     }
   } catch (e) {
-    if (e instanceof PkcsError) rv = e.rv;
-    else if (e instanceof WireError) rv = CKR.ARGUMENTS_BAD;
-    else {
-      console.error(`agent: ${e instanceof Error ? e.message : String(e)}`);
-      rv = CKR.GENERAL_ERROR;
-    }
-    return new Writer().u64(rv).finish();
+    if (e instanceof PkcsError) return reply(e.rv);
+    if (e instanceof WireError) return reply(CKR.ARGUMENTS_BAD);
+    console.error(`agent: ${e instanceof Error ? e.message : String(e)}`);
+    return reply(CKR.GENERAL_ERROR);
   }
-  const head = new Writer().u64(rv).finish();
-  if (!KEEP_ITEMS.has(rv)) return head;
-  const tail = w.finish();
-  const out = new Uint8Array(head.length + tail.length);
-  out.set(head);
-  out.set(tail, head.length);
-  return out;
+  if (!carriesItems(call, rv)) return reply(rv);
+  const items = w.finish();
+  try {
+    decodeReply(call, args, rv, items);
+  } catch (e) {
+    console.error(`agent: a reply against the call table (pc/rpc/calls.table): ${e instanceof Error ? e.message : String(e)}`);
+    return reply(CKR.GENERAL_ERROR);
+  }
+  return reply(rv, items);
 }
 
 /**
@@ -137,8 +149,13 @@ export async function handleRequest(channel: Channel, body: Uint8Array): Promise
  * With `fd` (systemd's listening socket, activation.ts) it serves that one and never removes it.
  */
 export function serve(device: Device, path: string, fd?: number): net.Server {
+  return serveConnections(() => channelConnection(device), path, fd);
+}
+
+/** As serve, with `open` making each client's Connection (the loopback test serves a recorder). */
+export function serveConnections(open: () => Connection, path: string, fd?: number): net.Server {
   const server = net.createServer((sock) => {
-    const channel = new Channel(device);
+    const connection = open();
     let buf = new Uint8Array(0);
     let busy: Promise<void> = Promise.resolve();
     sock.on("data", (chunk) => {
@@ -153,7 +170,7 @@ export function serve(device: Device, path: string, fd?: number): net.Server {
         const body = buf.slice(4, 4 + len);
         buf = buf.slice(4 + len);
         busy = busy.then(async () => {
-          const reply = await handleRequest(channel, body);
+          const reply = await handleRequest(connection.dispatch, body);
           const frame = new Uint8Array(4 + reply.length);
           new DataView(frame.buffer).setUint32(0, reply.length, true);
           frame.set(reply, 4);
@@ -162,8 +179,8 @@ export function serve(device: Device, path: string, fd?: number): net.Server {
       }
     });
     sock.on("close", () => {
-      channel.abandon();
-      void busy.then(() => channel.closeAll());
+      connection.abandon();
+      void busy.then(() => connection.closeAll());
     });
     sock.on("error", () => undefined);
   });
@@ -189,9 +206,14 @@ export function serve(device: Device, path: string, fd?: number): net.Server {
  * serves on it, or serves the socket systemd passed for it; resolves once listening. Rejects with a message for the user.
  */
 export async function listenAgent(device: Device, path: string): Promise<net.Server> {
+  return listenConnections(() => channelConnection(device), path);
+}
+
+/** As listenAgent, with `open` making each client's Connection. */
+export async function listenConnections(open: () => Connection, path: string): Promise<net.Server> {
   const fd = activatedSocket(path); // started by systemd: its socket, checked (activation.ts)
   if (fd === undefined) await claimSocket(path);
-  const server = serve(device, path, fd);
+  const server = serveConnections(open, path, fd);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", (e: NodeJS.ErrnoException) =>
