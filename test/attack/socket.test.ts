@@ -120,6 +120,11 @@ describe("attack: squatting the agent socket (finding 1)", function () {
       await new Promise((res) => setTimeout(res, 200));
       assert.equal(squatter.received.get(theirs), 0, "no byte to the other uid's listener");
       assert.match(r.stderr, new RegExp(`refusing agent socket ${mine}: the listening process \\(pid \\d+\\) runs as uid ${ids!.uid}, not ${UID}`));
+      // what an application shows: the module's one slot, without a token, says the socket was refused
+      const list = await new Promise<string>((res) => execFile("pkcs11-tool", ["--module", MODULE, "-L"],
+        { env: { ...defaultEnv(), WIM_AGENT_SOCKET: mine }, timeout: 30_000 }, (_e, out) => res(out)));
+      assert.match(list, /\(0x7fffffff\): WIM: agent socket refused \(the reason is on stderr\)\n\s+\(empty\)/, list);
+      assert.equal(squatter.received.get(theirs), 0, "still no byte to the other uid's listener");
     } finally {
       rmSync(path.dirname(theirs), { recursive: true, force: true });
     }
