@@ -55,7 +55,7 @@ enum wim_offline wim_conn_offline_reason(void)
 static void report_refusal(const char *path, const char *why)
 {
   static int said;
-  if (said || wim_debug_enabled())
+  if (said)
     return;
   said = 1;
   fprintf(stderr, "wim-pkcs11: refusing agent socket %s: %s\n", path, why);

@@ -108,6 +108,7 @@ describe("make install (user level): the module found without setup", function (
     const r = await asUser(wim, ["--help"]);
     assert.match(r.stdout + r.stderr, /wim agent/, show(r));
     assert.ok(r.code === 0 || r.code === 2, show(r)); // 2: the usage of the CLI before its rewrite
+    assert.ok(!readFileSync(wim, "utf8").includes(ROOT), "the launcher does not point into the worktree");
     // the installed tree, not the worktree: `wim sim` names the module of its own tree
     sim = spawn(...userArgv(wim, ["sim", "--state", path.join(home, "state")]), { cwd: home, stdio: ["ignore", "pipe", "pipe"] });
     let err = "";
