@@ -29,10 +29,10 @@ interface Activated {
   stop: () => Promise<void>;
 }
 
-/** systemd-socket-activate on `socket` running `wim agent ARGS` with `env`, once it listens. */
-async function activate(socket: string, env: Record<string, string>, args: string[]): Promise<Activated> {
+/** systemd-socket-activate on `socket` (and `more` sockets) running `wim agent ARGS` with `env`, once it listens. */
+async function activate(socket: string, env: Record<string, string>, args: string[], more: string[] = []): Promise<Activated> {
   const passed = Object.keys(env).flatMap((k) => ["-E", k]);
-  const child = spawn(ACTIVATE, ["-l", socket, ...passed, "--", process.execPath, path.join(ROOT, "pc/cli/wim.mjs"), "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(ACTIVATE, ["-l", socket, ...more.flatMap((m) => ["-l", m]), ...passed, "--", process.execPath, path.join(ROOT, "pc/cli/wim.mjs"), "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -104,6 +104,16 @@ describe("socket activation: the agent started by the module's first connection"
     assert.match(r.stdout, /\(0x7fffffff\): WIM: (agent hung up \(journalctl --user -u wim-agent\)|no agent listening \(stale socket; start wim agent\))\n\s+\(empty\)/, show(r));
     assert.equal(await exited(agent.child), 1);
     assert.match(agent.output(), new RegExp(`wim: refusing the socket systemd passed \\(fd 3\\): ${socket} has mode 0666: other users could connect \\(SocketMode=0600\\)`));
+  });
+
+  it("two sockets passed (LISTEN_FDS=2) are refused", async () => {
+    const socket = path.join(dir, "wim-agent.sock");
+    agent = await activate(socket, env(), ["--device", sim.pty], [path.join(dir, "second.sock")]);
+    const r = await listSlots(dir);
+    assert.match(r.stdout, /\(0x7fffffff\): WIM: (agent hung up|no agent listening)/, show(r));
+    assert.equal(await exited(agent.child), 1);
+    assert.match(agent.output(), /wim: refusing the socket systemd passed \(fd 3\): LISTEN_FDS is 2; expected exactly 1/);
+    rmSync(path.join(dir, "second.sock"), { force: true });
   });
 
   it("a socket bound where modules do not look is refused", async () => {
