@@ -2,7 +2,7 @@
 # mk/install.sh install|uninstall — run by mk/install.mk with the directories in the environment:
 #   DESTDIR BINDIR MODULE_DIR TREE P11KIT_DIR UNIT_DIR NODE
 # install copies the module, the CLI's runtime tree (the sources the CLI imports, found by esbuild's
-# metafile; package.json; the production node_modules; the simulator), the launcher, the p11-kit module
+# metafile; package.json; the production node_modules (tools/install-packages.mjs); the simulator), the launcher, the p11-kit module
 # file and the systemd user units, and writes $TREE/MANIFEST: one line per file ("f PATH") and per
 # directory it created ("d PATH"), paths without DESTDIR. It never replaces a file it did not install.
 # uninstall removes the files the manifest lists, then the listed directories that are empty.
@@ -61,9 +61,8 @@ install_all() {
   node -e 'for (const f of Object.keys(JSON.parse(require("fs").readFileSync(process.argv[1])).inputs)) console.log(f)' \
     "$stage/meta.json" > "$stage/sources"
   echo pc/cli/wim.mjs >> "$stage/sources"
-  # The production packages (npm's own list), each once (nested ones come with their parent).
-  npm_config_cache="$stage/npm-cache" npm ls --omit=dev --all --parseable --logs-max=0 --no-update-notifier 2>/dev/null | sed "s|^$PWD/||" | grep '^node_modules/' | sort |
-    awk 'prev == "" || index($0, prev "/") != 1 { print; prev = $0 }' > "$stage/packages"
+  # The production packages (tools/install-packages.mjs), each once (nested ones come with their parent).
+  node tools/install-packages.mjs | awk 'prev == "" || index($0, prev "/") != 1 { print; prev = $0 }' > "$stage/packages"
   { cat "$stage/sources"; while read -r p; do find "$p" \( -type f -o -type l \) ; done < "$stage/packages"; } |
     sort -u > "$stage/files"
 
