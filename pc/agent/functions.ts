@@ -38,6 +38,11 @@ export const EXTENSIONS = {
   WIM_GetIdentityCertificate: { number: 0xfffb, items: "" },
   /** u session, b certificate; no reply items: replaces it (the SO logged in on that session). */
   WIM_SetIdentityCertificate: { number: 0xfffa, items: "ub" },
+  /**
+   * u after (the last event number seen, 0 none), u since (the application's C_Initialize, ms since the
+   * epoch), u block; reply U slot, U event number, or CKR_NO_EVENT: C_WaitForSlotEvent (registry.ts).
+   */
+  WIM_WaitForSlotEvent: { number: 0xfff5, items: "uuu" },
 } as const;
 
 /** RPC protocol version the agent speaks. */

@@ -15,7 +15,7 @@ import { type BluezHandle, startBluez } from "../bluez/harness.js";
 import { FAULT } from "../bluez/radio.js";
 import { EC_KEY, PIN, RSA_KEY, generateKeys, readPublicKey, show } from "./clients.js";
 import { type BleAgent, ROOT, type SimToken, hostStateDir, p11, run, startBleAgent, startSimBle, tempDir } from "./harness.js";
-import { type Rep, Req, RpcClient } from "./rpc-client.js";
+import { type Rep, Req, RpcClient, firstSlot } from "./rpc-client.js";
 
 const SHA256_DIGEST_INFO = Buffer.from("3031300d060960864801650304020105000420", "hex");
 
@@ -82,7 +82,7 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
     const ok = (r: Rep) => (assert.equal(r.rv, CKR.OK), r);
     try {
       ok(await client.call(new Req("hello")));
-      const h = ok(await client.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+      const h = ok(await client.call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
       ok(await client.call(new Req("C_Login").u64(h).u64(CKU.USER).bytes(Buffer.from(PIN))));
       const gen = ok(await client.call(new Req("C_GenerateKeyPair").u64(h).mechanism(CKM.RSA_PKCS_KEY_PAIR_GEN)
         .template([{ type: CKA.MODULUS_BITS, value: ulongValue(2048) }]).template([])));
