@@ -281,15 +281,16 @@ export interface AgentPorts {
 
 /** Starts the registry and its watcher for `wim agent` (pc/cli/main.ts). */
 export async function watchPorts(registry: Registry, o: AgentPorts): Promise<Watcher> {
+  const log = o.log ?? o.secure.log;
   if (o.device) {
     // the port the user named: a device there needs no pairing (as before watch mode existed)
-    const watcher = new Watcher(registry, { globs: [o.device], secure: o.secure, allowUnpaired: true, log: o.log });
+    const watcher = new Watcher(registry, { globs: [o.device], secure: o.secure, allowUnpaired: true, log });
     await watcher.attachPort(o.device);
     watcher.start();
     return watcher;
   }
   const globs = [...DEFAULT_WATCH, ...(o.watch ?? []), ...watchFromEnv()];
-  const watcher = new Watcher(registry, { globs, secure: o.secure, allowUnpaired: o.allowUnpaired, log: o.log });
+  const watcher = new Watcher(registry, { globs, secure: o.secure, allowUnpaired: o.allowUnpaired, log });
   watcher.start();
   return watcher;
 }

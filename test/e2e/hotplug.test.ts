@@ -218,7 +218,7 @@ describe("hot-plug: a watching agent, two devices, unplug and replug under a run
     const answer = await app!.next(30_000);
     const latency = Date.now() - lstatSync(links[1]).mtimeMs; // from the symlink's creation (the "plug")
     assert.match(answer, new RegExp(`^rv 0x0 slot ${b}$`));
-    console.log(`      replug: slot back ${latency} ms after the link appeared (${oldPty} -> ${sims[1]!.pty})`);
+    console.log(`      replug: slot back ${Math.round(latency)} ms after the link appeared (${oldPty} -> ${sims[1]!.pty})`);
     const [rv, h] = await app!.rv(`open ${b}`);
     assert.equal(rv, CKR_OK);
     assert.equal((await app!.rv(`login ${h} ${PIN}`))[0], CKR_OK);
@@ -236,3 +236,81 @@ describe("hot-plug: a watching agent, two devices, unplug and replug under a run
 function serialOf(state: string): string {
   return readFileSync(path.join(state, "flash.bin.id"), "latin1").trim();
 }
+
+describe("watch mode and pairing: a paired device reattaches through the secure link; a port posing as a WIM gets nothing", function () {
+  this.timeout(240_000);
+  const dir = tempDir("hotplug-paired");
+  const socket = path.join(dir, "agent.sock");
+  const link = path.join(dir, "wim-c");
+  const state = tempDir("hotplug-c");
+  const host = path.join(state, "host"); // the host keys `wim sim --pair` saved (harness: WIM_STATE_DIR)
+  let sim: SimToken | undefined;
+  let agent: WatchAgent | undefined;
+  const fakes: ChildProcess[] = [];
+  let fakeExe: string;
+  let slot: number;
+
+  /** Starts test/e2e/fakeport.c on `file` claiming `serial`; its received lines go to the returned log. */
+  async function fake(file: string, serial: string): Promise<string> {
+    const log = path.join(dir, `${path.basename(file)}.log`);
+    writeFileSync(log, "");
+    const child = spawn(fakeExe, [file, serial, log], { stdio: ["ignore", "pipe", "inherit"] });
+    fakes.push(child);
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once("line", () => resolve());
+      child.once("exit", (code) => reject(new Error(`fakeport exited with ${code}`)));
+    });
+    return log;
+  }
+
+  const attachedLines = () => agent!.log.filter((l) => / attached .* \(secure link\)$/.test(l.line)).length;
+
+  before(async () => {
+    [fakeExe, sim] = await Promise.all([compile("fakeport"), startSim(state, ["--no-agent", "--pair", "--link", link])]);
+    // no --allow-unpaired: only devices paired with this host are attached; the ports from --watch
+    agent = await startWatchAgent(socket, host, ["--watch", path.join(dir, "wim-*")]);
+  });
+  after(async () => {
+    for (const f of fakes) f.kill("SIGTERM");
+    await agent?.stop();
+    await sim?.stop();
+  });
+
+  it("the paired device is attached through the secure link, and again after a replug", async () => {
+    const serial = serialOf(state);
+    slot = expectedSlot(serial);
+    await until("the paired token", async () => ((await tokens(socket)).get(slot) === serial ? true : undefined));
+    assert.equal(attachedLines(), 1, agent!.log.map((l) => l.line).join("\n"));
+    await keyAndSign(socket, slot, dir);
+    await sim!.stop();
+    await until("the slot without its token", async () => ((await tokens(socket)).has(slot) ? undefined : true));
+    sim = await startSim(state, ["--no-agent", "--link", link]);
+    await until("the token back", async () => ((await tokens(socket)).get(slot) === serial ? true : undefined));
+    assert.equal(attachedLines(), 2, "reattached through a new handshake");
+    await keyAndSign(socket, slot, dir);
+  });
+
+  it("a port posing as the paired device (its serial, no device key) fails the handshake: no token, no PIN sent", async () => {
+    const serial = serialOf(state);
+    await sim!.stop();
+    await until("the slot without its token", async () => ((await tokens(socket)).has(slot) ? undefined : true));
+    const log = await fake(link, serial);
+    await until("the agent's refusal", () => agent!.log.some((l) => l.line.includes(link) && /handshake|secure link/.test(l.line)) || undefined);
+    assert.equal((await tokens(socket)).has(slot), false, "no token in the device's slot");
+    const login = await p11(socket, "--slot", String(slot), "--login", "--pin", PIN, "-O");
+    assert.notEqual(login.code, 0, "no login on an absent token");
+    const received = readFileSync(log, "latin1");
+    assert.match(received, /^AT\+GCAP$/m);
+    assert.match(received, /AT\+PKCSHS=/, "the agent asked for the handshake");
+    assert.doesNotMatch(received, /PKCSLOGIN|PKCSOPEN|PKCSSIGN|123456/, received);
+  });
+
+  it("a port posing as an unpaired WIM is asked the identification only, and left alone", async () => {
+    const file = path.join(dir, "wim-x");
+    const log = await fake(file, "SIM0000000F4CE");
+    await until("the agent's notice", () => agent!.log.some((l) => l.line.includes(file) && /not paired with this host/.test(l.line)) || undefined);
+    await sleep(2_500); // two more scans: the port is not asked again while it is unchanged
+    assert.deepEqual(readFileSync(log, "latin1").trim().split("\n"), ["AT+GCAP", "AT+GSN"]);
+    assert.equal((await tokens(socket)).size, 0);
+  });
+});
