@@ -40,7 +40,8 @@ import { Device } from "../agent/device.js";
 import { HostKeys } from "../agent/hostkeys.js";
 import { AgentClient } from "./agent-client.js";
 import { defaultSocketPath } from "../agent/paths.js";
-import { BleCentral, keepConnected } from "../agent/ble.js";
+import { BleCentral } from "../agent/ble.js";
+import { attachBle } from "../agent/ble-slot.js";
 import { openSerial } from "../agent/serial.js";
 import { listenAgent } from "../agent/server.js";
 import { claimSocket } from "../agent/socket.js";
@@ -284,9 +285,8 @@ async function agentBle(o: Map<string, string | true>): Promise<void> {
   const central = await BleCentral.open({ address: typeof address === "string" ? address : undefined, log }).catch((e) => fail(e.message));
   stopWith(() => void central.shutdown().finally(() => process.exit(0)), o.has("--background"));
   const stream = await central.connect().catch((e) => fail(e.message));
-  const device = Device.over(stream, { keys: new HostKeys(), linkKind: "ble", log });
-  await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  keepConnected(central, stream, (s) => device.relinkStream(s), log);
-  await listenAgent(device, socket).catch((e) => fail(e.message));
+  const registry = new Registry();
+  await attachBle(registry, central, stream, { keys: new HostKeys(), log }, log).catch((e) => fail(`device did not answer: ${e.message}`));
+  await listenAgent(registry, socket).catch((e) => fail(e.message));
   console.log(`ready module=${MODULE} socket=${socket} ble=${stream.address}`);
 }

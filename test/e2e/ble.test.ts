@@ -127,4 +127,19 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
     const r = await p11(agent.socket, "--list-slots");
     assert.equal(r.code, 0, show(r));
   });
+
+  it("a device that stays away (no reconnect within 10 s) keeps its slot without a token (docs/agent.md)", async () => {
+    const before = await p11(agent!.socket, "--list-slots");
+    const slot = /Slot 0 \((0x[0-9a-f]+)\)/.exec(before.stdout)?.[1];
+    assert.ok(slot, show(before));
+    await sim!.stop(); // the radio goes with the simulator
+    for (let i = 0; i < 100; i++) {
+      const r = await p11(agent!.socket, "--list-slots");
+      if (/token state:\s*uninitialized|\(empty\)/.test(r.stdout)) break;
+      await new Promise((done) => setTimeout(done, 250));
+    }
+    const after = await p11(agent!.socket, "--list-slots");
+    assert.match(after.stdout, new RegExp(`Slot 0 \\(${slot}\\)[^\\n]*\\n\\s*\\(empty\\)`), show(after));
+    assert.match(agent!.log.join("\n"), /away for 10000 ms/);
+  });
 });
