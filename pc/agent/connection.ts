@@ -10,6 +10,7 @@
  */
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { latin1 } from "./arguments.js";
+import type { Device } from "./device.js";
 import type { Registry, Slot } from "./registry.js";
 import { handleList } from "./replies.js";
 import { mechanismInfo, mechanismList, slotInfo, tokenInfo } from "./slot-info.js";
@@ -82,7 +83,7 @@ export class Connection {
   }
 
   /** The slot's token as a device, for slot calls (CKR_SLOT_ID_INVALID, CKR_TOKEN_NOT_PRESENT). */
-  private device(id: number) {
+  private device(id: number): Device {
     const device = this.slot(id).device;
     if (!device) throw new PkcsError(CKR.TOKEN_NOT_PRESENT);
     return device;
@@ -97,7 +98,8 @@ export class Connection {
   }
 
   getTokenInfo(id: number, w: Writer): Promise<number> {
-    return this.removable(this.device(id), () => tokenInfo(this.device(id), w));
+    const device = this.device(id);
+    return this.removable(device, () => tokenInfo(device, w));
   }
 
   async getMechanismList(id: number, out: RpcOutput, w: Writer): Promise<number> {
@@ -109,7 +111,7 @@ export class Connection {
   }
 
   /** A slot call's device going away under it answers CKR_DEVICE_REMOVED. */
-  private async removable(device: { gone: boolean }, fn: () => Promise<number>): Promise<number> {
+  private async removable(device: Device, fn: () => Promise<number>): Promise<number> {
     try {
       return await fn();
     } catch (e) {

@@ -153,8 +153,8 @@ export class Watcher {
   private readonly fsWatchers: FSWatcher[] = [];
   private soon: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
-  /** The last scan's promise (tests wait on it). */
-  scanning: Promise<void> = Promise.resolve();
+  /** The scans, one after the other. */
+  private scanning: Promise<void> = Promise.resolve();
 
   constructor(private readonly registry: Registry, private readonly options: WatchOptions) {}
 
@@ -197,10 +197,12 @@ export class Watcher {
     this.scanning = this.scanning.then(() => this.scan());
   }
 
-  /** One pass: every candidate port not attached, not being probed and not left alone is probed. */
+  /**
+   * One pass: every candidate port not attached, not being probed and not left alone is probed. The
+   * probes run on their own: a port that answers slowly holds up only itself.
+   */
   private async scan(): Promise<void> {
     const seen = new Set<string>();
-    const probes: Promise<unknown>[] = [];
     for (const glob of this.options.globs) {
       for (const file of expandGlob(glob)) {
         let real: string;
@@ -215,10 +217,9 @@ export class Watcher {
         const sig = signature(real);
         if (this.ignored.has(real) && this.ignored.get(real) === sig) continue;
         this.ignored.delete(real);
-        probes.push(this.attachPort(file, real).catch(() => undefined));
+        void this.attachPort(file, real).catch(() => undefined);
       }
     }
-    await Promise.all(probes);
   }
 
   /**
@@ -244,7 +245,9 @@ export class Watcher {
       const device = Device.over(probed, { ...this.options.secure, linkKind: "serial" }, this.options.linkOptions);
       await device.attach();
       if (device.identity.serial !== serial) throw new Error(`${file}: the device changed its serial (${serial}, then ${device.identity.serial})`);
-      if (paired && !device.channelOpen) throw new Error(`${file}: WIM ${serial} did not open the secure link${device.refusal ? `: ${device.refusal}` : ""}`);
+      // a paired device that refused this host's key is attached (its slot says why) only where unpaired
+      // ones are: in watch mode an impostor could answer so too
+      if (paired && !device.channelOpen && !(this.options.allowUnpaired && device.refusal)) throw new Error(`${file}: WIM ${serial} did not open the secure link${device.refusal ? `: ${device.refusal}` : ""}`);
       const slot = this.registry.attach(device, `serial ${file}`);
       this.attached.set(real, device);
       raw.onClose(() => {
