@@ -1,5 +1,6 @@
 /**
- * One module connection (one application's PKCS#11 module in one process) as the agent serves it:
+ * One module connection (one application's PKCS#11 module in one process) as the agent serves it
+ * (server.ts wraps it as a Connection, the call table's dispatch):
  * its session handles across the agent's devices, and the slot calls. Each device the application
  * uses gets a TokenView (its logical channel on that device, opened on first use); the application's
  * session handles are the connection's own, mapped to a view and the device's handle.
@@ -37,7 +38,7 @@ function rpcError(e: unknown): never {
   throw new PkcsError(/CME ERROR|no secure channel/.test(message) ? CKR.FUNCTION_FAILED : CKR.DEVICE_ERROR, message);
 }
 
-export class Connection {
+export class ModuleConnection {
   /** The view of each slot's current attachment this application used. */
   private readonly views = new Map<number, TokenView>();
   private readonly handles = new Map<number, Handle>();

@@ -1,6 +1,9 @@
 /**
  * The `wim` command line's client of the agent's RPC (docs/agent-rpc.md): the calls the PKCS#11
- * module would make, plus the agent's own requests (functions.ts EXTENSIONS). A PIN crosses the
+ * module would make, plus the agent's own requests (functions.ts EXTENSIONS). Every request and reply
+ * is checked against the call table (pc/rpc/calls.table) as the agent checks it: items that do not
+ * match the call's codes throw before anything is sent, and a reply the module would refuse throws.
+ * A PIN crosses the
  * socket, so the socket's directory is checked as the module checks it (paths.ts checkSocketDir;
  * Node has no SO_PEERCRED, so the socket's owner stands in for the peer's uid).
  */
@@ -8,7 +11,8 @@ import { lstatSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
-import { EXTENSIONS, FUNCTIONS, HELLO } from "../agent/functions.js";
+import { decodeArgs, decodeReply } from "../agent/codec.js";
+import { type CallName, callByName, EXTENSIONS, FUNCTIONS } from "../agent/functions.js";
 import { checkSocketDir, defaultSocketPath, myUid } from "../agent/paths.js";
 import { Reader, Writer } from "../agent/wire.js";
 
@@ -50,8 +54,10 @@ export class AgentClient {
 
   /** Sends one request (its items in `items`); resolves with a reader after the rv, or throws PkcsError. */
   async call(fn: Call | "hello", items: Writer): Promise<Reader> {
-    const number = fn === "hello" ? HELLO : fn in EXTENSIONS ? EXTENSIONS[fn as keyof typeof EXTENSIONS].number : FUNCTIONS.indexOf(fn as (typeof FUNCTIONS)[number]);
-    const body = Buffer.concat([Buffer.from(new Writer().u32(number).finish()), Buffer.from(items.finish())]);
+    const spec = callByName(fn as CallName);
+    const bytes = items.finish();
+    const args = decodeArgs(spec, new Reader(bytes)); // throws if the items are not the call's
+    const body = Buffer.concat([Buffer.from(new Writer().u32(spec.number).finish()), Buffer.from(bytes)]);
     const head = Buffer.alloc(4);
     head.writeUInt32LE(body.length);
     const reply = await new Promise<Buffer>((resolve, reject) => {
@@ -59,9 +65,11 @@ export class AgentClient {
       this.failing = reject;
       this.sock.write(Buffer.concat([head, body]));
     });
-    const r = new Reader(reply);
-    const rv = Number(r.u64());
+    const rv = Number(new Reader(reply.subarray(0, 8)).u64());
+    decodeReply(spec, args, rv, reply.subarray(8)); // throws WireError if the module would refuse it
     if (rv !== CKR.OK) throw new PkcsError(rv);
+    const r = new Reader(reply);
+    r.u64();
     return r;
   }
 

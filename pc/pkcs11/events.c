@@ -1,7 +1,7 @@
 /*
  * events.c — C_WaitForSlotEvent (docs/agent.md, "Slot events"). The agent numbers slot events
  * (a device attached or detached); the module remembers the last one it reported and asks for the
- * next one (agent request 0xFFF5, docs/agent-rpc.md) with the time of C_Initialize, so that the
+ * next one (the agent request WIM_WaitForSlotEvent, docs/agent-rpc.md) with the time of C_Initialize, so that the
  * first call reports only events after the application started.
  *
  * CKF_DONT_BLOCK asks on the shared connection; a blocking wait asks on a connection of its own, so
@@ -80,7 +80,7 @@ static CK_RV ask(int fd, uint64_t after, uint64_t since, int block, CK_SLOT_ID *
 {
   wim_buf request = { 0 }, reply = { 0 };
   wim_put_u32_later(&request);
-  wim_put_u32(&request, WIM_FN_WAIT_FOR_SLOT_EVENT);
+  wim_put_u32(&request, WIM_AGENT_WIM_WaitForSlotEvent);
   wim_put_u64(&request, after);
   wim_put_u64(&request, since);
   wim_put_u64(&request, block ? 1 : 0);

@@ -18,6 +18,11 @@
 #include <unistd.h>
 
 #include "fake_agent.h"
+#include "calls.h"
+
+/* The agent requests' numbers, from the call table (AGENT_WIM_WaitForSlotEvent, …). */
+#define AGENT_ENUM(number, name, request, reply) AGENT_##name = number,
+enum { WIM_AGENT_REQUESTS(AGENT_ENUM) };
 #include "wim_pkcs11.h"
 
 static int passed, failed;
@@ -373,22 +378,22 @@ static void test_xdg_path(void)
   unsetenv("XDG_RUNTIME_DIR");
 }
 
-/* C_WaitForSlotEvent: the agent's answers to request 0xFFF5 (after, since C_Initialize in ms, block):
+/* C_WaitForSlotEvent: the agent's answers to WIM_WaitForSlotEvent (after, since C_Initialize in ms, block):
  * none, then slot 5's event 1 through a blocking wait (on a connection of its own). */
 static void test_slot_events(void)
 {
   CK_SLOT_ID slot;
   int asked = fake_requests();
-  fake_expect(0xFFF5, "", 8 /* CKR_NO_EVENT */, NULL);
+  fake_expect(AGENT_WIM_WaitForSlotEvent, "", 8 /* CKR_NO_EVENT */, NULL);
   RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
   reply_items ev = { .n = 0 };
   ri_u64(&ev, 5);
   ri_u64(&ev, 1);
-  fake_expect(0xFFF5, "", CKR_OK, &ev);
+  fake_expect(AGENT_WIM_WaitForSlotEvent, "", CKR_OK, &ev);
   slot = 0;
   RV(f->C_WaitForSlotEvent(0, &slot, NULL), CKR_OK);
   CHECK(slot == 5, "the event's slot, got %lu", (unsigned long)slot);
-  fake_expect(0xFFF5, "", 8, NULL);
+  fake_expect(AGENT_WIM_WaitForSlotEvent, "", 8, NULL);
   RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
   CHECK(fake_requests() == asked + 3, "one request per C_WaitForSlotEvent");
   CHECK(fake_protocol_errors() == 0, "well-formed requests");
