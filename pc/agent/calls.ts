@@ -77,4 +77,5 @@ export const CALLS = [
   { number: 0xFFFC, scope: "agent", name: "unpair", request: [], reply: [] },
   { number: 0xFFFB, scope: "agent", name: "WIM_GetIdentityCertificate", request: [], reply: [{ code: "B", name: "certificate" }] },
   { number: 0xFFFA, scope: "agent", name: "WIM_SetIdentityCertificate", request: [{ code: "u", name: "session" }, { code: "b", name: "certificate" }], reply: [] },
+  { number: 0xFFF5, scope: "agent", name: "WIM_WaitForSlotEvent", request: [{ code: "u", name: "after" }, { code: "u", name: "since" }, { code: "u", name: "block" }], reply: [{ code: "U", name: "slot" }, { code: "U", name: "event" }] },
 ] as const;

@@ -1,19 +1,27 @@
 /**
- * The agent's unix-socket server: one Connection (a Channel) per module connection; requests are
+ * The agent's unix-socket server: one Connection (a ModuleConnection) per module connection; requests are
  * decoded and replies checked by the call table (functions.ts, codec.ts), run in order, and answered
  * (docs/agent-rpc.md).
  */
 import net from "node:net";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
-import { Channel } from "./channel.js";
 import { carriesItems, decodeArgs, decodeReply, type RequestArg } from "./codec.js";
-import type { Device } from "./device.js";
+import { ModuleConnection } from "./connection.js";
+import { Device } from "./device.js";
+import type { Operations } from "./operations.js";
+import { Registry } from "./registry.js";
+import type { TokenView } from "./token-view.js";
 import { type CallName, type CallSpec, callByNumber, RPC_VERSION } from "./functions.js";
 import { activatedSocket } from "./activation.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
-type Handler = (c: Channel, args: any[], w: Writer) => Promise<number>;
+type Handler = (c: ModuleConnection, args: any[], w: Writer) => Promise<number>;
+/** A call on a session: its view (token-view.ts) and the device's handle. */
+type SessionCall = (v: TokenView, args: any[], w: Writer) => Promise<number>;
+const S = (f: SessionCall): Handler => (c, [h, ...rest], w) => c.inSession(h, (v, dh) => f(v, [dh, ...rest], w));
+/** A call on a session's running operation (operations.ts). */
+const O = (f: (ops: Operations, args: any[], w: Writer) => Promise<number>): Handler => S((v, args, w) => f(v.operations, args, w));
 
 /** What the agent implements, by call name (the rest answer CKR_FUNCTION_NOT_SUPPORTED). */
 const HANDLERS: Partial<Record<CallName, Handler>> = {
@@ -23,51 +31,52 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   C_GetMechanismList: (c, [slot, out], w) => c.getMechanismList(slot, out, w),
   C_GetMechanismInfo: (c, [slot, type], w) => c.getMechanismInfo(slot, type, w),
   C_InitToken: (c, [slot, pin, label]) => c.initToken(slot, pin, label),
-  C_InitPIN: (c, [h, pin]) => c.initPin(h, pin),
   C_OpenSession: (c, [slot, flags], w) => c.openSession(slot, flags, w),
   C_CloseSession: (c, [h]) => c.closeSession(h),
   C_CloseAllSessions: (c, [slot]) => c.closeAllSessions(slot),
-  C_GetSessionInfo: (c, [h], w) => c.getSessionInfo(h, w),
-  C_Login: (c, [h, type, pin]) => c.login(h, type, pin),
-  C_Logout: (c, [h]) => c.logout(h),
-  C_SetPIN: (c, [h, oldPin, newPin]) => c.setPin(h, oldPin, newPin),
-  C_CreateObject: (c, [h, t], w) => c.createObject(h, t, w),
-  C_CopyObject: (c, [h, o, t], w) => c.copyObject(h, o, t, w),
-  C_DestroyObject: (c, [h, o]) => c.destroyObject(h, o),
-  C_SetAttributeValue: (c, [h, o, t]) => c.setAttributeValue(h, o, t),
-  C_GetObjectSize: (c, [h, o], w) => c.getObjectSize(h, o, w),
-  C_GetAttributeValue: (c, [h, o, q], w) => c.getAttributeValue(h, o, q, w),
-  C_FindObjectsInit: (c, [h, t]) => c.findObjectsInit(h, t),
-  C_FindObjects: (c, [h, max], w) => c.findObjects(h, max, w),
-  C_FindObjectsFinal: (c, [h]) => c.findObjectsFinal(h),
-  C_DeriveKey: (c, [h, m, base, t], w) => c.deriveKey(h, m, base, t, w),
-  C_GenerateKeyPair: (c, [h, m, pub, priv], w) => c.generateKeyPair(h, m, pub, priv, w),
-  C_SignInit: (c, [h, m, key]) => c.signInit(h, m, key),
-  C_Sign: (c, [h, data, out], w) => c.sign(h, data, out, w),
-  C_SignUpdate: (c, [h, data]) => c.signUpdate(h, data),
-  C_SignFinal: (c, [h, out], w) => c.signFinal(h, out, w),
-  C_VerifyInit: (c, [h, m, key]) => c.verifyInit(h, m, key),
-  C_Verify: (c, [h, data, sig]) => c.verify(h, data, sig),
-  C_VerifyUpdate: (c, [h, data]) => c.verifyUpdate(h, data),
-  C_VerifyFinal: (c, [h, sig]) => c.verifyFinal(h, sig),
-  C_DigestInit: (c, [h, m]) => c.digestInit(h, m),
-  C_Digest: (c, [h, data, out], w) => c.digest(h, data, out, w),
-  C_DigestUpdate: (c, [h, data]) => c.digestUpdate(h, data),
-  C_DigestFinal: (c, [h, out], w) => c.digestFinal(h, out, w),
-  C_DecryptInit: (c, [h, m, key]) => c.decryptInit(h, m, key),
-  C_Decrypt: (c, [h, data, out], w) => c.decrypt(h, data, out, w),
-  C_EncryptInit: (c, [h, m, key]) => c.encryptInit(h, m, key),
-  C_Encrypt: (c, [h, data, out], w) => c.encrypt(h, data, out, w),
-  C_GenerateRandom: (c, [h, len], w) => c.generateRandom(h, len, w),
+  C_InitPIN: S((v, [h, pin]) => v.initPin(h, pin)),
+  C_GetSessionInfo: S((v, [h], w) => v.getSessionInfo(h, w)),
+  C_Login: S((v, [h, type, pin]) => v.login(h, type, pin)),
+  C_Logout: S((v, [h]) => v.logout(h)),
+  C_SetPIN: S((v, [h, oldPin, newPin]) => v.setPin(h, oldPin, newPin)),
+  C_CreateObject: S((v, [h, t], w) => v.createObject(h, t, w)),
+  C_CopyObject: S((v, [h, o, t], w) => v.copyObject(h, o, t, w)),
+  C_DestroyObject: S((v, [h, o]) => v.destroyObject(h, o)),
+  C_SetAttributeValue: S((v, [h, o, t]) => v.setAttributeValue(h, o, t)),
+  C_GetObjectSize: S((v, [h, o], w) => v.getObjectSize(h, o, w)),
+  C_GetAttributeValue: S((v, [h, o, q], w) => v.getAttributeValue(h, o, q, w)),
+  C_FindObjectsInit: S((v, [h, t]) => v.findObjectsInit(h, t)),
+  C_FindObjects: S((v, [h, max], w) => v.findObjects(h, max, w)),
+  C_FindObjectsFinal: S((v, [h]) => v.findObjectsFinal(h)),
+  C_DeriveKey: S((v, [h, m, base, t], w) => v.deriveKey(h, m, base, t, w)),
+  C_GenerateKeyPair: S((v, [h, m, pub, priv], w) => v.generateKeyPair(h, m, pub, priv, w)),
+  C_GenerateRandom: S((v, [h, len], w) => v.generateRandom(h, len, w)),
+  C_SignInit: O((o, [h, m, key]) => o.signInit(h, m, key)),
+  C_Sign: O((o, [h, data, out], w) => o.sign(h, data, out, w)),
+  C_SignUpdate: O((o, [h, data]) => o.signUpdate(h, data)),
+  C_SignFinal: O((o, [h, out], w) => o.signFinal(h, out, w)),
+  C_VerifyInit: O((o, [h, m, key]) => o.verifyInit(h, m, key)),
+  C_Verify: O((o, [h, data, sig]) => o.verify(h, data, sig)),
+  C_VerifyUpdate: O((o, [h, data]) => o.verifyUpdate(h, data)),
+  C_VerifyFinal: O((o, [h, sig]) => o.verifyFinal(h, sig)),
+  C_DigestInit: O((o, [h, m]) => o.digestInit(h, m)),
+  C_Digest: O((o, [h, data, out], w) => o.digest(h, data, out, w)),
+  C_DigestUpdate: O((o, [h, data]) => o.digestUpdate(h, data)),
+  C_DigestFinal: O((o, [h, out], w) => o.digestFinal(h, out, w)),
+  C_DecryptInit: O((o, [h, m, key]) => o.decryptInit(h, m, key)),
+  C_Decrypt: O((o, [h, data, out], w) => o.decrypt(h, data, out, w)),
+  C_EncryptInit: O((o, [h, m, key]) => o.encryptInit(h, m, key)),
+  C_Encrypt: O((o, [h, data, out], w) => o.encrypt(h, data, out, w)),
   // the agent's own requests (docs/agent-rpc.md, "Agent requests")
   pair: (c, [name], w) => c.pair(name, w),
   "pair-status": (c, _args, w) => c.pairStatus(w),
   unpair: (c) => c.unpair(),
   WIM_GetIdentityCertificate: (c, _args, w) => c.identityCertificate(w),
   WIM_SetIdentityCertificate: (c, [h, der]) => c.setIdentityCertificate(h, der),
+  WIM_WaitForSlotEvent: (c, [after, since, block], w) => c.waitForSlotEvent(after, since, block, w),
 };
 
-/** The calls a Channel answers (test/pc/rpc-schema.test.ts: every agent request of the table has a handler). */
+/** The calls a ModuleConnection answers (test/pc/rpc-schema.test.ts: every agent request of the table has a handler). */
 export const HANDLED_CALLS = Object.keys(HANDLERS) as CallName[];
 
 /** Runs one call, its arguments decoded by the table: returns its CK_RV, its reply items written to `w`. */
@@ -82,18 +91,21 @@ export interface Connection {
   closeAll(): Promise<void>;
 }
 
-/** A connection served by a Channel on `device` (one per client: its own sessions and login state). */
-export function channelConnection(device: Device): Connection {
-  const channel = new Channel(device);
+/** A connection served from the registry's devices (connection.ts: its own sessions and login states). */
+export function moduleConnection(registry: Registry): Connection {
+  const c = new ModuleConnection(registry);
   return {
     dispatch: (call, args, w) => {
       const handler = HANDLERS[call.name];
-      return handler ? handler(channel, args, w) : Promise.resolve(CKR.FUNCTION_NOT_SUPPORTED);
+      return handler ? handler(c, args, w) : Promise.resolve(CKR.FUNCTION_NOT_SUPPORTED);
     },
-    abandon: () => channel.abandon(),
-    closeAll: () => channel.closeAll(),
+    abandon: () => c.abandon(),
+    closeAll: () => c.closeAll(),
   };
 }
+
+/** The registry a server serves: a registry, or one device attached before (Device.attach). */
+const registryOf = (devices: Registry | Device) => (devices instanceof Device ? Registry.single(devices) : devices);
 
 const reply = (rv: number, items?: Uint8Array) => {
   const head = new Writer().u64(rv).finish();
@@ -148,8 +160,9 @@ export async function handleRequest(dispatch: Dispatch, body: Uint8Array): Promi
  * (umask 077 around the bind, no chmod window) and removed at exit only if it is still this one.
  * With `fd` (systemd's listening socket, activation.ts) it serves that one and never removes it.
  */
-export function serve(device: Device, path: string, fd?: number): net.Server {
-  return serveConnections(() => channelConnection(device), path, fd);
+export function serve(devices: Registry | Device, path: string, fd?: number): net.Server {
+  const registry = registryOf(devices);
+  return serveConnections(() => moduleConnection(registry), path, fd);
 }
 
 /** As serve, with `open` making each client's Connection (the loopback test serves a recorder). */
@@ -205,8 +218,9 @@ export function serveConnections(open: () => Connection, path: string, fd?: numb
  * Claims `path` (claimSocket: safe directory, no live agent there, a stale socket removed) and
  * serves on it, or serves the socket systemd passed for it; resolves once listening. Rejects with a message for the user.
  */
-export async function listenAgent(device: Device, path: string): Promise<net.Server> {
-  return listenConnections(() => channelConnection(device), path);
+export async function listenAgent(devices: Registry | Device, path: string): Promise<net.Server> {
+  const registry = registryOf(devices);
+  return listenConnections(() => moduleConnection(registry), path);
 }
 
 /** As listenAgent, with `open` making each client's Connection. */

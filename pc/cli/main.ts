@@ -5,8 +5,10 @@
  *       "ready module=PATH socket=PATH pty=PATH"; provisions a new state directory's token.
  *       --ble: the simulator's radio model listens on STATE/ble.sock (WIM_SIM_BLE; docs/ble.md),
  *       and the ready line ends with "ble=PATH".
- *   wim agent --device PATH [--socket PATH] [--background]
- *       serves PKCS#11 modules for a real device on a serial port.
+ *   wim agent [--device PATH | --watch GLOB[:GLOB…]] [--allow-unpaired] [--socket PATH] [--background]
+ *       serves PKCS#11 modules for the device on a serial port, or (no --device) for every WIM found on
+ *       the serial ports and on --watch / $WIM_WATCH (pc/agent/watch.ts; docs/agent.md).
+ *   wim sim … --link PATH: PATH becomes a symlink to the simulator's PTY (for watch mode).
  *   wim agent --ble [ADDRESS] [--socket PATH] [--background]
  *       the same for a device over Bluetooth LE through BlueZ (pc/agent/ble.ts; docs/ble-pc.md):
  *       the device at ADDRESS, else the first one advertising the WIM service; reconnects.
@@ -38,10 +40,13 @@ import { Device } from "../agent/device.js";
 import { HostKeys } from "../agent/hostkeys.js";
 import { AgentClient } from "./agent-client.js";
 import { defaultSocketPath } from "../agent/paths.js";
-import { BleCentral, keepConnected } from "../agent/ble.js";
+import { BleCentral } from "../agent/ble.js";
+import { attachBle } from "../agent/ble-slot.js";
 import { openSerial } from "../agent/serial.js";
 import { listenAgent } from "../agent/server.js";
 import { claimSocket } from "../agent/socket.js";
+import { Registry } from "../agent/registry.js";
+import { linkPty, watchPorts } from "../agent/watch.js";
 import { stopWith } from "./lifetime.js";
 import { attest, provision as provisionIdentity, reason } from "./attest.js";
 
@@ -50,8 +55,8 @@ const BUILD = path.join(ROOT, "build");
 const MODULE = path.join(BUILD, "libwim-pkcs11.so");
 
 function usage(): never {
-  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--ble] [--pair] [--background]\n" +
-    "       wim agent --device PATH [--socket PATH] [--background]\n" +
+  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--ble] [--pair] [--link PATH] [--background]\n" +
+    "       wim agent [--device PATH | --watch GLOB[:GLOB...]] [--allow-unpaired] [--socket PATH] [--background]\n" +
     "       wim agent --ble [ADDRESS] [--socket PATH] [--background]\n" +
     "       wim pair [--socket PATH | --port PATH]\n" +
     "       wim unpair [--socket PATH | --port PATH]\n" +
@@ -88,7 +93,7 @@ async function provision(device: Device, label: string, soPin: string, userPin: 
 }
 
 async function sim(args: string[]): Promise<void> {
-  const o = options(args, ["--no-agent", "--background", "--ble", "--pair"], ["--state", "--socket", "--user-pin", "--so-pin", "--label"]);
+  const o = options(args, ["--no-agent", "--background", "--ble", "--pair"], ["--state", "--socket", "--user-pin", "--so-pin", "--label", "--link"]);
   const stateDir = path.resolve((o.get("--state") as string) ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local/state"), "wim-sim"));
   const exe = path.join(BUILD, "wim-sim");
   const bundle = path.join(BUILD, "firmware.js");
@@ -139,6 +144,7 @@ async function sim(args: string[]): Promise<void> {
   }
   if (!socket) link.close();
   else await listenAgent(device, socket).catch((e) => fail(e.message));
+  if (o.has("--link")) linkPty(o.get("--link") as string, pty); // once its own link is closed
   console.log(`ready module=${MODULE} socket=${socket ?? "none"} pty=${pty}${ble ? ` ble=${ble}` : ""}`);
 }
 
@@ -154,17 +160,17 @@ async function appears(file: string, ms: number): Promise<boolean> {
 }
 
 async function agent(args: string[]): Promise<void> {
-  const o = options(args, ["--background"], ["--device", "--socket"], ["--ble"]);
+  const o = options(args, ["--background", "--allow-unpaired"], ["--device", "--socket", "--watch"], ["--ble"]);
   if (o.has("--ble")) return agentBle(o);
-  const dev = o.get("--device");
-  if (typeof dev !== "string") usage();
+  const dev = o.get("--device") as string | undefined;
   const socket = (o.get("--socket") as string) ?? defaultSocketPath();
   await claimSocket(socket).catch((e) => fail(e.message));
   stopWith(() => process.exit(0), o.has("--background"));
-  const device = Device.over(openSerial(dev), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
-  await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  await listenAgent(device, socket).catch((e) => fail(e.message));
-  console.log(`ready module=${MODULE} socket=${socket} device=${dev}`);
+  const log = (t: string) => console.error(`wim: ${t}`), registry = new Registry();
+  await watchPorts(registry, { device: dev, watch: ((o.get("--watch") as string) ?? "").split(":").filter(Boolean), allowUnpaired: o.has("--allow-unpaired"),
+    secure: { keys: new HostKeys(), log } }).catch((e) => fail(`device did not answer: ${e.message}`));
+  await listenAgent(registry, socket).catch((e) => fail(e.message));
+  console.log(`ready module=${MODULE} socket=${socket} ${dev ? `device=${dev}` : "watch"}`);
 }
 
 /** How often `wim pair` asks whether the button was pressed (docs/channel.md). */
@@ -279,9 +285,8 @@ async function agentBle(o: Map<string, string | true>): Promise<void> {
   const central = await BleCentral.open({ address: typeof address === "string" ? address : undefined, log }).catch((e) => fail(e.message));
   stopWith(() => void central.shutdown().finally(() => process.exit(0)), o.has("--background"));
   const stream = await central.connect().catch((e) => fail(e.message));
-  const device = Device.over(stream, { keys: new HostKeys(), linkKind: "ble", log });
-  await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  keepConnected(central, stream, (s) => device.relinkStream(s), log);
-  await listenAgent(device, socket).catch((e) => fail(e.message));
+  const registry = new Registry();
+  await attachBle(registry, central, stream, { keys: new HostKeys(), log }, log).catch((e) => fail(`device did not answer: ${e.message}`));
+  await listenAgent(registry, socket).catch((e) => fail(e.message));
   console.log(`ready module=${MODULE} socket=${socket} ble=${stream.address}`);
 }

@@ -73,8 +73,12 @@ export class AgentClient {
     return r;
   }
 
+  /** A session on the first slot with a token (slot IDs are the devices': docs/agent.md). */
   async openSession(rw: boolean): Promise<number> {
-    return (await this.call("C_OpenSession", new Writer().u64(0).u64(rw ? 6 : 4))).u64();
+    const list = await this.call("C_GetSlotList", new Writer().u64(1).u8(1).u64(1));
+    list.u64(); // total
+    if (list.u32() < 1) throw new PkcsError(CKR.TOKEN_NOT_PRESENT);
+    return (await this.call("C_OpenSession", new Writer().u64(list.u64()).u64(rw ? 6 : 4))).u64();
   }
 
   async login(h: number, userType: number, pin: string): Promise<void> {

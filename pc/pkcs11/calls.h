@@ -82,6 +82,7 @@
   X(0xFFFD, pair_status, "", "U") \
   X(0xFFFC, unpair, "", "") \
   X(0xFFFB, WIM_GetIdentityCertificate, "", "B") \
-  X(0xFFFA, WIM_SetIdentityCertificate, "ub", "")
+  X(0xFFFA, WIM_SetIdentityCertificate, "ub", "") \
+  X(0xFFF5, WIM_WaitForSlotEvent, "uuu", "UU")
 
 #endif

@@ -62,13 +62,13 @@ static void report_refusal(const char *path, const char *why)
 }
 
 /* Notes why there is no agent; WIM_PKCS11_DEBUG=1: one line on stderr (the path and the reason,
- * never anything of a request). Returns 0 (not connected). */
+ * never anything of a request). Returns -1 (no connection). */
 static int offline(enum wim_offline reason, const char *path, const char *what)
 {
   __atomic_store_n(&offline_reason, reason, __ATOMIC_RELAXED);
   if (wim_debug_enabled())
     fprintf(stderr, "wim-pkcs11: no agent at %s: %s\n", path, what);
-  return 0;
+  return -1;
 }
 
 /* ── whole-buffer I/O ────────────────────────────────────────────────────────────────── */
@@ -147,7 +147,8 @@ static enum wim_io hello(int fd)
   return io;
 }
 
-static int connect_locked(void)
+/* A new trusted, greeted connection to the agent; -1 if there is none. */
+static int open_agent(void)
 {
   char path[4096], why[512];
   struct sockaddr_un addr;
@@ -185,9 +186,27 @@ static int connect_locked(void)
     return io == WIM_IO_OFFLINE ? offline(WIM_OFFLINE_HUNG_UP, path, "the agent closed the connection before hello")
                                 : offline(WIM_OFFLINE_VERSION, path, "the agent answered hello with another protocol");
   }
+  return fd;
+}
+
+static int connect_locked(void)
+{
+  int fd = open_agent();
+  if (fd < 0)
+    return 0;
   conn_fd = fd;
   conn_pid = getpid();
   return 1;
+}
+
+int wim_conn_open(void)
+{
+  return open_agent();
+}
+
+enum wim_io wim_conn_exchange(int fd, wim_buf *request, wim_buf *reply)
+{
+  return exchange_frame(fd, request, reply);
 }
 
 enum wim_io wim_conn_transact(wim_buf *request, wim_buf *reply)

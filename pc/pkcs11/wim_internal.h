@@ -119,6 +119,15 @@ enum wim_io { WIM_IO_OK, WIM_IO_OFFLINE, WIM_IO_PROTOCOL };
 enum wim_io wim_conn_transact(wim_buf *request, wim_buf *reply);
 void wim_conn_close(void);
 void wim_conn_setup_fork_handlers(void);
+/* A connection of the caller's own (a blocking C_WaitForSlotEvent): trusted and greeted as the
+ * shared one; -1 without an agent. wim_conn_exchange sends one request on it. */
+int wim_conn_open(void);
+enum wim_io wim_conn_exchange(int fd, wim_buf *request, wim_buf *reply);
+
+/* ── slot events (events.c) ──────────────────────────────────────────────────────────── */
+
+void wim_events_initialize(void); /* C_Initialize: events from now on */
+void wim_events_finalize(void);   /* C_Finalize: blocked waits return */
 
 /* Why the last connection attempt found no agent (conn.c sets it; offline.c shows it). */
 enum wim_offline {

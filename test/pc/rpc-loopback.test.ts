@@ -354,7 +354,8 @@ describe("RPC loopback: the real module against the agent's real server, no devi
       const seen = recorder.take().map((s) => `${s.call.name} ${s.args}`);
       const session = h;
       assert.deepEqual(seen, [
-        "C_OpenSession u:0 u:6",
+        "C_GetSlotList u:1 h:1:1", // the first slot with a token (slot IDs are the devices': docs/agent.md)
+        "C_OpenSession u:4000 u:6",
         `C_Login u:${session} u:1 b:31323334`,
         `C_FindObjectsInit u:${session} t:[0x0=0300000000000000]`,
         `C_FindObjects u:${session} u:1000`,

@@ -32,6 +32,14 @@ enum { WIM_PKCS11_CALLS(FN_ENUM) WIM_AGENT_REQUESTS(AGENT_ENUM) };
 #define AGENT_NUMBER(number, name, request, reply) number,
 static const unsigned agent_requests[] = { WIM_AGENT_REQUESTS(AGENT_NUMBER) };
 
+/* An agent request's items, from the table (NULL: not one). */
+#define AGENT_ITEMS(number, name, request, reply) if (fn == (number)) return request;
+static const char *agent_request_items(unsigned fn)
+{
+  WIM_AGENT_REQUESTS(AGENT_ITEMS)
+  return NULL;
+}
+
 static int is_agent_request(unsigned fn)
 {
   for (size_t i = 0; i < sizeof(agent_requests) / sizeof(agent_requests[0]); i++)
@@ -257,11 +265,14 @@ static int serve(int i)
     char got[4096] = "";
     fake.requests++;
     /* the agent's own requests (calls.h WIM_AGENT_REQUESTS: `wim pair`, `wim attest`, …) are the
-       command line's: the module never sends them, so they count as errors here */
-    if (!fake.greeted[i] || fn >= N_FUNCTIONS || !request_items[fn] || is_agent_request(fn))
+       command line's: the module never sends them, so they count as errors here — but
+       WIM_WaitForSlotEvent, which is C_WaitForSlotEvent's request */
+    const char *items = fn == AGENT_WIM_WaitForSlotEvent ? agent_request_items(fn)
+                        : fn < N_FUNCTIONS && !is_agent_request(fn) ? request_items[fn] : NULL;
+    if (!fake.greeted[i] || !items)
       fake.protocol_errors++;
     else
-      decode_items(request_items[fn], &c, got, sizeof(got));
+      decode_items(items, &c, got, sizeof(got));
     if (c.bad || c.left)
       fake.protocol_errors++;
     if (fake.echo && fn == FN_GetSessionInfo) {
