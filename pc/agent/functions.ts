@@ -38,6 +38,8 @@ export const EXTENSIONS = {
   WIM_GetIdentityCertificate: { number: 0xfffb, items: "" },
   /** u session, b certificate; no reply items: replaces it (the SO logged in on that session). */
   WIM_SetIdentityCertificate: { number: 0xfffa, items: "ub" },
+  /** u slot; reply U×8, B: PIN retry counters, store room, protocol, secure channel, firmware (status.ts). */
+  WIM_GetTokenStatus: { number: 0xfff9, items: "u" },
 } as const;
 
 /** RPC protocol version the agent speaks. */

@@ -7,6 +7,7 @@ import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { Channel } from "./channel.js";
 import type { Device } from "./device.js";
 import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, EXTENSIONS, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
+import { tokenStatus } from "./status.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
@@ -87,7 +88,7 @@ function decodeArgs(items: string, r: Reader): unknown[] {
 }
 
 /** Runs one request body; returns the reply body (rv + items). */
-export async function handleRequest(channel: Channel, body: Uint8Array): Promise<Uint8Array> {
+export async function handleRequest(channel: Channel, body: Uint8Array, device?: Device): Promise<Uint8Array> {
   const w = new Writer();
   let rv: number;
   try {
@@ -104,6 +105,9 @@ export async function handleRequest(channel: Channel, body: Uint8Array): Promise
     } else if (fn === EXTENSIONS.WIM_SetIdentityCertificate.number) {
       const [h, der] = decodeArgs(EXTENSIONS.WIM_SetIdentityCertificate.items, r) as [number, Uint8Array | null];
       rv = await channel.setIdentityCertificate(h, der);
+    } else if (fn === EXTENSIONS.WIM_GetTokenStatus.number && device) {
+      const [slot] = decodeArgs(EXTENSIONS.WIM_GetTokenStatus.items, r) as [number];
+      rv = await tokenStatus(device, slot, w);
     } else {
       const name = FUNCTIONS[fn];
       const items = own ? AGENT_REQUEST_ITEMS[own] : name && REQUEST[name];
@@ -151,7 +155,7 @@ export function serve(device: Device, path: string): net.Server {
         const body = buf.slice(4, 4 + len);
         buf = buf.slice(4 + len);
         busy = busy.then(async () => {
-          const reply = await handleRequest(channel, body);
+          const reply = await handleRequest(channel, body, device);
           const frame = new Uint8Array(4 + reply.length);
           new DataView(frame.buffer).setUint32(0, reply.length, true);
           frame.set(reply, 4);

@@ -248,7 +248,7 @@ static int serve(int i)
     char got[4096] = "";
     fake.requests++;
     /* 0xFFFE pair, 0xFFFD pair-status, 0xFFFC unpair (`wim pair`, `wim unpair`) and 0xFFFB, 0xFFFA (the
-       identity certificate: `wim attest`, `wim provision`) are the command line's requests
+       identity certificate: `wim attest`, `wim provision`), 0xFFF9 (the token status: `wim info`) are the command line's requests
        (docs/agent-rpc.md, "Agent requests"): the module never sends them, so they count as errors here */
     if (!fake.greeted[i] || fn >= 68 || !request_items[fn])
       fake.protocol_errors++;
