@@ -11,6 +11,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const BUILD = path.join(ROOT, "build");
 export const MODULE = path.join(BUILD, "libwim-pkcs11.so");
 
+/** The key types `wim keys generate --type` takes (keys.ts KEY_TYPES says how each is made). */
+export const KEY_TYPE_NAMES = ["rsa2048", "rsa3072", "rsa4096", "p256", "p384", "ed25519"] as const;
+
 /** Exit codes: 0 done, 1 it failed, 2 the command line was wrong. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 

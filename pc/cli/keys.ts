@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { CKA, CKK, CKM, CKO, CKU } from "../../modules/at/pkcs11.js";
 import { readBool, readUlong, ulongValue } from "../../modules/at/template.js";
 import { CURVES, curveByParams, rawPoint } from "../../modules/wim/curves.js";
-import { Failure, UsageError } from "./common.js";
+import { Failure, type KEY_TYPE_NAMES, UsageError } from "./common.js";
 import { type PinSources, userPin } from "./pin.js";
 import type { AgentClient, Attr } from "./rpc.js";
 import { confirmed } from "./secret.js";
@@ -17,7 +17,7 @@ const FALSE = Uint8Array.of(0);
 const hex = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString("hex");
 
 /** The key types `wim keys generate --type` knows, with the mechanism and template that make each. */
-export const KEY_TYPES: Record<string, { mechanism: number; bits: number; curve?: string }> = {
+export const KEY_TYPES: Record<(typeof KEY_TYPE_NAMES)[number], { mechanism: number; bits: number; curve?: string }> = {
   rsa2048: { mechanism: CKM.RSA_PKCS_KEY_PAIR_GEN, bits: 2048 },
   rsa3072: { mechanism: CKM.RSA_PKCS_KEY_PAIR_GEN, bits: 3072 },
   rsa4096: { mechanism: CKM.RSA_PKCS_KEY_PAIR_GEN, bits: 4096 },
@@ -111,13 +111,13 @@ function progress(what: string): () => void {
   const timer = setInterval(show, 200);
   return () => {
     clearInterval(timer);
-    process.stderr.write(`\r${what}: ${((Date.now() - start) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(`\r${what}: ${((Date.now() - start) / 1000).toFixed(1)} s\x1b[K\n`);
   };
 }
 
 /** `wim keys generate --type T [--label L] [--id HEX]`. */
 export async function generate(g: Global, o: PinSources & { type: string; label?: string; id?: string }): Promise<void> {
-  const kind = KEY_TYPES[o.type];
+  const kind = KEY_TYPES[o.type as keyof typeof KEY_TYPES];
   if (!kind) throw new UsageError(`--type ${o.type}: one of ${Object.keys(KEY_TYPES).join(", ")}`);
   if (o.id !== undefined && !/^([0-9a-f]{2})+$/i.test(o.id)) throw new UsageError(`--id takes hex bytes (e.g. 01 or 0a1b), not "${o.id}"`);
   await withToken(g, async (agent, slot) => {

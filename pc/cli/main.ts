@@ -10,18 +10,15 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { defaultSocketPath } from "../agent/paths.js";
-import { agent } from "./agent.js";
-import { attest, provision } from "./attest.js";
-import { exportCert, importCert, list as listCerts } from "./certs.js";
-import { EXIT, type Options, ROOT, guarded } from "./common.js";
-import { info, retries } from "./info.js";
-import { KEY_TYPES, exportPublic, generate, list as listKeys, remove } from "./keys.js";
-import { pairing } from "./pair.js";
-import { change, unblock } from "./pin.js";
-import { reset } from "./reset.js";
-import { doneWithInput } from "./secret.js";
-import { sim } from "./sim.js";
+import { EXIT, KEY_TYPE_NAMES, type Options, ROOT, guarded } from "./common.js";
 import type { Global } from "./token.js";
+
+// The verbs' bodies load when their verb runs: `wim --help` and each verb start faster.
+const attestVerbs = () => import("./attest.js");
+const certVerbs = () => import("./certs.js");
+const infoVerbs = () => import("./info.js");
+const keyVerbs = () => import("./keys.js");
+const pinVerbs = () => import("./pin.js");
 
 const VERSION = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version as string;
 
@@ -56,7 +53,7 @@ function client(body: (g: Global, o: any, cmd: Command) => Promise<void>) {
   return async (...args: any[]) => {
     const cmd = args[args.length - 1] as Command;
     await guarded(() => body(global(cmd), cmd.opts(), cmd));
-    doneWithInput();
+    (await import("./secret.js")).doneWithInput();
   };
 }
 
@@ -80,65 +77,65 @@ const loginOption = new Option("--login", "log in with the user PIN first: priva
 
 program.command("info").description("the agent's devices and tokens: serial, firmware, link, PIN retries, free store space")
   .addOption(json)
-  .action(client((g, o) => info(g, !!o.json)));
+  .action(client(async (g, o) => (await infoVerbs()).info(g, !!o.json)));
 
 const pin = program.command("pin").description("change, unblock or count the PINs");
 pin.command("change").description("change the user PIN (or with --so the SO PIN)")
   .option("--so", "change the SO PIN").addOption(pinEnv).addOption(soPinEnv).addOption(newPinEnv)
-  .action(client((g, o) => change(g, o)));
+  .action(client(async (g, o) => (await pinVerbs()).change(g, o)));
 pin.command("unblock").description("set a new user PIN with the SO PIN (a locked PIN, or the first one after `wim reset`)")
   .addOption(soPinEnv).addOption(newPinEnv)
-  .action(client((g, o) => unblock(g, o)));
+  .action(client(async (g, o) => (await pinVerbs()).unblock(g, o)));
 pin.command("retries").description("the user and SO PIN tries left").addOption(json)
-  .action(client((g, o) => retries(g, !!o.json)));
+  .action(client(async (g, o) => (await infoVerbs()).retries(g, !!o.json)));
 
 const keys = program.command("keys").description("list, generate, delete and export the token's keys");
 keys.command("list").description("the keys: ID, type, size or curve, usage, label").addOption(loginOption).addOption(pinEnv).addOption(json)
-  .action(client((g, o) => listKeys(g, o)));
+  .action(client(async (g, o) => (await keyVerbs()).list(g, o)));
 keys.command("generate").description("generate a key pair on the token (needs the user PIN)")
-  .addOption(new Option("--type <type>", "the key type (the token's mechanisms decide which work)").choices(Object.keys(KEY_TYPES)).makeOptionMandatory())
+  .addOption(new Option("--type <type>", "the key type (the token's mechanisms decide which work)").choices(KEY_TYPE_NAMES).makeOptionMandatory())
   .option("--label <label>", "its label (default: the type and ID)")
   .option("--id <hex>", "its CKA_ID in hex (default: the first free one-byte ID)")
   .addOption(pinEnv)
-  .action(client((g, o) => generate(g, o)));
+  .action(client(async (g, o) => (await keyVerbs()).generate(g, o)));
 keys.command("delete").description("delete a key pair (public and private key) by ID or label")
   .argument("<key>", "the key's ID (hex) or label").option("-y, --yes", "do not ask for confirmation").addOption(pinEnv)
-  .action(client((g, o, cmd) => remove(g, cmd.args[0], o)));
+  .action(client(async (g, o, cmd) => (await keyVerbs()).remove(g, cmd.args[0], o)));
 keys.command("export-public").description("print a public key as PEM SubjectPublicKeyInfo")
   .argument("<key>", "the key's ID (hex) or label").option("-o, --out <file>", "write it to a file")
-  .action(client((g, o, cmd) => exportPublic(g, cmd.args[0], o)));
+  .action(client(async (g, o, cmd) => (await keyVerbs()).exportPublic(g, cmd.args[0], o)));
 
 const certs = program.command("certs").description("list, import and export the token's certificates");
 certs.command("list").description("the certificates: ID, label, subject, issuer, validity").addOption(loginOption).addOption(pinEnv).addOption(json)
-  .action(client((g, o) => listCerts(g, o)));
+  .action(client(async (g, o) => (await certVerbs()).list(g, o)));
 certs.command("import").description("store an X.509 certificate (PEM or DER) under its key's ID (needs the user PIN)")
   .argument("<file>", "the certificate").option("--id <hex>", "the CKA_ID (default: the key whose public key it certifies)")
   .option("--label <label>", "its label (default: the key's)").addOption(pinEnv)
-  .action(client((g, o, cmd) => importCert(g, cmd.args[0], o)));
+  .action(client(async (g, o, cmd) => (await certVerbs()).importCert(g, cmd.args[0], o)));
 certs.command("export").description("print a certificate as PEM (or DER)")
   .argument("<cert>", "the certificate's ID (hex) or label").option("-o, --out <file>", "write it to a file").option("--der", "DER instead of PEM")
   .addOption(loginOption).addOption(pinEnv)
-  .action(client((g, o, cmd) => exportCert(g, cmd.args[0], o)));
+  .action(client(async (g, o, cmd) => (await certVerbs()).exportCert(g, cmd.args[0], o)));
 
 program.command("reset").description("erase every key and certificate and unset the user PIN (C_InitToken, needs the SO PIN)")
   .option("-y, --yes", "do not ask for the serial number as confirmation").option("--label <label>", "the token's new label (default: the current one)")
   .addOption(soPinEnv).addOption(new Option("--new-pin-env <var>", "then set the user PIN from this environment variable (else run `wim pin unblock`)"))
-  .action(client((g, o) => reset(g, o)));
+  .action(client(async (g, o) => (await import("./reset.js")).reset(g, o)));
 
 program.command("attest").description("verify and show the attestation of a key generated on the token")
   .argument("<key>", "the key's ID (hex) or label").option("--ca <file>", "the CA certificate the identity certificate must be issued by")
   .option("--out <dir>", "write attestation.pem and identity.pem there").addOption(pinEnv)
-  .action(client((g, o, cmd) => attest(cmd.args[0], o, g.socket!)));
+  .action(client(async (g, o, cmd) => (await attestVerbs()).attest(cmd.args[0], o, g.socket!)));
 program.command("provision").description("give the device an identity certificate issued by your CA (needs the SO PIN)")
   .requiredOption("--ca-cert <file>", "the CA certificate").requiredOption("--ca-key <file>", "the CA's private key").addOption(soPinEnv)
-  .action(client((g, o) => provision(o, g.socket!)));
+  .action(client(async (g, o) => (await attestVerbs()).provision(o, g.socket!)));
 
 program.command("pair").description("pair this host with the device: press its BOOT button within 30 s")
   .option("--port <path>", "the device's serial port itself, without an agent")
-  .action(async (_o, cmd: Command) => pairing(optionMap(cmd), false));
+  .action(async (_o, cmd: Command) => (await import("./pair.js")).pairing(optionMap(cmd), false));
 program.command("unpair").description("remove this host from the device's paired hosts and forget the device")
   .option("--port <path>", "the device's serial port itself, without an agent")
-  .action(async (_o, cmd: Command) => pairing(optionMap(cmd), true));
+  .action(async (_o, cmd: Command) => (await import("./pair.js")).pairing(optionMap(cmd), true));
 
 program.command("sim").description("start a simulated device and an agent for it (prints `ready module=… socket=… pty=…`)")
   .option("--state <dir>", "the simulator's state directory (default: $XDG_STATE_HOME/wim-sim)")
@@ -149,13 +146,13 @@ program.command("sim").description("start a simulated device and an agent for it
   .option("--ble", "the simulator's radio model listens on STATE/ble.sock")
   .option("--pair", "the agent pairs at start (the simulated hand presses the button)")
   .option("--background", "keep running when the starting process goes away")
-  .action(async (_o, cmd: Command) => sim(optionMap(cmd)));
+  .action(async (_o, cmd: Command) => (await import("./sim.js")).sim(optionMap(cmd)));
 
 program.command("agent").description("serve PKCS#11 applications for a device on a serial port or over Bluetooth LE")
   .option("--device <path>", "the device's serial port")
   .option("--ble [address]", "the device over Bluetooth LE (the first one advertising the WIM service unless ADDRESS)")
   .option("--background", "keep running when the starting process goes away")
-  .action(async (_o, cmd: Command) => agent(optionMap(cmd)));
+  .action(async (_o, cmd: Command) => (await import("./agent.js")).agent(optionMap(cmd)));
 
 try {
   await program.parseAsync(process.argv);
