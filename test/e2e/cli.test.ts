@@ -5,7 +5,7 @@
  * own counters (`wim info --json` before and after a wrong PIN).
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ROOT, type RunResult, type SimToken, startSim, tempDir } from "./harness.js";
@@ -177,6 +177,45 @@ describe("the wim command line", function () {
     const gone = await wim(["keys", "export-public", "c1"]);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /no public key c1/);
+  });
+
+  it("at a terminal: PINs are typed without echo, reset wants the serial typed, key generation shows its time", async () => {
+    /** `wim ARGS` on a pseudo-terminal (script(1)); each time `prompt` matches the output so far, `answer` is typed. */
+    const tty = (args: string[], dialog: [RegExp, string][]) => new Promise<RunResult>((resolve) => {
+      const cmd = [process.execPath, path.join(ROOT, "pc/cli/wim.mjs"), ...args].map((a) => `'${a}'`).join(" ");
+      const p = spawn("script", ["-qec", cmd, "/dev/null"], { env: { ...process.env, WIM_AGENT_SOCKET: sim.socket, WIM_PIN: "", WIM_SO_PIN: "" } });
+      let out = "", answered = 0;
+      p.stdout.on("data", (d) => {
+        out += d;
+        const next = dialog[0];
+        if (next && next[0].test(out.slice(answered))) {
+          dialog.shift();
+          answered = out.length;
+          p.stdin.write(next[1] + "\r");
+        }
+      });
+      const stuck = setTimeout(() => p.kill(), 30_000); // a prompt that never came: fail, do not hang
+      p.once("exit", (code) => {
+        clearTimeout(stuck);
+        resolve({ code: code ?? 1, stdout: out, stderr: "" });
+      });
+    });
+    const listed = await tty(["keys", "list", "--login"], [[/user PIN: /, PIN]]);
+    assert.equal(listed.code, 0, listed.stdout);
+    assert.ok(!listed.stdout.includes(PIN), `the PIN was echoed: ${JSON.stringify(listed.stdout)}`);
+    const gen = await tty(["keys", "generate", "--type", "p256", "--id", "77"], [[/user PIN: /, PIN]]);
+    assert.equal(gen.code, 0, gen.stdout);
+    assert.match(gen.stdout, /generating a p256 key on SIM[0-9A-F]{12}: \d+\.\d s/, "the elapsed time on a terminal");
+    const serial = (await info()).slots[0].token.serial as string;
+    const refused = await tty(["reset"], [[/Type the serial number to go on: /, "SIM000000000000"]]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /not confirmed: nothing erased/);
+    const listedAfter = JSON.parse((await wim(["keys", "list", "--json"])).stdout);
+    assert.ok(listedAfter.keys.some((k: { id: string }) => k.id === "77"), "nothing was erased");
+    const erased = await tty(["reset"], [[/Type the serial number to go on: /, serial], [/SO PIN: /, SO_PIN]]);
+    assert.equal(erased.code, 0, erased.stdout);
+    assert.ok(!erased.stdout.includes(SO_PIN), "the SO PIN was not echoed");
+    ok(await wim(["pin", "unblock"], { WIM_SO_PIN: SO_PIN, WIM_NEW_PIN: PIN }));
   });
 
   it("wim reset --yes erases the objects and unsets the user PIN; --new-pin-env sets one at once", async () => {
