@@ -5,11 +5,13 @@
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { MAX_LINE } from "../../modules/at/engine.js";
 import { COMMAND_BY_NAME, type CommandSpec, MAX_STAGED, PROTOCOL_VERSION, readForm } from "../../modules/at/table.js";
-import { STAGED, type Value, encodeCommand } from "../../modules/at/codec.js";
+import { STAGED, type Value, commandBody } from "../../modules/at/codec.js";
 import { AtLink, type ByteStream, LinkError, type LinkOptions } from "./link.js";
 import type { HostKeys } from "./hostkeys.js";
 import { HandshakeError, SecureStream } from "./secure-stream.js";
 
+/** What a line adds to a command's body: "AT", a channel selection ("+PKCSCH=n;"), S3, and margin. */
+const LINE_OVERHEAD = 18;
 /** Bytes per AT+PKCSDATA piece (1368 base64 characters). */
 const STAGE_CHUNK = 1026;
 
@@ -76,6 +78,8 @@ export class Device {
    */
   refusal: string | undefined;
   private told: string | undefined;
+  /** The link is gone for good (registry.ts detached the device): every command answers CKR_DEVICE_REMOVED. */
+  gone = false;
 
   constructor(link: AtLink, private readonly lineLimit = MAX_LINE, secure?: SecureStream, private readonly options?: SecureOptions) {
     this.link = link;
@@ -134,6 +138,12 @@ export class Device {
     if (!this.options) return this.relink(new AtLink(stream));
     const secure = new SecureStream(stream);
     return this.relink(new AtLink(secure), secure);
+  }
+
+  /** The device went away: nothing more is sent; commands answer CKR_DEVICE_REMOVED. */
+  detach(): void {
+    this.gone = true;
+    this.link.close();
   }
 
   /** Prepares the link and reads the identity and mechanisms. */
@@ -295,20 +305,22 @@ export class Device {
     return this.exclusive(async () => {
       const spec = cmd(name);
       try {
+        if (this.gone) throw new PkcsError(CKR.DEVICE_REMOVED);
         if (!this.ready) await this.prepare();
         if (this.refusal) throw new PkcsError(CKR.TOKEN_NOT_PRESENT, this.refusal);
-        const args = await this.stageLong(spec, values);
+        const body = await this.encode(spec, values);
         const select = channel !== this.current ? [`+PKCSCH=${channel}`] : [];
         this.current = -1; // unknown until the line succeeds
         this.busyChannel = channel;
         try {
-          return await this.link.command(spec, args, select);
+          return await this.link.commandLine(spec, body, select);
         } finally {
           this.busyChannel = undefined;
           this.current = channel;
         }
       } catch (e) {
         if (e instanceof PkcsError) throw e;
+        if (this.gone) throw new PkcsError(CKR.DEVICE_REMOVED);
         this.current = -1;
         throw new PkcsError(CKR.DEVICE_ERROR, String(e));
       }
@@ -322,9 +334,13 @@ export class Device {
     return p;
   }
 
-  /** Replaces the largest binary value by "@" after staging it, if the line would be too long. */
-  private async stageLong(spec: CommandSpec, values: readonly Value[]): Promise<readonly Value[]> {
-    if (encodeCommand(spec, values).length + 16 <= this.lineLimit) return values;
+  /**
+   * The command's body, encoded once (link.ts sends it as is): if the line would be too long, the
+   * largest binary value is staged with AT+PKCSDATA first and replaced by "@".
+   */
+  private async encode(spec: CommandSpec, values: readonly Value[]): Promise<string> {
+    const body = commandBody(spec, values);
+    if (LINE_OVERHEAD + body.length <= this.lineLimit) return body;
     let big = -1;
     values.forEach((v, i) => {
       if (v instanceof Uint8Array && (big < 0 || v.length > (values[big] as Uint8Array).length)) big = i;
@@ -337,8 +353,9 @@ export class Device {
     }
     const out = values.slice();
     out[big] = STAGED;
-    if (encodeCommand(spec, out).length + 16 > this.lineLimit) throw new PkcsError(CKR.DATA_LEN_RANGE);
-    return out;
+    const staged = commandBody(spec, out);
+    if (LINE_OVERHEAD + staged.length > this.lineLimit) throw new PkcsError(CKR.DATA_LEN_RANGE);
+    return staged;
   }
 
   /** Opens a logical channel for one application. */

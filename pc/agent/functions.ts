@@ -1,64 +1,79 @@
 /**
- * The RPC call table: for every PKCS#11 v2.40 function, its number on the wire (its index in
- * CK_FUNCTION_LIST) and its request items (docs/agent-rpc.md). The module's C table has the same
- * order, which is the standard's.
+ * The RPC call table as the agent and the `wim` command line use it: lookups derived from CALLS
+ * (pc/agent/calls.ts, generated from pc/rpc/calls.table by tools/gen-rpc.mjs; docs/agent-rpc.md). A call
+ * is added by one line in the table; nothing here lists calls by hand.
  */
+import { CALLS } from "./calls.js";
 
-/** Function names in CK_FUNCTION_LIST order; the index is the wire number. */
-export const FUNCTIONS = [
-  "C_Initialize", "C_Finalize", "C_GetInfo", "C_GetFunctionList", "C_GetSlotList", "C_GetSlotInfo",
-  "C_GetTokenInfo", "C_GetMechanismList", "C_GetMechanismInfo", "C_InitToken", "C_InitPIN", "C_SetPIN",
-  "C_OpenSession", "C_CloseSession", "C_CloseAllSessions", "C_GetSessionInfo", "C_GetOperationState",
-  "C_SetOperationState", "C_Login", "C_Logout", "C_CreateObject", "C_CopyObject", "C_DestroyObject",
-  "C_GetObjectSize", "C_GetAttributeValue", "C_SetAttributeValue", "C_FindObjectsInit", "C_FindObjects",
-  "C_FindObjectsFinal", "C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal", "C_DecryptInit",
-  "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal", "C_DigestInit", "C_Digest", "C_DigestUpdate", "C_DigestKey",
-  "C_DigestFinal", "C_SignInit", "C_Sign", "C_SignUpdate", "C_SignFinal", "C_SignRecoverInit", "C_SignRecover",
-  "C_VerifyInit", "C_Verify", "C_VerifyUpdate", "C_VerifyFinal", "C_VerifyRecoverInit", "C_VerifyRecover",
-  "C_DigestEncryptUpdate", "C_DecryptDigestUpdate", "C_SignEncryptUpdate", "C_DecryptVerifyUpdate",
-  "C_GenerateKey", "C_GenerateKeyPair", "C_WrapKey", "C_UnwrapKey", "C_DeriveKey", "C_SeedRandom",
-  "C_GenerateRandom", "C_GetFunctionStatus", "C_CancelFunction", "C_WaitForSlotEvent",
-] as const;
+export { CALLS };
+type Row = (typeof CALLS)[number];
+/** Any call's name: C_* or one of the agent's own requests. */
+export type CallName = Row["name"];
+/** A PKCS#11 function's name (CK_FUNCTION_LIST v2.40). */
+export type FunctionName = Extract<Row, { scope: "local" | "module" }>["name"];
+/** The agent's own requests but hello (the command line's). */
+export type AgentRequest = Exclude<Extract<Row, { scope: "agent" }>["name"], "hello">;
 
-export type FunctionName = (typeof FUNCTIONS)[number];
+/** One item of a request or reply: its code (docs/agent-rpc.md, "Items"), its name, its limit (reply items). */
+export interface CallItem {
+  readonly code: string;
+  readonly name: string;
+  readonly limit?: string;
+}
+
+/** One call as the codecs walk it: the items and, as strings, their codes ("uh", "H"). */
+export interface CallSpec {
+  readonly number: number;
+  readonly scope: "local" | "module" | "agent";
+  readonly name: CallName;
+  readonly request: string;
+  readonly reply: string;
+  readonly requestItems: readonly CallItem[];
+  readonly replyItems: readonly CallItem[];
+}
+
+const SPECS: readonly CallSpec[] = CALLS.map((c) => ({
+  number: c.number,
+  scope: c.scope,
+  name: c.name,
+  request: c.request.map((i) => i.code).join(""),
+  reply: c.reply.map((i) => i.code).join(""),
+  requestItems: c.request,
+  replyItems: c.reply,
+}));
+const BY_NUMBER = new Map(SPECS.map((s) => [s.number, s]));
+const BY_NAME = new Map(SPECS.map((s) => [s.name as string, s]));
+
+/** The call with this number on the wire, if any. */
+export function callByNumber(fn: number): CallSpec | undefined {
+  return BY_NUMBER.get(fn);
+}
+
+/** The call of this name (every name of CallName has one). */
+export function callByName(name: CallName): CallSpec {
+  return BY_NAME.get(name) as CallSpec;
+}
+
+/** Every call, in the table's order. */
+export function allCalls(): readonly CallSpec[] {
+  return SPECS;
+}
+
+/** PKCS#11 function names in CK_FUNCTION_LIST order; the index is the wire number. */
+export const FUNCTIONS: readonly FunctionName[] = SPECS.filter((s) => s.scope !== "agent").map((s) => s.name as FunctionName);
 
 /** The hello request that opens a connection. */
-export const HELLO = 0xffff;
-/** The agent's own requests (not PKCS#11 functions), numbered down from HELLO: `wim pair` and `wim unpair`. */
-export const AGENT_REQUESTS = { pair: 0xfffe, "pair-status": 0xfffd, unpair: 0xfffc } as const;
-export type AgentRequest = keyof typeof AGENT_REQUESTS;
-/** Their request items (the same codes as REQUEST's). */
-export const AGENT_REQUEST_ITEMS: Record<AgentRequest, string> = { pair: "b", "pair-status": "", unpair: "" };
-/**
- * The agent's own requests beyond PKCS#11 (the `wim` command line's; docs/agent-rpc.md), numbered down
- * from below the pairing requests: request items as in REQUEST.
- */
-export const EXTENSIONS = {
-  /** No items; reply B: the device identity certificate (DER). */
-  WIM_GetIdentityCertificate: { number: 0xfffb, items: "" },
-  /** u session, b certificate; no reply items: replaces it (the SO logged in on that session). */
-  WIM_SetIdentityCertificate: { number: 0xfffa, items: "ub" },
-  /** u slot; reply U×8, B: PIN retry counters, store room, protocol, secure channel, firmware (status.ts). */
-  WIM_GetTokenStatus: { number: 0xfff9, items: "u" },
-} as const;
+export const HELLO = callByName("hello").number;
 
-/** RPC protocol version the agent speaks. */
+/** The agent's own requests' numbers by name (the `wim` command line's). */
+export const AGENT_REQUESTS = Object.fromEntries(
+  SPECS.filter((s) => s.scope === "agent" && s.name !== "hello").map((s) => [s.name, s.number]),
+) as Record<AgentRequest, number>;
+
+/** The agent's own WIM_* requests with their request items (as before the table was generated). */
+export const EXTENSIONS = Object.fromEntries(
+  SPECS.filter((s) => s.name.startsWith("WIM_")).map((s) => [s.name, { number: s.number, items: s.request }]),
+) as Record<Extract<AgentRequest, `WIM_${string}`>, { number: number; items: string }>;
+
+/** RPC protocol version the agent speaks (hello's reply). */
 export const RPC_VERSION = 1;
-
-/** Request items per function: u ulong, b bytes, t template, q query, m mechanism, o output, h handle list. */
-export const REQUEST: Partial<Record<FunctionName, string>> = {
-  C_GetSlotList: "uh", C_GetSlotInfo: "u", C_GetTokenInfo: "u", C_GetMechanismList: "uh", C_GetMechanismInfo: "uu",
-  C_InitToken: "ubb", C_InitPIN: "ub", C_SetPIN: "ubb", C_OpenSession: "uu", C_CloseSession: "u",
-  C_CloseAllSessions: "u", C_GetSessionInfo: "u", C_GetOperationState: "uo", C_SetOperationState: "ubuu",
-  C_Login: "uub", C_Logout: "u", C_CreateObject: "ut", C_CopyObject: "uut", C_DestroyObject: "uu",
-  C_GetObjectSize: "uu", C_GetAttributeValue: "uuq", C_SetAttributeValue: "uut", C_FindObjectsInit: "ut",
-  C_FindObjects: "uu", C_FindObjectsFinal: "u",
-  C_EncryptInit: "umu", C_Encrypt: "ubo", C_EncryptUpdate: "ubo", C_EncryptFinal: "uo",
-  C_DecryptInit: "umu", C_Decrypt: "ubo", C_DecryptUpdate: "ubo", C_DecryptFinal: "uo",
-  C_DigestInit: "um", C_Digest: "ubo", C_DigestUpdate: "ub", C_DigestKey: "uu", C_DigestFinal: "uo",
-  C_SignInit: "umu", C_Sign: "ubo", C_SignUpdate: "ub", C_SignFinal: "uo", C_SignRecoverInit: "umu", C_SignRecover: "ubo",
-  C_VerifyInit: "umu", C_Verify: "ubb", C_VerifyUpdate: "ub", C_VerifyFinal: "ub", C_VerifyRecoverInit: "umu",
-  C_VerifyRecover: "ubo", C_DigestEncryptUpdate: "ubo", C_DecryptDigestUpdate: "ubo", C_SignEncryptUpdate: "ubo",
-  C_DecryptVerifyUpdate: "ubo", C_GenerateKey: "umt", C_GenerateKeyPair: "umtt", C_WrapKey: "umuuo",
-  C_UnwrapKey: "umubt", C_DeriveKey: "umut", C_SeedRandom: "ub", C_GenerateRandom: "uu",
-};

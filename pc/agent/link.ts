@@ -132,8 +132,16 @@ export class AtLink {
    * Runs one AT+PKCS command; resolves to its response lines' values, throws PkcsError on
    * +PKCS ERROR. `before` are commands sent in the same line first (e.g. "+PKCSCH=2").
    */
-  async command(spec: CommandSpec, values: readonly Value[] = [], before: readonly string[] = []): Promise<Value[][]> {
-    const r = await this.line("AT" + [...before, commandBody(spec, values)].join(";"));
+  command(spec: CommandSpec, values: readonly Value[] = [], before: readonly string[] = []): Promise<Value[][]> {
+    return this.commandLine(spec, commandBody(spec, values), before);
+  }
+
+  /**
+   * command() with the request already encoded (`body`: commandBody's text, which Device.run measures
+   * before it decides to stage a value): the one place a command's answer is decoded.
+   */
+  async commandLine(spec: CommandSpec, body: string, before: readonly string[] = []): Promise<Value[][]> {
+    const r = await this.line("AT" + [...before, body].join(";"));
     if (r.final.startsWith("+PKCS ERROR:")) {
       const code = r.final.slice(12).trim();
       throw new PkcsError(/^\d+$/.test(code) ? Number(code) : ckrByName(code) ?? CKR.DEVICE_ERROR);

@@ -1,136 +1,157 @@
 /**
- * The agent's unix-socket server: one Channel per module connection; requests are decoded with
- * the call table (functions.ts), run in order, and answered (docs/agent-rpc.md).
+ * The agent's unix-socket server: one Connection (a ModuleConnection) per module connection; requests are
+ * decoded and replies checked by the call table (functions.ts, codec.ts), run in order, and answered
+ * (docs/agent-rpc.md).
  */
 import net from "node:net";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
-import { Channel } from "./channel.js";
-import type { Device } from "./device.js";
-import { AGENT_REQUESTS, AGENT_REQUEST_ITEMS, type AgentRequest, EXTENSIONS, FUNCTIONS, type FunctionName, HELLO, REQUEST, RPC_VERSION } from "./functions.js";
-import { tokenStatus } from "./status.js";
+import { carriesItems, decodeArgs, decodeReply, type RequestArg } from "./codec.js";
+import { ModuleConnection } from "./connection.js";
+import { Device } from "./device.js";
+import type { Operations } from "./operations.js";
+import { Registry } from "./registry.js";
+import type { TokenView } from "./token-view.js";
+import { type CallName, type CallSpec, callByNumber, RPC_VERSION } from "./functions.js";
 import { AgentRunningError, type BoundSocket, boundSocket, claimSocket, releaseSocket } from "./socket.js";
 import { MAX_REQUEST, Reader, WireError, Writer } from "./wire.js";
 
-type Handler = (c: Channel, args: any[], w: Writer) => Promise<number>;
+type Handler = (c: ModuleConnection, args: any[], w: Writer) => Promise<number>;
+/** A call on a session: its view (token-view.ts) and the device's handle. */
+type SessionCall = (v: TokenView, args: any[], w: Writer) => Promise<number>;
+const S = (f: SessionCall): Handler => (c, [h, ...rest], w) => c.inSession(h, (v, dh) => f(v, [dh, ...rest], w));
+/** A call on a session's running operation (operations.ts). */
+const O = (f: (ops: Operations, args: any[], w: Writer) => Promise<number>): Handler => S((v, args, w) => f(v.operations, args, w));
 
-/** The functions the agent implements; the rest answer CKR_FUNCTION_NOT_SUPPORTED. */
-const HANDLERS: Partial<Record<FunctionName, Handler>> = {
+/** What the agent implements, by call name (the rest answer CKR_FUNCTION_NOT_SUPPORTED). */
+const HANDLERS: Partial<Record<CallName, Handler>> = {
   C_GetSlotList: (c, [present, out], w) => c.getSlotList(present, out, w),
   C_GetSlotInfo: (c, [slot], w) => c.getSlotInfo(slot, w),
   C_GetTokenInfo: (c, [slot], w) => c.getTokenInfo(slot, w),
   C_GetMechanismList: (c, [slot, out], w) => c.getMechanismList(slot, out, w),
   C_GetMechanismInfo: (c, [slot, type], w) => c.getMechanismInfo(slot, type, w),
   C_InitToken: (c, [slot, pin, label]) => c.initToken(slot, pin, label),
-  C_InitPIN: (c, [h, pin]) => c.initPin(h, pin),
   C_OpenSession: (c, [slot, flags], w) => c.openSession(slot, flags, w),
   C_CloseSession: (c, [h]) => c.closeSession(h),
   C_CloseAllSessions: (c, [slot]) => c.closeAllSessions(slot),
-  C_GetSessionInfo: (c, [h], w) => c.getSessionInfo(h, w),
-  C_Login: (c, [h, type, pin]) => c.login(h, type, pin),
-  C_Logout: (c, [h]) => c.logout(h),
-  C_SetPIN: (c, [h, oldPin, newPin]) => c.setPin(h, oldPin, newPin),
-  C_CreateObject: (c, [h, t], w) => c.createObject(h, t, w),
-  C_CopyObject: (c, [h, o, t], w) => c.copyObject(h, o, t, w),
-  C_DestroyObject: (c, [h, o]) => c.destroyObject(h, o),
-  C_SetAttributeValue: (c, [h, o, t]) => c.setAttributeValue(h, o, t),
-  C_GetObjectSize: (c, [h, o], w) => c.getObjectSize(h, o, w),
-  C_GetAttributeValue: (c, [h, o, q], w) => c.getAttributeValue(h, o, q, w),
-  C_FindObjectsInit: (c, [h, t]) => c.findObjectsInit(h, t),
-  C_FindObjects: (c, [h, max], w) => c.findObjects(h, max, w),
-  C_FindObjectsFinal: (c, [h]) => c.findObjectsFinal(h),
-  C_DeriveKey: (c, [h, m, base, t], w) => c.deriveKey(h, m, base, t, w),
-  C_GenerateKeyPair: (c, [h, m, pub, priv], w) => c.generateKeyPair(h, m, pub, priv, w),
-  C_SignInit: (c, [h, m, key]) => c.signInit(h, m, key),
-  C_Sign: (c, [h, data, out], w) => c.sign(h, data, out, w),
-  C_SignUpdate: (c, [h, data]) => c.signUpdate(h, data),
-  C_SignFinal: (c, [h, out], w) => c.signFinal(h, out, w),
-  C_VerifyInit: (c, [h, m, key]) => c.verifyInit(h, m, key),
-  C_Verify: (c, [h, data, sig]) => c.verify(h, data, sig),
-  C_VerifyUpdate: (c, [h, data]) => c.verifyUpdate(h, data),
-  C_VerifyFinal: (c, [h, sig]) => c.verifyFinal(h, sig),
-  C_DigestInit: (c, [h, m]) => c.digestInit(h, m),
-  C_Digest: (c, [h, data, out], w) => c.digest(h, data, out, w),
-  C_DigestUpdate: (c, [h, data]) => c.digestUpdate(h, data),
-  C_DigestFinal: (c, [h, out], w) => c.digestFinal(h, out, w),
-  C_DecryptInit: (c, [h, m, key]) => c.decryptInit(h, m, key),
-  C_Decrypt: (c, [h, data, out], w) => c.decrypt(h, data, out, w),
-  C_EncryptInit: (c, [h, m, key]) => c.encryptInit(h, m, key),
-  C_Encrypt: (c, [h, data, out], w) => c.encrypt(h, data, out, w),
-  C_GenerateRandom: (c, [h, len], w) => c.generateRandom(h, len, w),
-};
-
-/** The agent's own requests (docs/agent-rpc.md, "Agent requests"). */
-const AGENT_HANDLERS: Record<AgentRequest, Handler> = {
+  C_InitPIN: S((v, [h, pin]) => v.initPin(h, pin)),
+  C_GetSessionInfo: S((v, [h], w) => v.getSessionInfo(h, w)),
+  C_Login: S((v, [h, type, pin]) => v.login(h, type, pin)),
+  C_Logout: S((v, [h]) => v.logout(h)),
+  C_SetPIN: S((v, [h, oldPin, newPin]) => v.setPin(h, oldPin, newPin)),
+  C_CreateObject: S((v, [h, t], w) => v.createObject(h, t, w)),
+  C_CopyObject: S((v, [h, o, t], w) => v.copyObject(h, o, t, w)),
+  C_DestroyObject: S((v, [h, o]) => v.destroyObject(h, o)),
+  C_SetAttributeValue: S((v, [h, o, t]) => v.setAttributeValue(h, o, t)),
+  C_GetObjectSize: S((v, [h, o], w) => v.getObjectSize(h, o, w)),
+  C_GetAttributeValue: S((v, [h, o, q], w) => v.getAttributeValue(h, o, q, w)),
+  C_FindObjectsInit: S((v, [h, t]) => v.findObjectsInit(h, t)),
+  C_FindObjects: S((v, [h, max], w) => v.findObjects(h, max, w)),
+  C_FindObjectsFinal: S((v, [h]) => v.findObjectsFinal(h)),
+  C_DeriveKey: S((v, [h, m, base, t], w) => v.deriveKey(h, m, base, t, w)),
+  C_GenerateKeyPair: S((v, [h, m, pub, priv], w) => v.generateKeyPair(h, m, pub, priv, w)),
+  C_GenerateRandom: S((v, [h, len], w) => v.generateRandom(h, len, w)),
+  C_SignInit: O((o, [h, m, key]) => o.signInit(h, m, key)),
+  C_Sign: O((o, [h, data, out], w) => o.sign(h, data, out, w)),
+  C_SignUpdate: O((o, [h, data]) => o.signUpdate(h, data)),
+  C_SignFinal: O((o, [h, out], w) => o.signFinal(h, out, w)),
+  C_VerifyInit: O((o, [h, m, key]) => o.verifyInit(h, m, key)),
+  C_Verify: O((o, [h, data, sig]) => o.verify(h, data, sig)),
+  C_VerifyUpdate: O((o, [h, data]) => o.verifyUpdate(h, data)),
+  C_VerifyFinal: O((o, [h, sig]) => o.verifyFinal(h, sig)),
+  C_DigestInit: O((o, [h, m]) => o.digestInit(h, m)),
+  C_Digest: O((o, [h, data, out], w) => o.digest(h, data, out, w)),
+  C_DigestUpdate: O((o, [h, data]) => o.digestUpdate(h, data)),
+  C_DigestFinal: O((o, [h, out], w) => o.digestFinal(h, out, w)),
+  C_DecryptInit: O((o, [h, m, key]) => o.decryptInit(h, m, key)),
+  C_Decrypt: O((o, [h, data, out], w) => o.decrypt(h, data, out, w)),
+  C_EncryptInit: O((o, [h, m, key]) => o.encryptInit(h, m, key)),
+  C_Encrypt: O((o, [h, data, out], w) => o.encrypt(h, data, out, w)),
+  // the agent's own requests (docs/agent-rpc.md, "Agent requests")
   pair: (c, [name], w) => c.pair(name, w),
   "pair-status": (c, _args, w) => c.pairStatus(w),
   unpair: (c) => c.unpair(),
+  WIM_GetIdentityCertificate: (c, _args, w) => c.identityCertificate(w),
+  WIM_SetIdentityCertificate: (c, [h, der]) => c.setIdentityCertificate(h, der),
+  WIM_WaitForSlotEvent: (c, [after, since, block], w) => c.waitForSlotEvent(after, since, block, w),
+  WIM_GetTokenStatus: (c, [slot], w) => c.getTokenStatus(slot, w),
 };
-const AGENT_BY_NUMBER = new Map(Object.entries(AGENT_REQUESTS).map(([name, fn]) => [fn as number, name as AgentRequest]));
 
-/** Reply items are kept for these results besides CKR_OK. */
-const KEEP_ITEMS = new Set<number>([CKR.OK, CKR.BUFFER_TOO_SMALL, CKR.ATTRIBUTE_SENSITIVE, CKR.ATTRIBUTE_TYPE_INVALID]);
+/** The calls a ModuleConnection answers (test/pc/rpc-schema.test.ts: every agent request of the table has a handler). */
+export const HANDLED_CALLS = Object.keys(HANDLERS) as CallName[];
 
-function decodeArgs(items: string, r: Reader): unknown[] {
-  const out: unknown[] = [];
-  for (const code of items) {
-    switch (code) {
-      case "u": out.push(r.u64()); break;
-      case "b": out.push(r.bytes()); break;
-      case "t": out.push(r.template()); break;
-      case "q": out.push(r.query()); break;
-      case "m": out.push(r.mechanism()); break;
-      case "o": case "h": out.push(r.output()); break;
-      default: throw new Error(`bad item code ${code}`);
-    }
-  }
-  r.end();
-  return out;
+/** Runs one call, its arguments decoded by the table: returns its CK_RV, its reply items written to `w`. */
+export type Dispatch = (call: CallSpec, args: RequestArg[], w: Writer) => Promise<number>;
+
+/** What serves one client connection. */
+export interface Connection {
+  dispatch: Dispatch;
+  /** The client went away: stop work done only for it (the calls still queued run, then closeAll). */
+  abandon(): void;
+  /** After the client's last call: close what it left open. */
+  closeAll(): Promise<void>;
 }
 
-/** Runs one request body; returns the reply body (rv + items). */
-export async function handleRequest(channel: Channel, body: Uint8Array, device?: Device): Promise<Uint8Array> {
-  const w = new Writer();
+/** A connection served from the registry's devices (connection.ts: its own sessions and login states). */
+export function moduleConnection(registry: Registry): Connection {
+  const c = new ModuleConnection(registry);
+  return {
+    dispatch: (call, args, w) => {
+      const handler = HANDLERS[call.name];
+      return handler ? handler(c, args, w) : Promise.resolve(CKR.FUNCTION_NOT_SUPPORTED);
+    },
+    abandon: () => c.abandon(),
+    closeAll: () => c.closeAll(),
+  };
+}
+
+/** The registry a server serves: a registry, or one device attached before (Device.attach). */
+const registryOf = (devices: Registry | Device) => (devices instanceof Device ? Registry.single(devices) : devices);
+
+const reply = (rv: number, items?: Uint8Array) => {
+  const head = new Writer().u64(rv).finish();
+  if (!items?.length) return head;
+  const out = new Uint8Array(head.length + items.length);
+  out.set(head);
+  out.set(items, head.length);
+  return out;
+};
+
+/**
+ * Runs one request body; returns the reply body (rv + items). The reply's items are those the call
+ * table gives the call, checked as the module will decode them (codec.ts decodeReply): a handler that
+ * writes other items is a bug, answered CKR_GENERAL_ERROR and logged, never sent to the module.
+ */
+export async function handleRequest(dispatch: Dispatch, body: Uint8Array): Promise<Uint8Array> {
+  let call: CallSpec | undefined;
+  let args: RequestArg[];
   let rv: number;
+  const w = new Writer();
   try {
     const r = new Reader(body);
-    const fn = r.u32();
-    if (fn === HELLO) {
-      r.end();
-      return new Writer().u64(CKR.OK).u64(RPC_VERSION).finish();
-    }
-    const own = AGENT_BY_NUMBER.get(fn);
-    if (fn === EXTENSIONS.WIM_GetIdentityCertificate.number) {
-      decodeArgs(EXTENSIONS.WIM_GetIdentityCertificate.items, r);
-      rv = await channel.identityCertificate(w);
-    } else if (fn === EXTENSIONS.WIM_SetIdentityCertificate.number) {
-      const [h, der] = decodeArgs(EXTENSIONS.WIM_SetIdentityCertificate.items, r) as [number, Uint8Array | null];
-      rv = await channel.setIdentityCertificate(h, der);
-    } else if (fn === EXTENSIONS.WIM_GetTokenStatus.number && device) {
-      const [slot] = decodeArgs(EXTENSIONS.WIM_GetTokenStatus.items, r) as [number];
-      rv = await tokenStatus(device, slot, w);
+    call = callByNumber(r.u32());
+    if (!call || call.scope === "local") return reply(CKR.FUNCTION_NOT_SUPPORTED);
+    args = decodeArgs(call, r);
+    if (call.name === "hello") {
+      w.u64(RPC_VERSION);
+      rv = CKR.OK;
     } else {
-      const name = FUNCTIONS[fn];
-      const items = own ? AGENT_REQUEST_ITEMS[own] : name && REQUEST[name];
-      const handler = own ? AGENT_HANDLERS[own] : name && HANDLERS[name];
-      if (items === undefined || !handler) return new Writer().u64(CKR.FUNCTION_NOT_SUPPORTED).finish();
-      rv = await handler(channel, decodeArgs(items, r), w);
+      rv = await dispatch(call, args, w);
     }
   } catch (e) {
-    if (e instanceof PkcsError) rv = e.rv;
-    else if (e instanceof WireError) rv = CKR.ARGUMENTS_BAD;
-    else {
-      console.error(`agent: ${e instanceof Error ? e.message : String(e)}`);
-      rv = CKR.GENERAL_ERROR;
-    }
-    return new Writer().u64(rv).finish();
+    if (e instanceof PkcsError) return reply(e.rv);
+    if (e instanceof WireError) return reply(CKR.ARGUMENTS_BAD);
+    console.error(`agent: ${e instanceof Error ? e.message : String(e)}`);
+    return reply(CKR.GENERAL_ERROR);
   }
-  const head = new Writer().u64(rv).finish();
-  if (!KEEP_ITEMS.has(rv)) return head;
-  const tail = w.finish();
-  const out = new Uint8Array(head.length + tail.length);
-  out.set(head);
-  out.set(tail, head.length);
-  return out;
+  if (!carriesItems(call, rv)) return reply(rv);
+  const items = w.finish();
+  try {
+    decodeReply(call, args, rv, items);
+  } catch (e) {
+    console.error(`agent: a reply against the call table (pc/rpc/calls.table): ${e instanceof Error ? e.message : String(e)}`);
+    return reply(CKR.GENERAL_ERROR);
+  }
+  return reply(rv, items);
 }
 
 /**
@@ -138,9 +159,15 @@ export async function handleRequest(channel: Channel, body: Uint8Array, device?:
  * with EADDRINUSE: claimSocket removes a stale socket first); the socket is created mode 0600
  * (umask 077 around the bind, no chmod window) and removed at exit only if it is still this one.
  */
-export function serve(device: Device, path: string): net.Server {
+export function serve(devices: Registry | Device, path: string): net.Server {
+  const registry = registryOf(devices);
+  return serveConnections(() => moduleConnection(registry), path);
+}
+
+/** As serve, with `open` making each client's Connection (the loopback test serves a recorder). */
+export function serveConnections(open: () => Connection, path: string): net.Server {
   const server = net.createServer((sock) => {
-    const channel = new Channel(device);
+    const connection = open();
     let buf = new Uint8Array(0);
     let busy: Promise<void> = Promise.resolve();
     sock.on("data", (chunk) => {
@@ -155,7 +182,7 @@ export function serve(device: Device, path: string): net.Server {
         const body = buf.slice(4, 4 + len);
         buf = buf.slice(4 + len);
         busy = busy.then(async () => {
-          const reply = await handleRequest(channel, body, device);
+          const reply = await handleRequest(connection.dispatch, body);
           const frame = new Uint8Array(4 + reply.length);
           new DataView(frame.buffer).setUint32(0, reply.length, true);
           frame.set(reply, 4);
@@ -164,8 +191,8 @@ export function serve(device: Device, path: string): net.Server {
       }
     });
     sock.on("close", () => {
-      channel.abandon();
-      void busy.then(() => channel.closeAll());
+      connection.abandon();
+      void busy.then(() => connection.closeAll());
     });
     sock.on("error", () => undefined);
   });
@@ -189,9 +216,15 @@ export function serve(device: Device, path: string): net.Server {
  * Claims `path` (claimSocket: safe directory, no live agent there, a stale socket removed) and
  * serves on it; resolves once listening. Rejects with a message for the user.
  */
-export async function listenAgent(device: Device, path: string): Promise<net.Server> {
+export async function listenAgent(devices: Registry | Device, path: string): Promise<net.Server> {
+  const registry = registryOf(devices);
+  return listenConnections(() => moduleConnection(registry), path);
+}
+
+/** As listenAgent, with `open` making each client's Connection. */
+export async function listenConnections(open: () => Connection, path: string): Promise<net.Server> {
   await claimSocket(path);
-  const server = serve(device, path);
+  const server = serveConnections(open, path);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", (e: NodeJS.ErrnoException) =>

@@ -74,10 +74,15 @@ export class Reader {
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
   }
   bytes(): Uint8Array | null {
+    const v = this.bytesView();
+    return v && v.slice();
+  }
+  /** As bytes, without a copy: a view into the buffer read. */
+  bytesView(): Uint8Array | null {
     const n = this.u32();
     if (n === NULL_LEN) return null;
     this.need(n);
-    const v = this.buf.slice(this.o, this.o + n);
+    const v = this.buf.subarray(this.o, this.o + n);
     this.o += n;
     return v;
   }
@@ -128,6 +133,11 @@ export class Writer {
   }
   bytes(v: Uint8Array): this {
     this.u32(v.length);
+    this.chunks.push(v);
+    return this;
+  }
+  /** Bytes as they are (items encoded elsewhere). */
+  raw(v: Uint8Array): this {
     this.chunks.push(v);
     return this;
   }

@@ -1,32 +1,35 @@
 /**
- * `wim agent --device PATH [--socket PATH] [--background]`: serves PKCS#11 modules for a real device on
- * a serial port. `wim agent --ble [ADDRESS] [--socket PATH] [--background]`: the same for a device over
- * Bluetooth LE through BlueZ (pc/agent/ble.ts; docs/ble-pc.md): the device at ADDRESS, else the first
+ * `wim agent [--device PATH | --watch GLOB[:GLOB…]] [--allow-unpaired] [--socket PATH] [--background]`:
+ * serves PKCS#11 modules for the device on a serial port, or (no --device) for every WIM found on the
+ * serial ports and on --watch / $WIM_WATCH (pc/agent/watch.ts; docs/agent.md).
+ * `wim agent --ble [ADDRESS] [--socket PATH] [--background]`: the same for a device over Bluetooth LE
+ * through BlueZ (pc/agent/ble.ts; docs/ble-pc.md): the device at ADDRESS, else the first
  * one advertising the WIM service; reconnects. Agents refuse a socket that another agent serves or that
  * sits in an unsafe directory (socket.ts), and stop when their parent goes away unless --background
  * (lifetime.ts). The host's key and the paired devices' keys live in $WIM_STATE_DIR (hostkeys.ts).
  */
-import { BleCentral, keepConnected } from "../agent/ble.js";
-import { Device } from "../agent/device.js";
+import { BleCentral } from "../agent/ble.js";
+import { attachBle } from "../agent/ble-slot.js";
 import { HostKeys } from "../agent/hostkeys.js";
 import { defaultSocketPath } from "../agent/paths.js";
-import { openSerial } from "../agent/serial.js";
 import { listenAgent } from "../agent/server.js";
+import { Registry } from "../agent/registry.js";
 import { claimSocket } from "../agent/socket.js";
+import { watchPorts } from "../agent/watch.js";
 import { MODULE, type Options, fail, usage } from "./common.js";
 import { stopWith } from "./lifetime.js";
 
 export async function agent(o: Options): Promise<void> {
   if (o.has("--ble")) return agentBle(o);
-  const dev = o.get("--device");
-  if (typeof dev !== "string") usage("wim agent: give --device PATH (a serial port) or --ble [ADDRESS]");
+  const dev = o.get("--device") as string | undefined;
   const socket = (o.get("--socket") as string) ?? defaultSocketPath();
   await claimSocket(socket).catch((e) => fail(e.message));
   stopWith(() => process.exit(0), o.has("--background"));
-  const device = Device.over(openSerial(dev), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
-  await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  await listenAgent(device, socket).catch((e) => fail(e.message));
-  console.log(`ready module=${MODULE} socket=${socket} device=${dev}`);
+  const log = (t: string) => console.error(`wim: ${t}`), registry = new Registry();
+  await watchPorts(registry, { device: dev, watch: ((o.get("--watch") as string) ?? "").split(":").filter(Boolean), allowUnpaired: o.has("--allow-unpaired"),
+    secure: { keys: new HostKeys(), log } }).catch((e) => fail(`device did not answer: ${e.message}`));
+  await listenAgent(registry, socket).catch((e) => fail(e.message));
+  console.log(`ready module=${MODULE} socket=${socket} ${dev ? `device=${dev}` : "watch"}`);
 }
 
 /**
@@ -43,9 +46,8 @@ async function agentBle(o: Options): Promise<void> {
   const central = await BleCentral.open({ address: typeof address === "string" ? address : undefined, log }).catch((e) => fail(e.message));
   stopWith(() => void central.shutdown().finally(() => process.exit(0)), o.has("--background"));
   const stream = await central.connect().catch((e) => fail(e.message));
-  const device = Device.over(stream, { keys: new HostKeys(), linkKind: "ble", log });
-  await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  keepConnected(central, stream, (s) => device.relinkStream(s), log);
-  await listenAgent(device, socket).catch((e) => fail(e.message));
+  const registry = new Registry();
+  await attachBle(registry, central, stream, { keys: new HostKeys(), log }, log).catch((e) => fail(`device did not answer: ${e.message}`));
+  await listenAgent(registry, socket).catch((e) => fail(e.message));
   console.log(`ready module=${MODULE} socket=${socket} ble=${stream.address}`);
 }

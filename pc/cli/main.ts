@@ -4,7 +4,7 @@
  *   token verbs (clients of the running agent; --socket, --slot, --serial choose it and the token):
  *     info, pin change|unblock|retries, keys list|generate|delete|export-public, certs list|import|export,
  *     reset, attest, provision, pair, unpair
- *   long-running: sim (simulator + agent, sim.ts), agent (agent.ts)
+ *   long-running: sim (simulator + agent, sim.ts), agent (agent.ts: watch mode, --device, --ble)
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -145,11 +145,14 @@ program.command("sim").description("start a simulated device and an agent for it
   .option("--label <label>", "a new state's token label (default WIM)")
   .option("--ble", "the simulator's radio model listens on STATE/ble.sock")
   .option("--pair", "the agent pairs at start (the simulated hand presses the button)")
+  .option("--link <path>", "make PATH a symbolic link to the simulator's PTY (for `wim agent`'s watch mode)")
   .option("--background", "keep running when the starting process goes away")
   .action(async (_o, cmd: Command) => (await import("./sim.js")).sim(optionMap(cmd)));
 
-program.command("agent").description("serve PKCS#11 applications for a device on a serial port or over Bluetooth LE")
-  .option("--device <path>", "the device's serial port")
+program.command("agent").description("serve PKCS#11 applications for the devices on the serial ports (watch mode), one port, or Bluetooth LE")
+  .option("--device <path>", "only the device on this serial port (default: watch every serial port for WIM devices; docs/agent.md)")
+  .option("--watch <globs>", "also watch these ports (GLOB[:GLOB…]; default $WIM_WATCH)")
+  .option("--allow-unpaired", "in watch mode, also attach devices not paired with this host")
   .option("--ble [address]", "the device over Bluetooth LE (the first one advertising the WIM service unless ADDRESS)")
   .option("--background", "keep running when the starting process goes away")
   .action(async (_o, cmd: Command) => (await import("./agent.js")).agent(optionMap(cmd)));

@@ -1,18 +1,19 @@
 /**
  * The `wim` command line's one client of the agent's RPC (docs/agent-rpc.md): the PKCS#11 calls the
  * module would make, the agent's pairing requests (AGENT_REQUESTS) and its own requests for the command
- * line (EXTENSIONS). A PIN crosses the socket, so the socket's directory is checked as the module checks
+ * line. Every request and reply is checked against the call table (pc/rpc/calls.table) as the agent
+ * checks it: items that are not the call's throw before anything is sent, and a reply the module would
+ * refuse throws. A PIN crosses the socket, so the socket's directory is checked as the module checks
  * it (paths.ts checkSocketDir; Node has no SO_PEERCRED, so the socket's owner stands in for the peer's uid).
  */
 import { lstatSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
-import { AGENT_REQUESTS, type AgentRequest, EXTENSIONS, FUNCTIONS, HELLO } from "../agent/functions.js";
+import { decodeArgs, decodeReply } from "../agent/codec.js";
+import { type AgentRequest, type CallName, callByName } from "../agent/functions.js";
 import { checkSocketDir, defaultSocketPath, myUid } from "../agent/paths.js";
 import { Reader, Writer } from "../agent/wire.js";
-
-type Call = (typeof FUNCTIONS)[number] | keyof typeof EXTENSIONS;
 
 /** No agent answers at the socket (missing, refused, or not a socket of this user): what to do next. */
 export class NoAgentError extends Error {
@@ -134,26 +135,30 @@ export class AgentClient {
     });
   }
 
-  /** One request by number: its rv and a reader at the reply items. */
-  private async exchange(fn: number, items: Writer): Promise<{ rv: number; r: Reader }> {
-    const r = new Reader(await this.raw(fn, items.finish()));
-    return { rv: Number(r.u64()), r };
+  /** One call, checked by the call table both ways: its rv and a reader at the reply items. */
+  private async exchange(name: CallName, items: Writer): Promise<{ rv: number; r: Reader }> {
+    const spec = callByName(name);
+    const bytes = items.finish();
+    const args = decodeArgs(spec, new Reader(bytes)); // throws if the items are not the call's
+    const reply = await this.raw(spec.number, bytes);
+    const rv = Number(new Reader(reply.subarray(0, 8)).u64());
+    decodeReply(spec, args, rv, reply.subarray(8)); // throws WireError if the module would refuse it
+    const r = new Reader(reply);
+    r.u64();
+    return { rv, r };
   }
 
   /** Sends one request (its items in `items`); resolves with a reader after the rv, or throws PkcsError. */
-  async call(fn: Call | "hello", items: Writer): Promise<Reader> {
-    const number = fn === "hello" ? HELLO : fn in EXTENSIONS ? EXTENSIONS[fn as keyof typeof EXTENSIONS].number : FUNCTIONS.indexOf(fn as (typeof FUNCTIONS)[number]);
-    const { rv, r } = await this.exchange(number, items);
+  async call(name: CallName, items: Writer): Promise<Reader> {
+    const { rv, r } = await this.exchange(name, items);
     if (rv !== CKR.OK) throw new PkcsError(rv);
     return r;
   }
 
   /** One of the agent's pairing requests (`wim pair`, `wim unpair`); `name` is the `b` item of `pair`. */
   async request(request: AgentRequest, name?: string): Promise<AgentReply> {
-    const items = name === undefined ? new Writer() : new Writer().bytes(Buffer.from(name, "latin1"));
-    const frame = await this.raw(AGENT_REQUESTS[request], items.finish());
-    const rv = Number(frame.readBigUInt64LE(0));
-    return { rv, value: rv === 0 && frame.length >= 16 ? Number(frame.readBigUInt64LE(8)) : undefined };
+    const { rv, r } = await this.exchange(request, name === undefined ? new Writer() : new Writer().bytes(Buffer.from(name, "latin1")));
+    return { rv, value: rv === CKR.OK && callByName(request).reply.length ? r.u64() : undefined };
   }
 
   /** C_GetSlotList: every slot's ID. */
@@ -210,7 +215,14 @@ export class AgentClient {
     };
   }
 
-  async openSession(rw: boolean, slot = 0): Promise<number> {
+  /** A session on `slot`, else on the first slot with a token (slot IDs are the devices': docs/agent.md). */
+  async openSession(rw: boolean, slot?: number): Promise<number> {
+    if (slot === undefined) {
+      const list = await this.call("C_GetSlotList", new Writer().u64(1).u8(1).u64(1));
+      list.u64(); // total
+      if (list.u32() < 1) throw new PkcsError(CKR.TOKEN_NOT_PRESENT);
+      slot = list.u64();
+    }
     return (await this.call("C_OpenSession", new Writer().u64(slot).u64(rw ? 6 : 4))).u64();
   }
 
@@ -261,7 +273,7 @@ export class AgentClient {
       const w = new Writer().u64(h).u64(object).u32(types.length);
       types.forEach((t, i) => w.u64(t).u8(sizes ? 1 : 0).u64(sizes ? sizes[i] : 0));
       // CKR_ATTRIBUTE_SENSITIVE / _TYPE_INVALID still carry the other values (docs/agent-rpc.md, Framing)
-      const { rv, r } = await this.exchange(FUNCTIONS.indexOf("C_GetAttributeValue"), w);
+      const { rv, r } = await this.exchange("C_GetAttributeValue", w);
       if (rv !== CKR.OK && rv !== CKR.ATTRIBUTE_SENSITIVE && rv !== CKR.ATTRIBUTE_TYPE_INVALID) throw new PkcsError(rv);
       return Array.from({ length: r.u32() }, () => ({ size: r.u64(), value: r.bytes() }));
     };

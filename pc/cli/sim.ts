@@ -5,7 +5,8 @@
  * --ble: the simulator's radio model listens on STATE/ble.sock (WIM_SIM_BLE; docs/ble.md),
  * and the ready line ends with "ble=PATH". --pair: the simulator's agent pairs at start; the simulated
  * user's hand presses the simulated BOOT button through the simulator's control socket
- * (STATE/control.sock). The PINs given here are the simulator's test PINs (a throwaway token).
+ * (STATE/control.sock). --link PATH: PATH becomes a symlink to the simulator's PTY (for `wim agent`'s
+ * watch mode). The PINs given here are the simulator's test PINs (a throwaway token).
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, rmSync } from "node:fs";
@@ -20,6 +21,7 @@ import { defaultSocketPath } from "../agent/paths.js";
 import { openSerial } from "../agent/serial.js";
 import { listenAgent } from "../agent/server.js";
 import { claimSocket } from "../agent/socket.js";
+import { linkPty } from "../agent/watch.js";
 import { BUILD, MODULE, type Options, fail, sleep } from "./common.js";
 import { stopWith } from "./lifetime.js";
 import { pairWith } from "./pair.js";
@@ -84,6 +86,7 @@ export async function sim(o: Options): Promise<void> {
   }
   if (!socket) link.close();
   else await listenAgent(device, socket).catch((e) => fail(e.message));
+  if (o.has("--link")) linkPty(o.get("--link") as string, pty); // once its own link is closed
   console.log(`ready module=${MODULE} socket=${socket ?? "none"} pty=${pty}${ble ? ` ble=${ble}` : ""}`);
 }
 

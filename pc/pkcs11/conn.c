@@ -126,22 +126,23 @@ static int hello(int fd)
   return ok;
 }
 
-static int connect_locked(void)
+/* A new trusted, greeted connection to the agent; -1 if there is none. */
+static int open_agent(void)
 {
   char path[4096], why[512];
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
   if (!socket_path(path, sizeof(path)))
-    return 0;
+    return -1;
   enum wim_trust t = wim_trust_path(path, addr.sun_path, sizeof(addr.sun_path), why, sizeof(why));
   if (t == WIM_TRUST_REFUSED)
     report_refusal(path, why);
   if (t != WIM_TRUST_OK)
-    return 0;
+    return -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return 0;
+    return -1;
   int r;
   do
     r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
@@ -152,11 +153,29 @@ static int connect_locked(void)
   }
   if (r < 0 || !hello(fd)) {
     close(fd);
-    return 0;
+    return -1;
   }
+  return fd;
+}
+
+static int connect_locked(void)
+{
+  int fd = open_agent();
+  if (fd < 0)
+    return 0;
   conn_fd = fd;
   conn_pid = getpid();
   return 1;
+}
+
+int wim_conn_open(void)
+{
+  return open_agent();
+}
+
+enum wim_io wim_conn_exchange(int fd, wim_buf *request, wim_buf *reply)
+{
+  return exchange_frame(fd, request, reply);
 }
 
 enum wim_io wim_conn_transact(wim_buf *request, wim_buf *reply)

@@ -170,11 +170,18 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
   CALL(FindObjectsInit, WIM_U(hSession), WIM_T(pTemplate, ulCount));
 }
 
-CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
-                    CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+CK_RV wim_forward_find_objects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+                               CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
   CALL(FindObjects, WIM_U(hSession), WIM_U(ulMaxObjectCount),
        WIM_H(phObject, ulMaxObjectCount, pulObjectCount));
+}
+
+/* Through compat.c, which may leave keys out for a client that cannot take them. */
+CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+                    CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+{
+  return wim_find_objects(hSession, phObject, ulMaxObjectCount, pulObjectCount);
 }
 
 CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)

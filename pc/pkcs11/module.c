@@ -1,7 +1,7 @@
 /*
  * module.c — what the module answers itself: C_Initialize, C_Finalize, C_GetInfo,
- * C_GetFunctionList, the PKCS#11 3.0 interfaces, the legacy parallel functions,
- * C_WaitForSlotEvent, and the v3.0 functions the token does not offer.
+ * C_GetFunctionList, the PKCS#11 3.0 interfaces, the legacy parallel functions, and the v3.0
+ * functions the token does not offer. C_WaitForSlotEvent is in events.c.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -56,6 +56,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
       rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
     } else {
       wim_conn_setup_fork_handlers();
+      wim_events_initialize();
       __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&init_lock);
@@ -73,6 +74,7 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
     rv = CKR_ARGUMENTS_BAD;
   else {
     __atomic_store_n(&initialized, 0, __ATOMIC_RELEASE);
+    wim_events_finalize(); /* blocked C_WaitForSlotEvent calls return */
     wim_conn_close(); /* the agent drops this application's sessions */
   }
   pthread_mutex_unlock(&init_lock);
@@ -100,7 +102,7 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
   return wim_debug_rv("C_GetInfo", rv);
 }
 
-/* ── legacy and event functions ──────────────────────────────────────────────────────── */
+/* ── legacy functions ──────────────────────────────────────────────────────── */
 
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
 {
@@ -114,18 +116,6 @@ CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
   (void)hSession;
   return wim_debug_rv("C_CancelFunction", wim_is_initialized() ? CKR_FUNCTION_NOT_PARALLEL
                                                                : CKR_CRYPTOKI_NOT_INITIALIZED);
-}
-
-CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
-{
-  CK_RV rv;
-  if (!wim_is_initialized())
-    rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-  else if (!pSlot || pReserved)
-    rv = CKR_ARGUMENTS_BAD;
-  else
-    rv = (flags & CKF_DONT_BLOCK) ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
-  return wim_debug_rv("C_WaitForSlotEvent", rv);
 }
 
 /* ── v3.0 functions the token does not offer ─────────────────────────────────────────── */

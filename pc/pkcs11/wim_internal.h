@@ -15,35 +15,23 @@
 
 /* ── RPC function numbers: the index in CK_FUNCTION_LIST v2.40 (docs/agent-rpc.md) ────── */
 
+#include "calls.h" /* generated from pc/rpc/calls.table by tools/gen-rpc.mjs */
+
+#define WIM_FN_ENUM(number, fn, request, reply) WIM_FN_##fn = number,
+#define WIM_AGENT_ENUM(number, name, request, reply) WIM_AGENT_##name = number,
+enum wim_agent_request { WIM_AGENT_REQUESTS(WIM_AGENT_ENUM) };
 enum wim_fn {
-  WIM_FN_Initialize, WIM_FN_Finalize, WIM_FN_GetInfo, WIM_FN_GetFunctionList,
-  WIM_FN_GetSlotList, WIM_FN_GetSlotInfo, WIM_FN_GetTokenInfo, WIM_FN_GetMechanismList,
-  WIM_FN_GetMechanismInfo, WIM_FN_InitToken, WIM_FN_InitPIN, WIM_FN_SetPIN,
-  WIM_FN_OpenSession, WIM_FN_CloseSession, WIM_FN_CloseAllSessions, WIM_FN_GetSessionInfo,
-  WIM_FN_GetOperationState, WIM_FN_SetOperationState, WIM_FN_Login, WIM_FN_Logout,
-  WIM_FN_CreateObject, WIM_FN_CopyObject, WIM_FN_DestroyObject, WIM_FN_GetObjectSize,
-  WIM_FN_GetAttributeValue, WIM_FN_SetAttributeValue, WIM_FN_FindObjectsInit,
-  WIM_FN_FindObjects, WIM_FN_FindObjectsFinal,
-  WIM_FN_EncryptInit, WIM_FN_Encrypt, WIM_FN_EncryptUpdate, WIM_FN_EncryptFinal,
-  WIM_FN_DecryptInit, WIM_FN_Decrypt, WIM_FN_DecryptUpdate, WIM_FN_DecryptFinal,
-  WIM_FN_DigestInit, WIM_FN_Digest, WIM_FN_DigestUpdate, WIM_FN_DigestKey, WIM_FN_DigestFinal,
-  WIM_FN_SignInit, WIM_FN_Sign, WIM_FN_SignUpdate, WIM_FN_SignFinal,
-  WIM_FN_SignRecoverInit, WIM_FN_SignRecover,
-  WIM_FN_VerifyInit, WIM_FN_Verify, WIM_FN_VerifyUpdate, WIM_FN_VerifyFinal,
-  WIM_FN_VerifyRecoverInit, WIM_FN_VerifyRecover,
-  WIM_FN_DigestEncryptUpdate, WIM_FN_DecryptDigestUpdate, WIM_FN_SignEncryptUpdate,
-  WIM_FN_DecryptVerifyUpdate,
-  WIM_FN_GenerateKey, WIM_FN_GenerateKeyPair, WIM_FN_WrapKey, WIM_FN_UnwrapKey,
-  WIM_FN_DeriveKey, WIM_FN_SeedRandom, WIM_FN_GenerateRandom,
-  WIM_FN_GetFunctionStatus, WIM_FN_CancelFunction, WIM_FN_WaitForSlotEvent,
-  WIM_FN_COUNT, /* 68 */
-  WIM_FN_HELLO = 0xFFFF
+  WIM_PKCS11_CALLS(WIM_FN_ENUM)
+  WIM_FN_COUNT, /* 68: the table lists them 0 … 67 in order (gen-rpc.mjs checks) */
+  WIM_FN_HELLO = WIM_AGENT_hello
 };
+#undef WIM_FN_ENUM
+#undef WIM_AGENT_ENUM
 
 /* ── the call table (calls.c) ─────────────────────────────────────────────────────────── */
 
-/* One row per function: its name and the item codes of its request and reply, exactly as
- * in the table of docs/agent-rpc.md. `request` is NULL for functions handled locally. */
+/* One row per function: its name and the item codes of its request and reply (calls.c expands
+ * calls.h into it). `request` is NULL for functions handled locally. */
 typedef struct wim_call_desc {
   const char *name;
   const char *request; /* u b t q m o h */
@@ -85,6 +73,14 @@ typedef struct wim_arg {
 /* marshal.c: checks, encodes, sends, decodes one call; returns its CK_RV. */
 CK_RV wim_call(enum wim_fn fn, wim_arg *args, size_t nargs);
 
+/* compat.c: C_FindObjects without the keys a client cannot take (libp11 and EdDSA keys). */
+int wim_hides_eddsa(void);
+CK_RV wim_find_objects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
+                       CK_ULONG_PTR count);
+/* forward.c: C_FindObjects as the agent answers it. */
+CK_RV wim_forward_find_objects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
+                               CK_ULONG_PTR count);
+
 /* ── the wire buffer (wire.c) ────────────────────────────────────────────────────────── */
 
 typedef struct wim_buf {
@@ -123,6 +119,15 @@ enum wim_io { WIM_IO_OK, WIM_IO_OFFLINE, WIM_IO_PROTOCOL };
 enum wim_io wim_conn_transact(wim_buf *request, wim_buf *reply);
 void wim_conn_close(void);
 void wim_conn_setup_fork_handlers(void);
+/* A connection of the caller's own (a blocking C_WaitForSlotEvent): trusted and greeted as the
+ * shared one; -1 without an agent. wim_conn_exchange sends one request on it. */
+int wim_conn_open(void);
+enum wim_io wim_conn_exchange(int fd, wim_buf *request, wim_buf *reply);
+
+/* ── slot events (events.c) ──────────────────────────────────────────────────────────── */
+
+void wim_events_initialize(void); /* C_Initialize: events from now on */
+void wim_events_finalize(void);   /* C_Finalize: blocked waits return */
 
 /* ── module state (module.c) ─────────────────────────────────────────────────────────── */
 

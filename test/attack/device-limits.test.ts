@@ -21,7 +21,7 @@ import { AtLink } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { EC_KEY, PIN, exec, generateKeys, show } from "../e2e/clients.js";
 import { MODULE, type SimToken, startSim, tempDir } from "../e2e/harness.js";
-import { Req, RpcClient } from "../e2e/rpc-client.js";
+import { Req, RpcClient, firstSlot } from "../e2e/rpc-client.js";
 import { rvOf } from "../rv.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
@@ -167,7 +167,7 @@ describe("attack: device limits without the PIN (findings 3 and 4)", function ()
           hogs.push(c);
           assert.equal((await c.call(new Req("hello"))).rv, CKR.OK);
           for (let j = 0; j <= SESSIONS_PER_CHANNEL; j++) {
-            const r = await c.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION));
+            const r = await c.call(new Req("C_OpenSession").u64(await firstSlot(c)).u64(CKF.SERIAL_SESSION));
             if (r.rv === CKR.SESSION_COUNT) refused++;
           }
         }

@@ -16,7 +16,7 @@ import { openSerial } from "../../pc/agent/serial.js";
 import { serve } from "../../pc/agent/server.js";
 import { MAX_RANDOM, MAX_REQUEST } from "../../pc/agent/wire.js";
 import { ROOT, type SimToken, startSim, tempDir } from "../e2e/harness.js";
-import { Req, RpcClient } from "../e2e/rpc-client.js";
+import { Req, RpcClient, firstSlot } from "../e2e/rpc-client.js";
 
 /** The value of `#define NAME (a * b)` / `(a u)` in a C file, evaluated as a product. */
 function cDefine(file: string, name: string): number {
@@ -97,7 +97,7 @@ describe("attack: request frames from a misbehaving client", function () {
     await new Promise((r) => server.once("listening", r));
     victim = await RpcClient.connect(socket);
     assert.equal((await victim.call(new Req("hello"))).rv, CKR.OK);
-    const r = await victim.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION));
+    const r = await victim.call(new Req("C_OpenSession").u64(await firstSlot(victim)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION));
     session = r.u64();
     assert.equal((await victim.call(new Req("C_Login").u64(session).u64(CKU.USER).bytes(Buffer.from("123456")))).rv, CKR.OK);
   });
@@ -158,7 +158,7 @@ describe("attack: request frames from a misbehaving client", function () {
       assert.equal(await c.rv(), want, what);
     }
     // still served
-    c.frame(4 + 8 + 8, Buffer.concat([fn("C_OpenSession"), le64(0), le64(CKF.SERIAL_SESSION)]));
+    c.frame(4 + 8 + 8, Buffer.concat([fn("C_OpenSession"), le64(await firstSlot(victim)), le64(CKF.SERIAL_SESSION)]));
     assert.equal(await c.rv(), CKR.OK);
     assert.ok(!c.closed);
     await victimUnharmed();

@@ -18,7 +18,7 @@ import { IkInitiator } from "../../modules/wim/noise.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { p256Key, p256Suite } from "../../pc/agent/noise-p256.js";
 import { type SimToken, hostStateDir, p11, startSim, tempDir } from "../e2e/harness.js";
-import { type Rep, Req, RpcClient } from "../e2e/rpc-client.js";
+import { type Rep, Req, RpcClient, firstSlot } from "../e2e/rpc-client.js";
 
 const P256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07);
 const PIN = "123456";
@@ -35,7 +35,7 @@ describe("attack: the raw-link hijack of a logged-in channel (issue 13)", functi
     const client = await RpcClient.connect(sim.socket);
     const ok = (r: Rep) => (assert.equal(r.rv, CKR.OK), r);
     ok(await client.call(new Req("hello")));
-    const h = ok(await client.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+    const h = ok(await client.call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
     ok(await client.call(new Req("C_Login").u64(h).u64(CKU.USER).bytes(Buffer.from(PIN))));
     const gen = ok(await client.call(new Req("C_GenerateKeyPair").u64(h).mechanism(CKM.EC_KEY_PAIR_GEN)
       .template([{ type: CKA.EC_PARAMS, value: P256 }]).template([{ type: CKA.SIGN, value: Uint8Array.of(1) }])));
@@ -79,7 +79,7 @@ describe("attack: the raw-link hijack of a logged-in channel (issue 13)", functi
     assert.equal(token.code, 0, token.stderr);
     assert.doesNotMatch(token.stdout, /count low|final try|locked/i, token.stdout);
     // the client carries on: a new session, its PIN, a signature
-    const h2 = ok(await client.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+    const h2 = ok(await client.call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
     ok(await client.call(new Req("C_Login").u64(h2).u64(CKU.USER).bytes(Buffer.from(PIN))));
     assert.equal(await sign(h2), CKR.OK);
     client.close();

@@ -16,7 +16,7 @@ import { openSerial } from "../../pc/agent/serial.js";
 import { serve } from "../../pc/agent/server.js";
 import { MAX_RANDOM } from "../../pc/agent/wire.js";
 import { type SimToken, startSim, tempDir } from "../e2e/harness.js";
-import { type Rep, Req, RpcClient } from "../e2e/rpc-client.js";
+import { type Rep, Req, RpcClient, firstSlot } from "../e2e/rpc-client.js";
 
 /** 2^32 + CKA_CLASS: it used to wrap onto CKA_CLASS. */
 const HI = 1;
@@ -50,7 +50,7 @@ describe("attack: inputs that alias or mislead", function () {
     await new Promise((r) => server.once("listening", r));
     client = await RpcClient.connect(socket);
     ok(await call(new Req("hello")));
-    h = ok(await call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+    h = ok(await call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
     ok(await call(new Req("C_Login").u64(h).u64(CKU.USER).bytes(Buffer.from("123456"))));
     data = ok(await call(new Req("C_CreateObject").u64(h).template([
       { type: CKA.CLASS, value: ulongValue(CKO.DATA) }, { type: CKA.VALUE, value: Buffer.from("x") },
@@ -118,7 +118,7 @@ describe("attack: inputs that alias or mislead", function () {
     const pin = (n: number, fill = 0x31) => Buffer.alloc(n, fill);
 
     it("C_GetTokenInfo's ulMinPinLen / ulMaxPinLen are the limits the checks use", async () => {
-      const r = ok(await call(new Req("C_GetTokenInfo").u64(0)));
+      const r = ok(await call(new Req("C_GetTokenInfo").u64(await firstSlot(client))));
       for (let i = 0; i < 4; i++) r.bytes();
       for (let i = 0; i < 5; i++) r.u64();
       assert.equal(r.u64(), MAX_PIN);
@@ -132,7 +132,7 @@ describe("attack: inputs that alias or mislead", function () {
       ok(await other.call(new Req("hello")));
       for (const n of [MAX_PIN + 1, 0, MIN_PIN - 1, 1000]) {
         assert.equal(await rv(new Req("C_Login").u64(h).u64(CKU.SO).bytes(pin(n))), CKR.PIN_LEN_RANGE, `C_Login ${n}`);
-        assert.equal((await other.call(new Req("C_InitToken").u64(0).bytes(pin(n)).bytes(Buffer.alloc(32, 0x20)))).rv, CKR.PIN_LEN_RANGE, `C_InitToken ${n}`);
+        assert.equal((await other.call(new Req("C_InitToken").u64(await firstSlot(client)).bytes(pin(n)).bytes(Buffer.alloc(32, 0x20)))).rv, CKR.PIN_LEN_RANGE, `C_InitToken ${n}`);
         assert.equal(await rv(new Req("C_InitPIN").u64(h).bytes(pin(n))), CKR.PIN_LEN_RANGE, `C_InitPIN ${n}`);
         assert.equal(await rv(new Req("C_SetPIN").u64(h).bytes(pin(n)).bytes(pin(6))), CKR.PIN_LEN_RANGE, `C_SetPIN old ${n}`);
         assert.equal(await rv(new Req("C_SetPIN").u64(h).bytes(Buffer.from("123456")).bytes(pin(n))), CKR.PIN_LEN_RANGE, `C_SetPIN new ${n}`);

@@ -15,7 +15,7 @@ import { type BluezHandle, startBluez } from "../bluez/harness.js";
 import { FAULT } from "../bluez/radio.js";
 import { EC_KEY, PIN, RSA_KEY, generateKeys, readPublicKey, show } from "./clients.js";
 import { type BleAgent, ROOT, type SimToken, hostStateDir, p11, run, startBleAgent, startSimBle, tempDir } from "./harness.js";
-import { type Rep, Req, RpcClient } from "./rpc-client.js";
+import { type Rep, Req, RpcClient, firstSlot } from "./rpc-client.js";
 
 const SHA256_DIGEST_INFO = Buffer.from("3031300d060960864801650304020105000420", "hex");
 
@@ -82,7 +82,7 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
     const ok = (r: Rep) => (assert.equal(r.rv, CKR.OK), r);
     try {
       ok(await client.call(new Req("hello")));
-      const h = ok(await client.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+      const h = ok(await client.call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
       ok(await client.call(new Req("C_Login").u64(h).u64(CKU.USER).bytes(Buffer.from(PIN))));
       const gen = ok(await client.call(new Req("C_GenerateKeyPair").u64(h).mechanism(CKM.RSA_PKCS_KEY_PAIR_GEN)
         .template([{ type: CKA.MODULUS_BITS, value: ulongValue(2048) }]).template([])));
@@ -126,5 +126,20 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
     assert.equal(agent.address, address);
     const r = await p11(agent.socket, "--list-slots");
     assert.equal(r.code, 0, show(r));
+  });
+
+  it("a device that stays away (no reconnect within 10 s) keeps its slot without a token (docs/agent.md)", async () => {
+    const before = await p11(agent!.socket, "--list-slots");
+    const slot = /Slot 0 \((0x[0-9a-f]+)\)/.exec(before.stdout)?.[1];
+    assert.ok(slot, show(before));
+    await sim!.stop(); // the radio goes with the simulator
+    for (let i = 0; i < 100; i++) {
+      const r = await p11(agent!.socket, "--list-slots");
+      if (/token state:\s*uninitialized|\(empty\)/.test(r.stdout)) break;
+      await new Promise((done) => setTimeout(done, 250));
+    }
+    const after = await p11(agent!.socket, "--list-slots");
+    assert.match(after.stdout, new RegExp(`Slot 0 \\(${slot}\\)[^\\n]*\\n\\s*\\(empty\\)`), show(after));
+    assert.match(agent!.log.join("\n"), /away for 10000 ms/);
   });
 });

@@ -45,7 +45,25 @@ const seen = (wire: Buffer, secret: Buffer) => forms(secret).some((f) => wire.in
  */
 async function tappedAgent(state: string, pair: boolean, ble = false) {
   const sim = await startSim(state, ["--no-agent", "--user-pin", PIN, ...(ble ? ["--ble", "--pair"] : [])]);
-  const radio = ble ? await radioStream(sim.ble!, 247) : undefined;
+  try {
+    return await tapOn(sim, state, pair, ble);
+  } catch (e) {
+    await sim.stop(); // a failed or stuck attach must not leave the simulator running under mocha
+    throw e;
+  }
+}
+
+/** How long attaching through the tap (identification, handshake, pairing) may take. */
+const ATTACH_MS = 60_000;
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+async function tapOn(sim: Awaited<ReturnType<typeof startSim>>, state: string, pair: boolean, ble: boolean) {
+  const radio = ble ? await within(radioStream(sim.ble!, 247), ATTACH_MS, "connecting to the radio model") : undefined;
   const raw = radio ? radio.stream : openSerial(sim.pty);
   const wire: number[] = [];
   const toAgent: ((b: Uint8Array) => void)[] = [];
@@ -66,7 +84,7 @@ async function tappedAgent(state: string, pair: boolean, ble = false) {
   };
   const keys = new HostKeys(ble ? hostStateDir(state) : path.join(state, "tap-host"));
   const device = Device.over(tap, { keys, linkKind: ble ? "ble" : "serial" });
-  await device.attach();
+  await within(device.attach(), ATTACH_MS, `attaching over ${ble ? "the radio model" : "the PTY"}`);
   if (ble) assert.ok(device.channelOpen, "the channel over BLE with the key paired over the PTY");
   if (pair && !ble) {
     await pairDevice(device, state);

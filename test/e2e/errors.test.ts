@@ -12,7 +12,7 @@ import { AtLink } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { serve } from "../../pc/agent/server.js";
 import { type SimToken, startSim, tempDir } from "./harness.js";
-import { type Rep, Req, RpcClient } from "./rpc-client.js";
+import { type Rep, Req, RpcClient, firstSlot } from "./rpc-client.js";
 
 describe("PKCS#11 error paths", function () {
   this.timeout(120_000);
@@ -37,7 +37,7 @@ describe("PKCS#11 error paths", function () {
     await new Promise((r) => server.once("listening", r));
     client = await RpcClient.connect(socket);
     ok(await call(new Req("hello")));
-    h = ok(await call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+    h = ok(await call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
   });
   after(async () => {
     client?.close();
@@ -48,14 +48,14 @@ describe("PKCS#11 error paths", function () {
 
   it("bad slot, session and object handles", async () => {
     assert.equal(await rv(new Req("C_GetTokenInfo").u64(7)), CKR.SLOT_ID_INVALID);
-    assert.equal(await rv(new Req("C_OpenSession").u64(0).u64(CKF.RW_SESSION)), CKR.SESSION_PARALLEL_NOT_SUPPORTED);
+    assert.equal(await rv(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.RW_SESSION)), CKR.SESSION_PARALLEL_NOT_SUPPORTED);
     assert.equal(await rv(new Req("C_Logout").u64(999)), CKR.SESSION_HANDLE_INVALID);
     assert.equal(await rv(new Req("C_Logout").u64(h)), CKR.USER_NOT_LOGGED_IN);
     assert.equal(await rv(new Req("C_Login").u64(h).u64(7).bytes(Buffer.from("123456"))), CKR.USER_TYPE_INVALID);
     assert.equal(await rv(new Req("C_SignInit").u64(h).mechanism(CKM.RSA_PKCS).u64(12345)), CKR.KEY_HANDLE_INVALID);
     assert.equal(await rv(new Req("C_FindObjects").u64(h).u64(10)), CKR.OPERATION_NOT_INITIALIZED);
     assert.equal(await rv(new Req("C_Sign").u64(h).bytes(Buffer.alloc(4)).output(512)), CKR.OPERATION_NOT_INITIALIZED);
-    assert.equal(await rv(new Req("C_GetMechanismInfo").u64(0).u64(0x1234)), CKR.MECHANISM_INVALID);
+    assert.equal(await rv(new Req("C_GetMechanismInfo").u64(await firstSlot(client)).u64(0x1234)), CKR.MECHANISM_INVALID);
   });
 
   it("generation needs the user, and a well-formed template", async () => {
@@ -119,12 +119,12 @@ describe("PKCS#11 error paths", function () {
   });
 
   it("objects: read-only sessions, unknown classes, and PIN lengths", async () => {
-    const ro = ok(await call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION))).u64();
+    const ro = ok(await call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION))).u64();
     const cert = [{ type: CKA.CLASS, value: ulongValue(CKO.DATA) }, { type: CKA.TOKEN, value: Buffer.of(1) }];
     assert.equal(await rv(new Req("C_CreateObject").u64(ro).template(cert)), CKR.SESSION_READ_ONLY);
     assert.equal(await rv(new Req("C_CreateObject").u64(h).template([{ type: CKA.CLASS, value: ulongValue(99) }])), CKR.ATTRIBUTE_VALUE_INVALID);
     assert.equal(await rv(new Req("C_SetPIN").u64(h).bytes(Buffer.from("123456")).bytes(Buffer.from("12"))), CKR.PIN_LEN_RANGE);
-    assert.equal(await rv(new Req("C_InitToken").u64(0).bytes(Buffer.from("12345678")).bytes(Buffer.alloc(32, 32))), CKR.SESSION_EXISTS);
+    assert.equal(await rv(new Req("C_InitToken").u64(await firstSlot(client)).bytes(Buffer.from("12345678")).bytes(Buffer.alloc(32, 32))), CKR.SESSION_EXISTS);
     ok(await call(new Req("C_CloseSession").u64(ro)));
     assert.equal(await rv(new Req("C_CloseSession").u64(ro)), CKR.SESSION_HANDLE_INVALID);
   });

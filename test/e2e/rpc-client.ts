@@ -110,3 +110,12 @@ export class RpcClient {
     this.sock.destroy();
   }
 }
+
+/** The first slot with a token (C_GetSlotList(tokenPresent)): slot IDs are the devices' (docs/agent.md). */
+export async function firstSlot(client: RpcClient): Promise<number> {
+  const r = await client.call(new Req("C_GetSlotList").u64(1).output(8));
+  if (r.rv !== 0) throw new Error(`C_GetSlotList: rv 0x${r.rv.toString(16)}`);
+  const total = r.u64();
+  if (r.u32() < 1 || total < 1) throw new Error("no slot with a token");
+  return r.u64();
+}

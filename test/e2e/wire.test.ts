@@ -18,7 +18,7 @@ import { AtLink } from "../../pc/agent/link.js";
 import { openSerial } from "../../pc/agent/serial.js";
 import { serve } from "../../pc/agent/server.js";
 import { type SimToken, pairDevice, startSim, tempDir } from "./harness.js";
-import { Rep, Req, RpcClient } from "./rpc-client.js";
+import { Rep, Req, RpcClient, firstSlot } from "./rpc-client.js";
 
 describe("bytes and round trips on the link", function () {
   this.timeout(120_000);
@@ -47,7 +47,7 @@ describe("bytes and round trips on the link", function () {
     const ok = (r: Rep) => (assert.equal(r.rv, CKR.OK), r);
 
     ok(await client.call(new Req("hello")));
-    const h = ok(await client.call(new Req("C_OpenSession").u64(0).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
+    const h = ok(await client.call(new Req("C_OpenSession").u64(await firstSlot(client)).u64(CKF.SERIAL_SESSION | CKF.RW_SESSION))).u64();
     ok(await client.call(new Req("C_Login").u64(h).u64(CKU.USER).bytes(Buffer.from("123456"))));
     const gen = ok(await client.call(new Req("C_GenerateKeyPair").u64(h).mechanism(CKM.RSA_PKCS_KEY_PAIR_GEN)
       .template([{ type: CKA.MODULUS_BITS, value: ulongValue(2048) }]).template([])));

@@ -1,7 +1,8 @@
 /*
- * fake_agent.c — see fake_agent.h. Its decoder is written from docs/agent-rpc.md on its
- * own (it does not share the module's call table), so a mismatch between the module and
- * the document shows up as a differing decoded line.
+ * fake_agent.c — see fake_agent.h. It knows each function's request items from the generated
+ * call table (pc/pkcs11/calls.h, from pc/rpc/calls.table); its item decoder is its own, written
+ * from docs/agent-rpc.md, so a module that encodes an item otherwise shows up as a differing
+ * decoded line.
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,23 +14,39 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "calls.h"
 #include "fake_agent.h"
 
-/* Request items per function number, typed from the table of docs/agent-rpc.md. */
-static const char *const request_items[68] = {
-  [4] = "uh", [5] = "u", [6] = "u", [7] = "uh", [8] = "uu", [9] = "ubb", [10] = "ub",
-  [11] = "ubb", [12] = "uu", [13] = "u", [14] = "u", [15] = "u", [16] = "uo", [17] = "ubuu",
-  [18] = "uub", [19] = "u", [20] = "ut", [21] = "uut", [22] = "uu", [23] = "uu", [24] = "uuq",
-  [25] = "uut", [26] = "ut", [27] = "uu", [28] = "u",
-  [29] = "umu", [30] = "ubo", [31] = "ubo", [32] = "uo",
-  [33] = "umu", [34] = "ubo", [35] = "ubo", [36] = "uo",
-  [37] = "um", [38] = "ubo", [39] = "ub", [40] = "uu", [41] = "uo",
-  [42] = "umu", [43] = "ubo", [44] = "ub", [45] = "uo", [46] = "umu", [47] = "ubo",
-  [48] = "umu", [49] = "ubb", [50] = "ub", [51] = "ub", [52] = "umu", [53] = "ubo",
-  [54] = "ubo", [55] = "ubo", [56] = "ubo", [57] = "ubo",
-  [58] = "umt", [59] = "umtt", [60] = "umuuo", [61] = "umubt", [62] = "umut", [63] = "ub",
-  [64] = "uu",
-};
+/* Request items per function number, from the call table; NULL for a function the module
+ * answers itself. */
+#define REQUEST_ITEMS(number, fn, request, reply) [number] = request,
+static const char *const request_items[] = { WIM_PKCS11_CALLS(REQUEST_ITEMS) };
+#define N_FUNCTIONS (sizeof(request_items) / sizeof(request_items[0]))
+
+/* Function numbers by name: FN_GetSessionInfo, AGENT_hello, AGENT_pair, … */
+#define FN_ENUM(number, fn, request, reply) FN_##fn = number,
+#define AGENT_ENUM(number, name, request, reply) AGENT_##name = number,
+enum { WIM_PKCS11_CALLS(FN_ENUM) WIM_AGENT_REQUESTS(AGENT_ENUM) };
+
+/* The agent's own requests: hello, and the command line's, which the module never sends. */
+#define AGENT_NUMBER(number, name, request, reply) number,
+static const unsigned agent_requests[] = { WIM_AGENT_REQUESTS(AGENT_NUMBER) };
+
+/* An agent request's items, from the table (NULL: not one). */
+#define AGENT_ITEMS(number, name, request, reply) if (fn == (number)) return request;
+static const char *agent_request_items(unsigned fn)
+{
+  WIM_AGENT_REQUESTS(AGENT_ITEMS)
+  return NULL;
+}
+
+static int is_agent_request(unsigned fn)
+{
+  for (size_t i = 0; i < sizeof(agent_requests) / sizeof(agent_requests[0]); i++)
+    if (agent_requests[i] == fn)
+      return 1;
+  return 0;
+}
 
 #define MAX_CLIENTS 8
 
@@ -236,7 +253,7 @@ static int serve(int i)
                 (unsigned)body[3] << 24;
   int keep = 1;
   pthread_mutex_lock(&fake.lock);
-  if (fn == 0xFFFF) {
+  if (fn == AGENT_hello) {
     fake.hellos++;
     if (len != 4 || fake.greeted[i])
       fake.protocol_errors++;
@@ -247,16 +264,18 @@ static int serve(int i)
   } else {
     char got[4096] = "";
     fake.requests++;
-    /* 0xFFFE pair, 0xFFFD pair-status, 0xFFFC unpair (`wim pair`, `wim unpair`) and 0xFFFB, 0xFFFA (the
-       identity certificate: `wim attest`, `wim provision`), 0xFFF9 (the token status: `wim info`) are the command line's requests
-       (docs/agent-rpc.md, "Agent requests"): the module never sends them, so they count as errors here */
-    if (!fake.greeted[i] || fn >= 68 || !request_items[fn])
+    /* the agent's own requests (calls.h WIM_AGENT_REQUESTS: `wim pair`, `wim attest`, …) are the
+       command line's: the module never sends them, so they count as errors here — but
+       WIM_WaitForSlotEvent, which is C_WaitForSlotEvent's request */
+    const char *items = fn == AGENT_WIM_WaitForSlotEvent ? agent_request_items(fn)
+                        : fn < N_FUNCTIONS && !is_agent_request(fn) ? request_items[fn] : NULL;
+    if (!fake.greeted[i] || !items)
       fake.protocol_errors++;
     else
-      decode_items(request_items[fn], &c, got, sizeof(got));
+      decode_items(items, &c, got, sizeof(got));
     if (c.bad || c.left)
       fake.protocol_errors++;
-    if (fake.echo && fn == 15) {
+    if (fake.echo && fn == FN_GetSessionInfo) {
       cursor e = { body + 4, len - 4, 0 };
       uint64_t h = take(&e, 8);
       reply_items r = { .n = 0 };

@@ -18,6 +18,11 @@
 #include <unistd.h>
 
 #include "fake_agent.h"
+#include "calls.h"
+
+/* The agent requests' numbers, from the call table (AGENT_WIM_WaitForSlotEvent, …). */
+#define AGENT_ENUM(number, name, request, reply) AGENT_##name = number,
+enum { WIM_AGENT_REQUESTS(AGENT_ENUM) };
 #include "wim_pkcs11.h"
 
 static int passed, failed;
@@ -317,9 +322,8 @@ static void test_initialize(void)
   CK_SLOT_ID slot;
   LOCAL(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
   LOCAL(f->C_CancelFunction(1), CKR_FUNCTION_NOT_PARALLEL);
-  LOCAL(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
-  LOCAL(f->C_WaitForSlotEvent(0, &slot, NULL), CKR_FUNCTION_NOT_SUPPORTED);
   LOCAL(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL), CKR_ARGUMENTS_BAD);
+  LOCAL(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, (void *)&slot), CKR_ARGUMENTS_BAD);
 }
 
 /* ── no agent ────────────────────────────────────────────────────────────────────────── */
@@ -372,6 +376,27 @@ static void test_xdg_path(void)
   CHECK(fake_protocol_errors() == 0, "well-formed requests");
   setenv("WIM_AGENT_SOCKET", agent_path, 1);
   unsetenv("XDG_RUNTIME_DIR");
+}
+
+/* C_WaitForSlotEvent: the agent's answers to WIM_WaitForSlotEvent (after, since C_Initialize in ms, block):
+ * none, then slot 5's event 1 through a blocking wait (on a connection of its own). */
+static void test_slot_events(void)
+{
+  CK_SLOT_ID slot;
+  int asked = fake_requests();
+  fake_expect(AGENT_WIM_WaitForSlotEvent, "", 8 /* CKR_NO_EVENT */, NULL);
+  RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
+  reply_items ev = { .n = 0 };
+  ri_u64(&ev, 5);
+  ri_u64(&ev, 1);
+  fake_expect(AGENT_WIM_WaitForSlotEvent, "", CKR_OK, &ev);
+  slot = 0;
+  RV(f->C_WaitForSlotEvent(0, &slot, NULL), CKR_OK);
+  CHECK(slot == 5, "the event's slot, got %lu", (unsigned long)slot);
+  fake_expect(AGENT_WIM_WaitForSlotEvent, "", 8, NULL);
+  RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
+  CHECK(fake_requests() == asked + 3, "one request per C_WaitForSlotEvent");
+  CHECK(fake_protocol_errors() == 0, "well-formed requests");
 }
 
 /* ── decoding the agent's replies ────────────────────────────────────────────────────── */
@@ -990,6 +1015,7 @@ int main(int argc, char **argv)
   test_initialize();
   test_unreachable();
   test_xdg_path();
+  test_slot_events();
   test_slots_and_tokens();
   test_sessions_and_login();
   test_objects();

@@ -8,7 +8,7 @@
  * - decrypt (C_Decrypt on the device): modules/wim/sign.ts `decrypt` — the device's length check, its
  *   below-the-modulus check and rsa-pad.ts's unpadding — with a NativeCrypto whose `rsaPrivate` (the C
  *   core's raw private operation on the device) is Node's RSA_NO_PADDING private decryption;
- * - sign: the agent's DigestInfo (Channel.prepared, the input it sends with +PKCSSIGN) and the device's
+ * - sign: the agent's DigestInfo (Operations.prepared, the input it sends with +PKCSSIGN) and the device's
  *   `sign` (EMSA-PKCS1-v1_5, rsa-pad.ts `pkcs1Sign`) with a raw private operation in BigInt arithmetic
  *   (the sig-gen keys carry n, e, d only); Ed25519 signing through the device's `sign` (CKM_EDDSA, with
  *   a stub `edSign` signing on @noble/curves where the device's C core signs: the C signer itself meets
@@ -28,7 +28,7 @@ import { CKA, CKK, CKM, CKR, PkcsError, ckrName } from "../../modules/at/pkcs11.
 import { ulongValue } from "../../modules/at/template.js";
 import type { NativeCrypto } from "../../modules/wim/native.js";
 import { decrypt, sign } from "../../modules/wim/sign.js";
-import { Channel } from "../../pc/agent/channel.js";
+import { Operations } from "../../pc/agent/operations.js";
 import { SIGN_MECHANISMS, type SignMechanism } from "../../pc/agent/mechanisms.js";
 import { nobleDigest, publicKey, verify } from "../../pc/agent/publickey.js";
 
@@ -479,12 +479,12 @@ describe("Wycheproof vectors through the project's own code", function () {
   it("sign: rsa_pkcs1_2048_sig_gen_test.json (CKM_SHA*_RSA_PKCS: agent's DigestInfo, device's pkcs1Sign)", function () {
     const file = "rsa_pkcs1_2048_sig_gen_test.json";
     const v = vectors(this, file);
-    const tally = new Tally(file, "sign, Channel.prepared + sign.ts sign CKM_RSA_PKCS");
+    const tally = new Tally(file, "sign, Operations.prepared + sign.ts sign CKM_RSA_PKCS");
     const types: Record<string, number> = {
       "SHA-1": CKM.SHA1_RSA_PKCS, "SHA-224": 0x46, "SHA-256": CKM.SHA256_RSA_PKCS, "SHA-384": CKM.SHA384_RSA_PKCS,
       "SHA-512": CKM.SHA512_RSA_PKCS,
     };
-    const prepared = Channel["prepared"]; // the agent's C_Sign input: DigestInfo ‖ digest
+    const prepared = Operations["prepared"]; // the agent's C_Sign input: DigestInfo ‖ digest
     let verified = 0;
     for (const g of v.testGroups) {
       const m = mechanism(types[g.sha!]);
