@@ -16,6 +16,7 @@ interface TokenJson {
   firmwareRevision: string | null;
   protocolVersion: number | null;
   secureChannel: boolean | null;
+  link: string | null;
   userPin: PinJson;
   soPin: PinJson;
   store: { freeBytes: number; totalBytes: number } | null;
@@ -44,7 +45,7 @@ function tokenJson(s: Slot, st: TokenStatus | undefined): TokenJson | null {
   return {
     label: t.label, serial: t.serial, model: t.model, manufacturer: t.manufacturer, firmwareVersion: t.firmware,
     hardwareVersion: t.hardware, firmwareRevision: st?.firmwareRevision ?? null, protocolVersion: st?.protocolVersion ?? null,
-    secureChannel: st ? st.secureChannel : null,
+    secureChannel: st ? st.secureChannel : null, link: st?.link ?? null,
     userPin: {
       initialized: (t.flags & CKF.USER_PIN_INITIALIZED) !== 0, locked: (t.flags & CKF.USER_PIN_LOCKED) !== 0,
       triesLeft: st?.userTriesLeft ?? null, triesMax: st?.userTriesMax ?? null,
@@ -83,7 +84,7 @@ export async function info(g: Global, json: boolean): Promise<void> {
       }
       console.log(`  token:     "${t.label}", serial ${t.serial}, ${t.manufacturer} ${t.model}`);
       console.log(`  firmware:  ${t.firmwareRevision ?? t.firmwareVersion}${t.protocolVersion ? `, AT protocol ${t.protocolVersion}` : ""}`);
-      if (t.secureChannel !== null) console.log(`  link:      ${t.secureChannel ? "secure channel (paired)" : "clear (not paired: `wim pair`)"}`);
+      if (t.secureChannel !== null) console.log(`  link:      ${t.link ? `${t.link}, ` : ""}${t.secureChannel ? "secure channel (paired)" : "clear (not paired: `wim pair`)"}`);
       console.log(`  user PIN:  ${tries(t.userPin)}`);
       console.log(`  SO PIN:    ${tries(t.soPin)}`);
       if (t.store) console.log(`  store:     ${t.store.freeBytes} of ${t.store.totalBytes} bytes free`);

@@ -68,6 +68,8 @@ export interface TokenStatus {
   protocolVersion: number;
   secureChannel: boolean;
   firmwareRevision: string;
+  /** The link the slot's device is on: "serial /dev/ttyACM0", "BLE AA:BB:…". */
+  link: string;
 }
 
 const text = (b: Uint8Array | null) => Buffer.from(b ?? []).toString("utf8").replace(/[ \0]+$/, "");
@@ -205,13 +207,13 @@ export class AgentClient {
     return out;
   }
 
-  /** WIM_GetTokenStatus: PIN retry counters, store room, protocol, secure channel, firmware revision. */
+  /** WIM_GetTokenStatus: PIN retry counters, store room, protocol, secure channel, firmware revision, link. */
   async status(slot: number): Promise<TokenStatus> {
     const r = await this.call("WIM_GetTokenStatus", new Writer().u64(slot));
     return {
       userTriesLeft: r.u64(), userTriesMax: r.u64(), soTriesLeft: r.u64(), soTriesMax: r.u64(),
       storeFreeBytes: r.u64(), storeTotalBytes: r.u64(), protocolVersion: r.u64(), secureChannel: r.u64() === 1,
-      firmwareRevision: text(r.bytes()),
+      firmwareRevision: text(r.bytes()), link: text(r.bytes()),
     };
   }
 

@@ -70,27 +70,31 @@ describe("the wim command line", function () {
   it("wim info: the token, its firmware, the secure channel, PIN retries and free store space (text and --json)", async () => {
     const text = await wim(["info"]);
     ok(text);
-    assert.match(text.stdout, /slot 0: /);
+    assert.match(text.stdout, /slot \d+: /);
     assert.match(text.stdout, /serial SIM[0-9A-F]{12}/);
     assert.match(text.stdout, /user PIN: +3 of 3 tries left/);
     assert.match(text.stdout, /SO PIN: +15 of 15 tries left/);
     assert.match(text.stdout, /store: +\d+ of \d+ bytes free/);
     const j = await info();
     const t = j.slots[0].token;
-    assert.equal(j.slots[0].slot, 0);
+    assert.equal(j.slots.length, 1);
+    const id = j.slots[0].slot as number; // stable by serial (docs/agent.md)
     assert.match(t.serial, /^SIM[0-9A-F]{12}$/);
     assert.equal(t.protocolVersion, 1);
     assert.equal(t.secureChannel, true);
+    assert.match(t.link, /^serial/);
     assert.deepEqual(t.userPin, { initialized: true, locked: false, triesLeft: 3, triesMax: 3 });
     assert.ok(t.store.freeBytes > 0 && t.store.freeBytes <= t.store.totalBytes);
-    const bySerial = await wim(["info", "--serial", t.serial, "--json"]);
+    const bySerial = await wim(["pin", "retries", "--serial", t.serial, "--json"]);
     ok(bySerial);
+    assert.equal(JSON.parse(bySerial.stdout).slot, id);
+    ok(await wim(["pin", "retries", "--slot", String(id)]));
     const noSuch = await wim(["info", "--serial", "NOPE"]);
     assert.equal(noSuch.code, 1);
-    assert.match(noSuch.stderr, /no token with serial NOPE.*\n.*slot 0: "WIM" serial SIM/);
+    assert.match(noSuch.stderr, new RegExp(`no token with serial NOPE.*\n.*slot ${id}: "WIM" serial SIM`));
     const badSlot = await wim(["pin", "retries", "--slot", "7"]);
     assert.equal(badSlot.code, 1);
-    assert.match(badSlot.stderr, /no slot 7; the agent has: 0/);
+    assert.match(badSlot.stderr, new RegExp(`no slot 7; the agent has: ${id}`));
   });
 
   it("a wrong PIN says how many tries are left, and wim info shows the counter; the right one restores it", async () => {
