@@ -6,6 +6,7 @@
  */
 import { CKR, PkcsError } from "../../modules/at/pkcs11.js";
 import { PROTOCOL_VERSION } from "../../modules/at/table.js";
+import { LinkError } from "./link.js";
 import type { Slot } from "./registry.js";
 import type { Writer } from "./wire.js";
 
@@ -17,7 +18,14 @@ export async function tokenStatus(slot: Slot, w: Writer): Promise<number> {
   const device = slot.device;
   if (!device) throw new PkcsError(CKR.TOKEN_NOT_PRESENT);
   if (device.refusal) throw new PkcsError(CKR.TOKEN_NOT_PRESENT, device.refusal);
-  const [values] = await device.run("+PKCSSTAT");
+  let values;
+  try {
+    [values] = await device.run("+PKCSSTAT");
+  } catch (e) {
+    // firmware from before AT+PKCSSTAT answers ERROR: the command line then shows what it can
+    if (e instanceof LinkError && /: ERROR$/.test(e.message)) throw new PkcsError(CKR.FUNCTION_NOT_SUPPORTED, "the device's firmware has no AT+PKCSSTAT");
+    throw e;
+  }
   for (const v of values) w.u64(v as number);
   const text = (s: string) => new TextEncoder().encode(s);
   w.u64(PROTOCOL_VERSION).u64(device.channelOpen ? 1 : 0).bytes(text(device.identity.revision)).bytes(text(slot.link));
