@@ -15,14 +15,15 @@
 import crypto, { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { CKA, CKO, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKA, CKO, CKU } from "../../modules/at/pkcs11.js";
 import { ulongValue } from "../../modules/at/template.js";
 import { oid, seq, time, tlv } from "../../modules/wim/der.js";
 import {
   KU, NOT_AFTER, ORIGIN_GENERATED, basicConstraints, certificate, keyUsage, parseCertificate, readAttestation, tbsCertificate,
 } from "../../modules/wim/x509.js";
-import { AgentClient } from "./rpc.js";
+import type { AgentClient } from "./rpc.js";
 import { secret } from "./secret.js";
+import { type Global, chooseToken, connect, listSlots } from "./token.js";
 
 const pem = (der: Uint8Array) =>
   `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
@@ -39,11 +40,11 @@ async function attestationObjects(agent: AgentClient, h: number, key: string): P
   return agent.find(h, [cert, { type: CKA.LABEL, value: Buffer.from(`Attestation ${key}`) }]);
 }
 
-export async function attest(key: string, o: { ca?: string; out?: string; pinEnv?: string }, socket: string): Promise<void> {
+export async function attest(key: string, o: { ca?: string; out?: string; pinEnv?: string }, g: Global): Promise<void> {
   const caFile = o.ca, out = o.out;
-  const agent = await AgentClient.connect(socket);
+  const agent = await connect(g);
   try {
-    const h = await agent.openSession(false);
+    const h = await agent.openSession(false, chooseToken(await listSlots(agent), g).id);
     let objects = await attestationObjects(agent, h, key);
     if (!objects.length) {
       // a CKA_PRIVATE key is visible only to the user
@@ -120,16 +121,17 @@ function now(): Uint8Array {
   return time(iso.startsWith("20") && Number(iso.slice(0, 4)) < 2050 ? iso.slice(2) : iso);
 }
 
-export async function provision(o: { caCert: string; caKey: string; soPinEnv?: string }, socket: string): Promise<void> {
+export async function provision(o: { caCert: string; caKey: string; soPinEnv?: string }, g: Global): Promise<void> {
   const caCert = o.caCert, caKey = o.caKey;
   const ca = new X509Certificate(readFileSync(caCert));
   const key = crypto.createPrivateKey(readFileSync(caKey));
   if (!ca.checkPrivateKey(key)) throw new Error(`${caKey} is not the key of ${caCert}`);
-  const agent = await AgentClient.connect(socket);
+  const agent = await connect(g);
   try {
+    const slot = chooseToken(await listSlots(agent), g).id;
     const der = issueIdentityCertificate(await agent.identityCertificate(), ca, key);
     const issued = new X509Certificate(der);
-    const h = await agent.openSession(true);
+    const h = await agent.openSession(true, slot);
     await agent.login(h, CKU.SO, await secret(o.soPinEnv ?? "WIM_SO_PIN", "SO PIN"));
     await agent.setIdentityCertificate(h, der);
     console.log(`stored a new identity certificate: ${issued.subject.replace(/\n/g, ", ")}, issued by ${issued.issuer.replace(/\n/g, ", ")} (${der.length} bytes)`);
@@ -154,9 +156,4 @@ export function issueIdentityCertificate(old: Uint8Array, ca: X509Certificate, k
   const der = certificate(tbs, signer.sign(tbs), signer.algorithm);
   if (!new X509Certificate(der).verify(ca.publicKey)) throw new Error("the issued certificate does not verify");
   return der;
-}
-
-/** A failure's message for the user. */
-export function reason(e: unknown): string {
-  return e instanceof PkcsError ? e.message : e instanceof Error ? e.message : String(e);
 }

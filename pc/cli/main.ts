@@ -125,10 +125,10 @@ program.command("reset").description("erase every key and certificate and unset 
 program.command("attest").description("verify and show the attestation of a key generated on the token")
   .argument("<key>", "the key's ID (hex) or label").option("--ca <file>", "the CA certificate the identity certificate must be issued by")
   .option("--out <dir>", "write attestation.pem and identity.pem there").addOption(pinEnv)
-  .action(client(async (g, o, cmd) => (await attestVerbs()).attest(cmd.args[0], o, g.socket!)));
+  .action(client(async (g, o, cmd) => (await attestVerbs()).attest(cmd.args[0], o, g)));
 program.command("provision").description("give the device an identity certificate issued by your CA (needs the SO PIN)")
   .requiredOption("--ca-cert <file>", "the CA certificate").requiredOption("--ca-key <file>", "the CA's private key").addOption(soPinEnv)
-  .action(client(async (g, o) => (await attestVerbs()).provision(o, g.socket!)));
+  .action(client(async (g, o) => (await attestVerbs()).provision(o, g)));
 
 program.command("pair").description("pair this host with the device: press its BOOT button within 30 s")
   .option("--port <path>", "the device's serial port itself, without an agent")
