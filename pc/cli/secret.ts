@@ -39,9 +39,9 @@ export function doneWithInput(): void {
 /** Reads a line at the terminal without echo (raw mode: the characters are never written back). */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
+  stdin.setRawMode(true); // before the prompt: nothing typed after it is ever echoed
   stdin.resume();
+  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = "";
     const done = (err?: Error) => {
