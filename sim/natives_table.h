@@ -8,6 +8,7 @@ void xs_wim_store_put(sim_machine *the);
 void xs_wim_store_put_secret(sim_machine *the);
 void xs_wim_store_remove(sim_machine *the);
 void xs_wim_store_ids(sim_machine *the);
+void xs_wim_store_space(sim_machine *the);
 void xs_wim_store_begin(sim_machine *the);
 void xs_wim_store_commit(sim_machine *the);
 void xs_wim_store_abort(sim_machine *the);
@@ -47,6 +48,7 @@ static const sim_native sim_native_table[] = {
 	{ "xs_wim_store_put_secret", xs_wim_store_put_secret, 2 },
 	{ "xs_wim_store_remove", xs_wim_store_remove, 1 },
 	{ "xs_wim_store_ids", xs_wim_store_ids, 0 },
+	{ "xs_wim_store_space", xs_wim_store_space, 0 },
 	{ "xs_wim_store_begin", xs_wim_store_begin, 1 },
 	{ "xs_wim_store_commit", xs_wim_store_commit, 0 },
 	{ "xs_wim_store_abort", xs_wim_store_abort, 0 },

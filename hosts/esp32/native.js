@@ -8,6 +8,7 @@ function xs_wim_store_put() @ "xs_wim_store_put";
 function xs_wim_store_put_secret() @ "xs_wim_store_put_secret";
 function xs_wim_store_remove() @ "xs_wim_store_remove";
 function xs_wim_store_ids() @ "xs_wim_store_ids";
+function xs_wim_store_space() @ "xs_wim_store_space";
 function xs_wim_store_begin() @ "xs_wim_store_begin";
 function xs_wim_store_commit() @ "xs_wim_store_commit";
 function xs_wim_store_abort() @ "xs_wim_store_abort";
@@ -42,6 +43,7 @@ export default {
 	storePutSecret: xs_wim_store_put_secret,
 	storeRemove: xs_wim_store_remove,
 	storeIds: xs_wim_store_ids,
+	storeSpace: xs_wim_store_space,
 	storeBegin: xs_wim_store_begin,
 	storeCommit: xs_wim_store_commit,
 	storeAbort: xs_wim_store_abort,

@@ -95,6 +95,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     response: [s("label", 32), u("flags"), u("minPin"), u("maxPin"), u("sessions"), u("rwSessions")],
   },
   {
+    name: "+PKCSSTAT", pkcs11: "— (wim info)", form: "read",
+    summary: "The PIN retry counters (tries left and the maximum, user then SO; a user PIN not yet set has 0 tries left) and the key store's free and total bytes (each object record costs its length rounded up to 16, plus 32; a record never spans a 4 KiB sector). No session needed; once the device is paired, only inside the secure channel.",
+    params: [],
+    response: [u("userTriesLeft"), u("userTriesMax"), u("soTriesLeft"), u("soTriesMax"), u("storeFreeBytes"), u("storeTotalBytes")],
+  },
+  {
     name: "+PKCSMECH", pkcs11: "C_GetMechanismList, C_GetMechanismInfo", form: "read",
     summary: "The mechanisms the device performs itself, one line each.",
     params: [],

@@ -42,6 +42,7 @@ function handlers(wim: Wim): Map<string, CommandHandler> {
       const t = wim.tokenInfo();
       return [[t.label, t.flags, t.minPin, t.maxPin, t.sessions, t.rwSessions]];
     }],
+    ["+PKCSSTAT", () => [wim.status()]],
     ["+PKCSMECH", () => wim.mechanisms().map((m) => [m.type, m.minKeySize, m.maxKeySize, m.flags])],
     ["+PKCSINIT", ([so, label]) => (wim.initToken(str(so), str(label)), [])],
     ["+PKCSCHO", (_, link) => [[wim.openChannel(link.id)]]],

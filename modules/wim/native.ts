@@ -26,6 +26,8 @@ export interface NativeCrypto {
   storeRemove(id: number): boolean;
   /** Ids that have a PUBLIC record, ascending. */
   storeIds(): number[];
+  /** [free, total] bytes of the store (wim_store_space: each record costs its length rounded up to 16, plus 32). */
+  storeSpace(): number[];
   /**
    * Opens a store transaction: until storeCommit, storePut/storePutSecret/storeRemove and rsaGenerate's
    * secret are staged — invisible to reads, then durable all at once (a power cut leaves all or none).

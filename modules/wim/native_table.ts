@@ -10,6 +10,7 @@ export const NATIVE_TABLE_NAMES = {
   storePutSecret: "xs_wim_store_put_secret",
   storeRemove: "xs_wim_store_remove",
   storeIds: "xs_wim_store_ids",
+  storeSpace: "xs_wim_store_space",
   storeBegin: "xs_wim_store_begin",
   storeCommit: "xs_wim_store_commit",
   storeAbort: "xs_wim_store_abort",
@@ -39,6 +40,7 @@ export type NativeTable = {
   storePutSecret: (id: number, data: ArrayBuffer) => void;
   storeRemove: (id: number) => boolean;
   storeIds: () => number[];
+  storeSpace: () => number[];
   storeBegin: (reserve?: number) => void;
   storeCommit: () => void;
   storeAbort: () => void;

@@ -73,6 +73,12 @@ export class TokenInfo {
     return this.state?.user !== undefined;
   }
 
+  /** The retry counters (AT+PKCSSTAT): tries left and the maximum; a PIN not set has none left. */
+  get tries(): { user: number; userMax: number; so: number; soMax: number } {
+    const s = this.state;
+    return { user: s?.user ? s.userTries : 0, userMax: USER_TRIES, so: s ? s.soTries : 0, soMax: SO_TRIES };
+  }
+
   /** CKF_* token flags, including the PIN counter flags. */
   get flags(): number {
     let f = CKF.RNG | CKF.LOGIN_REQUIRED | CKF.RESTORE_KEY_NOT_NEEDED;

@@ -94,6 +94,13 @@ export class Wim {
     return { label: this.token.label, flags: this.token.flags, minPin: MIN_PIN, maxPin: MAX_PIN, sessions, rwSessions: rw };
   }
 
+  /** What +PKCSSTAT reports: the PIN retry counters and the key store's room (wim_store_space). */
+  status(): number[] {
+    const t = this.token.tries;
+    const [free, total] = this.env.native.storeSpace();
+    return [t.user, t.userMax, t.so, t.soMax, free, total];
+  }
+
   mechanisms(): readonly MechanismInfo[] {
     return MECHANISMS;
   }

@@ -77,5 +77,6 @@ export const CALLS = [
   { number: 0xFFFC, scope: "agent", name: "unpair", request: [], reply: [] },
   { number: 0xFFFB, scope: "agent", name: "WIM_GetIdentityCertificate", request: [], reply: [{ code: "B", name: "certificate" }] },
   { number: 0xFFFA, scope: "agent", name: "WIM_SetIdentityCertificate", request: [{ code: "u", name: "session" }, { code: "b", name: "certificate" }], reply: [] },
+  { number: 0xFFF9, scope: "agent", name: "WIM_GetTokenStatus", request: [{ code: "u", name: "slot" }], reply: [{ code: "U", name: "userTriesLeft" }, { code: "U", name: "userTriesMax" }, { code: "U", name: "soTriesLeft" }, { code: "U", name: "soTriesMax" }, { code: "U", name: "storeFreeBytes" }, { code: "U", name: "storeTotalBytes" }, { code: "U", name: "protocolVersion" }, { code: "U", name: "secureChannel" }, { code: "B", name: "firmwareRevision" }, { code: "B", name: "link" }] },
   { number: 0xFFF5, scope: "agent", name: "WIM_WaitForSlotEvent", request: [{ code: "u", name: "after" }, { code: "u", name: "since" }, { code: "u", name: "block" }], reply: [{ code: "U", name: "slot" }, { code: "U", name: "event" }] },
 ] as const;

@@ -15,6 +15,7 @@ import type { Device } from "./device.js";
 import type { Registry, Slot } from "./registry.js";
 import { handleList } from "./replies.js";
 import { mechanismInfo, mechanismList, slotInfo, tokenInfo } from "./slot-info.js";
+import { tokenStatus } from "./status.js";
 import { TokenView } from "./token-view.js";
 import type { RpcOutput, Writer } from "./wire.js";
 
@@ -101,6 +102,12 @@ export class ModuleConnection {
   getTokenInfo(id: number, w: Writer): Promise<number> {
     const device = this.device(id);
     return this.removable(device, () => tokenInfo(device, w));
+  }
+
+  /** WIM_GetTokenStatus (`wim info`; status.ts). */
+  getTokenStatus(id: number, w: Writer): Promise<number> {
+    const slot = this.slot(id);
+    return this.removable(this.device(id), () => tokenStatus(slot, w));
   }
 
   async getMechanismList(id: number, out: RpcOutput, w: Writer): Promise<number> {

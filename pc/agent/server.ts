@@ -74,6 +74,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   WIM_GetIdentityCertificate: (c, _args, w) => c.identityCertificate(w),
   WIM_SetIdentityCertificate: (c, [h, der]) => c.setIdentityCertificate(h, der),
   WIM_WaitForSlotEvent: (c, [after, since, block], w) => c.waitForSlotEvent(after, since, block, w),
+  WIM_GetTokenStatus: (c, [slot], w) => c.getTokenStatus(slot, w),
 };
 
 /** The calls a ModuleConnection answers (test/pc/rpc-schema.test.ts: every agent request of the table has a handler). */

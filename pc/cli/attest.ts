@@ -5,33 +5,25 @@
  *       KEY: the key's CKA_ID in hex, or its label. Reads the key's attestation certificate (the agent's
  *       attestation object) and the device identity certificate, verifies attestation ← identity
  *       (← the CA of --ca), prints what the attestation states; exit 1 if anything fails to verify.
- *       A private key is seen only after a login: the user PIN then comes from WIM_PIN, else stdin.
+ *       A private key is seen only after a login: the user PIN then comes from WIM_PIN (or --pin-env VAR),
+ *       else a prompt without echo, else a line of standard input (secret.ts).
  *       --out DIR writes attestation.pem and identity.pem there.
  *   wim provision --ca-cert FILE --ca-key FILE
  *       issues the device a new identity certificate for its identity key, signed by the CA (the SO PIN
- *       from WIM_SO_PIN, else stdin), and stores it (AT+PKCSIDSET).
+ *       from WIM_SO_PIN or --so-pin-env VAR, else a prompt, else stdin), and stores it (AT+PKCSIDSET).
  */
 import crypto, { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { CKA, CKO, CKU, PkcsError } from "../../modules/at/pkcs11.js";
+import { CKA, CKO, CKU } from "../../modules/at/pkcs11.js";
 import { ulongValue } from "../../modules/at/template.js";
 import { oid, seq, time, tlv } from "../../modules/wim/der.js";
 import {
   KU, NOT_AFTER, ORIGIN_GENERATED, basicConstraints, certificate, keyUsage, parseCertificate, readAttestation, tbsCertificate,
 } from "../../modules/wim/x509.js";
-import { AgentClient } from "./rpc.js";
-
-/** A line from the environment variable `env`, else from standard input (prompted when it is a terminal). */
-async function secret(env: string, prompt: string): Promise<string> {
-  if (process.env[env]) return process.env[env]!;
-  if (process.stdin.isTTY) process.stderr.write(prompt);
-  const rl = createInterface({ input: process.stdin });
-  const line = await new Promise<string>((resolve) => rl.once("line", resolve).once("close", () => resolve("")));
-  rl.close();
-  return line;
-}
+import type { AgentClient } from "./rpc.js";
+import { secret } from "./secret.js";
+import { type Global, chooseToken, connect, listSlots } from "./token.js";
 
 const pem = (der: Uint8Array) =>
   `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
@@ -48,22 +40,15 @@ async function attestationObjects(agent: AgentClient, h: number, key: string): P
   return agent.find(h, [cert, { type: CKA.LABEL, value: Buffer.from(`Attestation ${key}`) }]);
 }
 
-export async function attest(args: string[], usage: () => never): Promise<void> {
-  let key: string | undefined, caFile: string | undefined, out: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--ca" && i + 1 < args.length) caFile = args[++i];
-    else if (args[i] === "--out" && i + 1 < args.length) out = args[++i];
-    else if (!args[i].startsWith("--") && key === undefined) key = args[i];
-    else usage();
-  }
-  if (!key) usage();
-  const agent = await AgentClient.connect();
+export async function attest(key: string, o: { ca?: string; out?: string; pinEnv?: string }, g: Global): Promise<void> {
+  const caFile = o.ca, out = o.out;
+  const agent = await connect(g);
   try {
-    const h = await agent.openSession(false);
+    const h = await agent.openSession(false, chooseToken(await listSlots(agent), g).id);
     let objects = await attestationObjects(agent, h, key);
     if (!objects.length) {
       // a CKA_PRIVATE key is visible only to the user
-      await agent.login(h, CKU.USER, await secret("WIM_PIN", "user PIN: "));
+      await agent.login(h, CKU.USER, await secret(o.pinEnv ?? "WIM_PIN", "user PIN"));
       objects = await attestationObjects(agent, h, key);
     }
     if (objects.length !== 1) throw new Error(objects.length ? `${objects.length} keys match ${key}: name one by its ID` : `no attestable key ${key}`);
@@ -136,23 +121,18 @@ function now(): Uint8Array {
   return time(iso.startsWith("20") && Number(iso.slice(0, 4)) < 2050 ? iso.slice(2) : iso);
 }
 
-export async function provision(args: string[], usage: () => never): Promise<void> {
-  let caCert: string | undefined, caKey: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--ca-cert" && i + 1 < args.length) caCert = args[++i];
-    else if (args[i] === "--ca-key" && i + 1 < args.length) caKey = args[++i];
-    else usage();
-  }
-  if (!caCert || !caKey) usage();
+export async function provision(o: { caCert: string; caKey: string; soPinEnv?: string }, g: Global): Promise<void> {
+  const caCert = o.caCert, caKey = o.caKey;
   const ca = new X509Certificate(readFileSync(caCert));
   const key = crypto.createPrivateKey(readFileSync(caKey));
   if (!ca.checkPrivateKey(key)) throw new Error(`${caKey} is not the key of ${caCert}`);
-  const agent = await AgentClient.connect();
+  const agent = await connect(g);
   try {
+    const slot = chooseToken(await listSlots(agent), g).id;
     const der = issueIdentityCertificate(await agent.identityCertificate(), ca, key);
     const issued = new X509Certificate(der);
-    const h = await agent.openSession(true);
-    await agent.login(h, CKU.SO, await secret("WIM_SO_PIN", "SO PIN: "));
+    const h = await agent.openSession(true, slot);
+    await agent.login(h, CKU.SO, await secret(o.soPinEnv ?? "WIM_SO_PIN", "SO PIN"));
     await agent.setIdentityCertificate(h, der);
     console.log(`stored a new identity certificate: ${issued.subject.replace(/\n/g, ", ")}, issued by ${issued.issuer.replace(/\n/g, ", ")} (${der.length} bytes)`);
   } finally {
@@ -176,9 +156,4 @@ export function issueIdentityCertificate(old: Uint8Array, ca: X509Certificate, k
   const der = certificate(tbs, signer.sign(tbs), signer.algorithm);
   if (!new X509Certificate(der).verify(ca.publicKey)) throw new Error("the issued certificate does not verify");
   return der;
-}
-
-/** A failure's message for the user. */
-export function reason(e: unknown): string {
-  return e instanceof PkcsError ? e.message : e instanceof Error ? e.message : String(e);
 }

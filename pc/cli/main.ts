@@ -1,292 +1,166 @@
 /**
- * `wim` — the PC side's command line.
- *   wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label L] [--ble] [--background]
- *       starts a simulated device (build/wim-sim) and an agent attached to it; prints
- *       "ready module=PATH socket=PATH pty=PATH"; provisions a new state directory's token.
- *       --ble: the simulator's radio model listens on STATE/ble.sock (WIM_SIM_BLE; docs/ble.md),
- *       and the ready line ends with "ble=PATH".
- *   wim agent [--device PATH | --watch GLOB[:GLOB…]] [--allow-unpaired] [--socket PATH] [--background]
- *       serves PKCS#11 modules for the device on a serial port, or (no --device) for every WIM found on
- *       the serial ports and on --watch / $WIM_WATCH (pc/agent/watch.ts; docs/agent.md).
- *   wim sim … --link PATH: PATH becomes a symlink to the simulator's PTY (for watch mode).
- *   wim agent --ble [ADDRESS] [--socket PATH] [--background]
- *       the same for a device over Bluetooth LE through BlueZ (pc/agent/ble.ts; docs/ble-pc.md):
- *       the device at ADDRESS, else the first one advertising the WIM service; reconnects.
- *   wim pair [--socket PATH | --port PATH]
- *       pairs this host with the device (docs/channel.md): through the running agent, or with --port
- *       on the serial port itself; the user presses the device's BOOT button within 30 s.
- *   wim unpair [--socket PATH | --port PATH]
- *       removes this host from the device's paired hosts (inside the channel) and forgets the device.
- * `wim sim --pair`: the simulator's agent pairs at start; the simulated user's hand presses the
- * simulated BOOT button through the simulator's control socket (STATE/control.sock).
- * The host's key and the paired devices' keys live in $WIM_STATE_DIR (hostkeys.ts).
- *   wim attest KEY [--ca FILE] [--out DIR]
- *       verifies and shows the attestation of a key generated on the device (attest.ts).
- *   wim provision --ca-cert FILE --ca-key FILE
- *       gives the device an identity certificate issued by a CA of the user's (attest.ts).
- * Agents refuse a socket that another agent serves or that sits in an unsafe directory (socket.ts),
- * and stop when their parent goes away unless --background (lifetime.ts).
+ * `wim` — the PC side's command line (docs/cli.md): only the wiring of the verbs to their bodies, with
+ * commander parsing the arguments. Every verb has --help; exit codes: 0 done, 1 failed, 2 usage.
+ *   token verbs (clients of the running agent; --socket, --slot, --serial choose it and the token):
+ *     info, pin change|unblock|retries, keys list|generate|delete|export-public, certs list|import|export,
+ *     reset, attest, provision, pair, unpair
+ *   long-running: sim (simulator + agent, sim.ts), agent (agent.ts: watch mode, --device, --ble)
  */
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { CKU, PkcsError } from "../../modules/at/pkcs11.js";
-import net from "node:net";
-import { CKR } from "../../modules/at/pkcs11.js";
-import { Device } from "../agent/device.js";
-import { HostKeys } from "../agent/hostkeys.js";
-import { AgentClient } from "./agent-client.js";
+import { Command, CommanderError, Option } from "commander";
 import { defaultSocketPath } from "../agent/paths.js";
-import { BleCentral } from "../agent/ble.js";
-import { attachBle } from "../agent/ble-slot.js";
-import { openSerial } from "../agent/serial.js";
-import { listenAgent } from "../agent/server.js";
-import { claimSocket } from "../agent/socket.js";
-import { Registry } from "../agent/registry.js";
-import { linkPty, watchPorts } from "../agent/watch.js";
-import { stopWith } from "./lifetime.js";
-import { attest, provision as provisionIdentity, reason } from "./attest.js";
+import { EXIT, KEY_TYPE_NAMES, type Options, ROOT, guarded } from "./common.js";
+import type { Global } from "./token.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BUILD = path.join(ROOT, "build");
-const MODULE = path.join(BUILD, "libwim-pkcs11.so");
+// The verbs' bodies load when their verb runs: `wim --help` and each verb start faster.
+const attestVerbs = () => import("./attest.js");
+const certVerbs = () => import("./certs.js");
+const infoVerbs = () => import("./info.js");
+const keyVerbs = () => import("./keys.js");
+const pinVerbs = () => import("./pin.js");
 
-function usage(): never {
-  console.error("usage: wim sim [--state DIR] [--no-agent] [--socket PATH] [--user-pin PIN] [--so-pin PIN] [--label LABEL] [--ble] [--pair] [--link PATH] [--background]\n" +
-    "       wim agent [--device PATH | --watch GLOB[:GLOB...]] [--allow-unpaired] [--socket PATH] [--background]\n" +
-    "       wim agent --ble [ADDRESS] [--socket PATH] [--background]\n" +
-    "       wim pair [--socket PATH | --port PATH]\n" +
-    "       wim unpair [--socket PATH | --port PATH]\n" +
-    "       wim attest KEY-ID-HEX|LABEL [--ca FILE] [--out DIR]\n" +
-    "       wim provision --ca-cert FILE --ca-key FILE");
-  process.exit(2);
+const VERSION = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version as string;
+
+const program = new Command("wim");
+program
+  .description("The WIM token's command line: the token's PINs, keys and certificates through the agent, and the agent itself.")
+  .version(VERSION, "-V, --version", "print the version")
+  .helpOption("-h, --help", "show help")
+  .option("--socket <path>", "the agent's socket (default: $WIM_AGENT_SOCKET, else $XDG_RUNTIME_DIR/wim-agent.sock, else /tmp/wim-<uid>/agent.sock)")
+  .option("--slot <id>", "the token in this slot (`wim info` lists them)")
+  .option("--serial <serial>", "the token with this serial number")
+  .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+  .configureOutput({ outputError: (text, write) => write(`wim: ${text.replace(/^error: /, "")}`) })
+  .showHelpAfterError("(see `wim --help`)")
+  .exitOverride()
+  .addHelpText("after", `
+PINs are never taken from the command line: each comes from an environment variable (WIM_PIN,
+WIM_SO_PIN, WIM_NEW_PIN, or the one --pin-env / --so-pin-env / --new-pin-env names), else is typed at
+the terminal without echo, else is read as one line of standard input.
+
+Exit codes: 0 done, 1 failed (the message says what to do next), 2 wrong command line.
+Documentation: docs/cli.md.`);
+
+/** The global options with the socket resolved. */
+function global(cmd: Command): Global {
+  const o = cmd.optsWithGlobals();
+  return { socket: o.socket ?? defaultSocketPath(), slot: o.slot, serial: o.serial };
 }
 
-/** Parses flags, options with a value, and options whose value may be left out (`optional`). */
-function options(args: string[], flags: string[], values: string[], optional: string[] = []): Map<string, string | true> {
-  const out = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (optional.includes(a)) out.set(a, i + 1 < args.length && !args[i + 1].startsWith("--") ? args[++i] : true);
-    else if (flags.includes(a)) out.set(a, true);
-    else if (values.includes(a) && i + 1 < args.length) out.set(a, args[++i]);
-    else usage();
-  }
-  return out;
-}
-
-function fail(message: string): never {
-  console.error(`wim: ${message}`);
-  process.exit(1);
-}
-
-/** Initializes a fresh token: SO PIN and label, then the user PIN. */
-async function provision(device: Device, label: string, soPin: string, userPin: string): Promise<void> {
-  await device.run("+PKCSINIT", [soPin, label]);
-  const [[h]] = await device.run("+PKCSOPEN", [6]);
-  await device.run("+PKCSLOGIN", [h, CKU.SO, soPin]);
-  await device.run("+PKCSINITPIN", [h, userPin]);
-  await device.run("+PKCSCLOSE", [h]);
-}
-
-async function sim(args: string[]): Promise<void> {
-  const o = options(args, ["--no-agent", "--background", "--ble", "--pair"], ["--state", "--socket", "--user-pin", "--so-pin", "--label", "--link"]);
-  const stateDir = path.resolve((o.get("--state") as string) ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local/state"), "wim-sim"));
-  const exe = path.join(BUILD, "wim-sim");
-  const bundle = path.join(BUILD, "firmware.js");
-  for (const f of [exe, bundle]) if (!existsSync(f)) fail(`${f} is missing: run 'make build' first`);
-  const socket = o.has("--no-agent") ? undefined : ((o.get("--socket") as string) ?? defaultSocketPath());
-  if (socket) await claimSocket(socket).catch((e) => fail(e.message)); // before the simulator starts: fail fast
-  mkdirSync(stateDir, { recursive: true });
-  const flash = path.join(stateDir, "flash.bin");
-  const fresh = !existsSync(flash);
-  const log = openSync(path.join(stateDir, "sim.log"), "a");
-  const ble = o.has("--ble") ? path.join(stateDir, "ble.sock") : undefined;
-  if (ble) rmSync(ble, { force: true }); // a stale socket would look like a listening radio
-  // WIM_SIM_PARENT: the simulator exits if this process is gone before it could ask to die with it.
-  const control = process.env.WIM_SIM_CONTROL ?? path.join(stateDir, "control.sock"); // the simulated hand (--pair)
-  const child = spawn(exe, ["--bundle", bundle, "--flash", flash], {
-    stdio: ["ignore", "pipe", log],
-    env: { ...process.env, WIM_SIM_PARENT: String(process.pid), WIM_SIM_CONTROL: control, ...(ble ? { WIM_SIM_BLE: ble } : {}) },
-  });
-  process.on("exit", () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  });
-  stopWith((reason) => {
-    if (reason !== "SIGINT" && reason !== "SIGTERM") console.error(`wim: stopping: ${reason}`);
-    process.exit(0);
-  }, o.has("--background"));
-  const pty = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once("line", (line) => (line.startsWith("pty=") ? resolve(line.slice(4)) : reject(new Error(`unexpected: ${line}`))));
-    child.once("exit", (code) => reject(new Error(`simulator exited (${code}); see ${stateDir}/sim.log`)));
-  }).catch((e) => fail(String(e.message ?? e)));
-  child.on("exit", (code) => fail(`simulator exited (${code}); see ${stateDir}/sim.log`));
-  if (ble && !(await appears(ble, BLE_SOCKET_WAIT_MS))) {
-    fail(`the simulator opened no BLE socket at ${ble} within ${BLE_SOCKET_WAIT_MS} ms (a build/wim-sim without the radio model?)`);
-  }
-
-  const device = Device.over(openSerial(pty), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
-  const link = device.link;
-  await device.attach().catch((e) => fail(`device did not answer: ${e.message}`));
-  if (o.has("--pair") && !device.channelOpen) {
-    await pairWith(device, () => pressButton(control)).catch((e) => fail(`pairing failed: ${e.message}`));
-  }
-  if (fresh) {
-    const label = (o.get("--label") as string) ?? "WIM";
-    const soPin = (o.get("--so-pin") as string) ?? "12345678";
-    const userPin = (o.get("--user-pin") as string) ?? "123456";
-    await provision(device, label, soPin, userPin).catch((e) => fail(`provisioning failed: ${e instanceof PkcsError ? e.message : e}`));
-    console.log(`provisioned token "${label}" in ${stateDir}: user PIN ${userPin}, SO PIN ${soPin}`);
-  }
-  if (!socket) link.close();
-  else await listenAgent(device, socket).catch((e) => fail(e.message));
-  if (o.has("--link")) linkPty(o.get("--link") as string, pty); // once its own link is closed
-  console.log(`ready module=${MODULE} socket=${socket ?? "none"} pty=${pty}${ble ? ` ble=${ble}` : ""}`);
-}
-
-/** How long `wim sim --ble` waits for the simulator's radio socket. */
-const BLE_SOCKET_WAIT_MS = 5_000;
-
-/** Whether a socket appears at `file` within `ms`. */
-async function appears(file: string, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
-    if (existsSync(file)) return true;
-  }
-  return existsSync(file);
-}
-
-async function agent(args: string[]): Promise<void> {
-  const o = options(args, ["--background", "--allow-unpaired"], ["--device", "--socket", "--watch"], ["--ble"]);
-  if (o.has("--ble")) return agentBle(o);
-  const dev = o.get("--device") as string | undefined;
-  const socket = (o.get("--socket") as string) ?? defaultSocketPath();
-  await claimSocket(socket).catch((e) => fail(e.message));
-  stopWith(() => process.exit(0), o.has("--background"));
-  const log = (t: string) => console.error(`wim: ${t}`), registry = new Registry();
-  await watchPorts(registry, { device: dev, watch: ((o.get("--watch") as string) ?? "").split(":").filter(Boolean), allowUnpaired: o.has("--allow-unpaired"),
-    secure: { keys: new HostKeys(), log } }).catch((e) => fail(`device did not answer: ${e.message}`));
-  await listenAgent(registry, socket).catch((e) => fail(e.message));
-  console.log(`ready module=${MODULE} socket=${socket} ${dev ? `device=${dev}` : "watch"}`);
-}
-
-/** How often `wim pair` asks whether the button was pressed (docs/channel.md). */
-const PAIR_POLL_MS = 250;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const PRESS_PROMPT = (s: number) => `Press the BOOT button on the device within ${s} s`;
-const NO_PRESS = "the button was not pressed in time (or another host asked at the same moment): nothing was paired; run `wim pair` again";
-
-/** Pairs a device the agent holds in this process; `press` stands in for the user (wim sim --pair). */
-async function pairWith(device: Device, press?: () => Promise<void>): Promise<void> {
-  const seconds = await device.pairStart(os.hostname());
-  console.error(PRESS_PROMPT(seconds));
-  if (press) await press();
-  for (;;) {
-    await sleep(PAIR_POLL_MS);
-    const state = await device.pairPoll();
-    if (state === 1) break;
-    if (state !== 0) throw new Error(NO_PRESS);
-  }
-  console.error(`paired with ${device.identity.serial}; the secure channel is ${device.channelOpen ? "open" : "NOT open"}`);
-}
-
-/**
- * The simulated user's hand: presses and releases the simulator's BOOT button through its control
- * socket (sim/control.c) — the simulator's stand-in for the person at the device.
- */
-async function pressButton(control: string): Promise<void> {
-  const sock = net.connect(control);
-  await new Promise<void>((resolve, reject) => {
-    sock.once("connect", resolve);
-    sock.once("error", reject);
-  });
-  const answers: string[] = [];
-  const rl = createInterface({ input: sock });
-  rl.on("line", (l) => answers.push(l));
-  const say = async (line: string) => {
-    const before = answers.filter((a) => a === "ok").length;
-    sock.write(line + "\n");
-    for (let i = 0; i < 100 && answers.filter((a) => a === "ok").length === before; i++) await sleep(10);
+/** Runs a client verb: failures as messages (exit 1, 2 for usage); standard input released after. */
+function client(body: (g: Global, o: any, cmd: Command) => Promise<void>) {
+  return async (...args: any[]) => {
+    const cmd = args[args.length - 1] as Command;
+    await guarded(() => body(global(cmd), cmd.opts(), cmd));
+    (await import("./secret.js")).doneWithInput();
   };
-  await say("press");
-  await sleep(100);
-  await say("release");
-  sock.destroy();
 }
 
-/** `wim pair` / `wim unpair`: through the running agent, or with --port on the serial port itself. */
-async function pairing(args: string[], unpair: boolean): Promise<void> {
-  const o = options(args, [], ["--socket", "--port"]);
-  const port = o.get("--port") as string | undefined;
-  if (port) {
-    const device = Device.over(openSerial(port), { keys: new HostKeys(), linkKind: "serial", log: (t) => console.error(`wim: ${t}`) });
-    try {
-      await device.attach();
-      if (unpair) {
-        await device.unpair();
-        console.error(`unpaired from ${device.identity.serial}`);
-      } else await pairWith(device);
-    } catch (e) {
-      fail((e as Error).message);
-    } finally {
-      device.link.close();
-    }
-    process.exit(0);
+/** The options of a long-running verb as the bodies read them (`--name` → value; sim.ts, agent.ts, pair.ts). */
+function optionMap(cmd: Command): Options {
+  const m: Options = new Map();
+  for (const [key, value] of Object.entries(cmd.optsWithGlobals())) {
+    if (value === undefined) continue;
+    const flag = "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+    if (key === "agent" && value === false) m.set("--no-agent", true);
+    else if (key !== "agent") m.set(flag, value as string | true);
   }
-  const socket = (o.get("--socket") as string) ?? defaultSocketPath();
-  const agent = await AgentClient.connect(socket).catch((e) => fail(`no agent at ${socket} (${e.message}): start one, or give --port PATH`));
-  const why = (rv: number) => rv === CKR.FUNCTION_FAILED ? "the device refused (pairing works over the cable only; at most 8 hosts; see the agent's log)" : `CK_RV 0x${rv.toString(16)} (see the agent's log)`;
-  try {
-    if (unpair) {
-      const r = await agent.call("unpair");
-      if (r.rv !== CKR.OK) fail(`unpairing failed: ${why(r.rv)}`);
-      console.error("unpaired: the device no longer knows this host, and this host forgot the device");
-      return;
-    }
-    const r = await agent.call("pair", os.hostname());
-    if (r.rv !== CKR.OK) fail(`pairing failed: ${why(r.rv)}`);
-    console.error(PRESS_PROMPT(r.value!));
-    for (;;) {
-      await sleep(PAIR_POLL_MS);
-      const p = await agent.call("pair-status");
-      if (p.rv !== CKR.OK) fail(`pairing failed: ${why(p.rv)}`);
-      if (p.value === 1) break;
-      if (p.value !== 0) fail(NO_PRESS);
-    }
-    console.error("paired: the agent now talks to the device through the secure channel");
-  } finally {
-    agent.close();
-  }
+  return m;
 }
 
-const [command, ...rest] = process.argv.slice(2);
-if (command === "sim") await sim(rest);
-else if (command === "agent") await agent(rest);
-else if (command === "pair") await pairing(rest, false);
-else if (command === "unpair") await pairing(rest, true);
-else if (command === "attest") await attest(rest, usage).catch((e) => fail(reason(e)));
-else if (command === "provision") await provisionIdentity(rest, usage).catch((e) => fail(reason(e)));
-else usage();
+const pinEnv = new Option("--pin-env <var>", "take the user PIN from this environment variable (default WIM_PIN)");
+const soPinEnv = new Option("--so-pin-env <var>", "take the SO PIN from this environment variable (default WIM_SO_PIN)");
+const newPinEnv = new Option("--new-pin-env <var>", "take the new PIN from this environment variable (default WIM_NEW_PIN)");
+const json = new Option("--json", "print JSON (fields: docs/cli.md)");
+const loginOption = new Option("--login", "log in with the user PIN first: private objects are listed too");
 
-/**
- * `wim agent --ble [ADDRESS]`: the device through BlueZ (the system bus, or DBUS_SYSTEM_BUS_ADDRESS).
- * A disconnect fails the command in flight (CKR_DEVICE_ERROR); the agent connects again and the
- * device's channels and sessions start afresh, as after a restart.
- */
-async function agentBle(o: Map<string, string | true>): Promise<void> {
-  if (o.has("--device")) usage();
-  const address = o.get("--ble");
-  const socket = (o.get("--socket") as string) ?? defaultSocketPath();
-  await claimSocket(socket).catch((e) => fail(e.message));
-  const log = (text: string) => console.error(`wim: ${text}`);
-  const central = await BleCentral.open({ address: typeof address === "string" ? address : undefined, log }).catch((e) => fail(e.message));
-  stopWith(() => void central.shutdown().finally(() => process.exit(0)), o.has("--background"));
-  const stream = await central.connect().catch((e) => fail(e.message));
-  const registry = new Registry();
-  await attachBle(registry, central, stream, { keys: new HostKeys(), log }, log).catch((e) => fail(`device did not answer: ${e.message}`));
-  await listenAgent(registry, socket).catch((e) => fail(e.message));
-  console.log(`ready module=${MODULE} socket=${socket} ble=${stream.address}`);
+program.command("info").description("the agent's devices and tokens: serial, firmware, link, PIN retries, free store space")
+  .addOption(json)
+  .action(client(async (g, o) => (await infoVerbs()).info(g, !!o.json)));
+
+const pin = program.command("pin").description("change, unblock or count the PINs");
+pin.command("change").description("change the user PIN (or with --so the SO PIN)")
+  .option("--so", "change the SO PIN").addOption(pinEnv).addOption(soPinEnv).addOption(newPinEnv)
+  .action(client(async (g, o) => (await pinVerbs()).change(g, o)));
+pin.command("unblock").description("set a new user PIN with the SO PIN (a locked PIN, or the first one after `wim reset`)")
+  .addOption(soPinEnv).addOption(newPinEnv)
+  .action(client(async (g, o) => (await pinVerbs()).unblock(g, o)));
+pin.command("retries").description("the user and SO PIN tries left").addOption(json)
+  .action(client(async (g, o) => (await infoVerbs()).retries(g, !!o.json)));
+
+const keys = program.command("keys").description("list, generate, delete and export the token's keys");
+keys.command("list").description("the keys: ID, type, size or curve, usage, label").addOption(loginOption).addOption(pinEnv).addOption(json)
+  .action(client(async (g, o) => (await keyVerbs()).list(g, o)));
+keys.command("generate").description("generate a key pair on the token (needs the user PIN)")
+  .addOption(new Option("--type <type>", "the key type (the token's mechanisms decide which work)").choices(KEY_TYPE_NAMES).makeOptionMandatory())
+  .option("--label <label>", "its label (default: the type and ID)")
+  .option("--id <hex>", "its CKA_ID in hex (default: the first free one-byte ID)")
+  .addOption(pinEnv)
+  .action(client(async (g, o) => (await keyVerbs()).generate(g, o)));
+keys.command("delete").description("delete a key pair (public and private key) by ID or label")
+  .argument("<key>", "the key's ID (hex) or label").option("-y, --yes", "do not ask for confirmation").addOption(pinEnv)
+  .action(client(async (g, o, cmd) => (await keyVerbs()).remove(g, cmd.args[0], o)));
+keys.command("export-public").description("print a public key as PEM SubjectPublicKeyInfo")
+  .argument("<key>", "the key's ID (hex) or label").option("-o, --out <file>", "write it to a file")
+  .action(client(async (g, o, cmd) => (await keyVerbs()).exportPublic(g, cmd.args[0], o)));
+
+const certs = program.command("certs").description("list, import and export the token's certificates");
+certs.command("list").description("the certificates: ID, label, subject, issuer, validity").addOption(loginOption).addOption(pinEnv).addOption(json)
+  .action(client(async (g, o) => (await certVerbs()).list(g, o)));
+certs.command("import").description("store an X.509 certificate (PEM or DER) under its key's ID (needs the user PIN)")
+  .argument("<file>", "the certificate").option("--id <hex>", "the CKA_ID (default: the key whose public key it certifies)")
+  .option("--label <label>", "its label (default: the key's)").addOption(pinEnv)
+  .action(client(async (g, o, cmd) => (await certVerbs()).importCert(g, cmd.args[0], o)));
+certs.command("export").description("print a certificate as PEM (or DER)")
+  .argument("<cert>", "the certificate's ID (hex) or label").option("-o, --out <file>", "write it to a file").option("--der", "DER instead of PEM")
+  .addOption(loginOption).addOption(pinEnv)
+  .action(client(async (g, o, cmd) => (await certVerbs()).exportCert(g, cmd.args[0], o)));
+
+program.command("reset").description("erase every key and certificate and unset the user PIN (C_InitToken, needs the SO PIN)")
+  .option("-y, --yes", "do not ask for the serial number as confirmation").option("--label <label>", "the token's new label (default: the current one)")
+  .addOption(soPinEnv).addOption(new Option("--new-pin-env <var>", "then set the user PIN from this environment variable (else run `wim pin unblock`)"))
+  .action(client(async (g, o) => (await import("./reset.js")).reset(g, o)));
+
+program.command("attest").description("verify and show the attestation of a key generated on the token")
+  .argument("<key>", "the key's ID (hex) or label").option("--ca <file>", "the CA certificate the identity certificate must be issued by")
+  .option("--out <dir>", "write attestation.pem and identity.pem there").addOption(pinEnv)
+  .action(client(async (g, o, cmd) => (await attestVerbs()).attest(cmd.args[0], o, g)));
+program.command("provision").description("give the device an identity certificate issued by your CA (needs the SO PIN)")
+  .requiredOption("--ca-cert <file>", "the CA certificate").requiredOption("--ca-key <file>", "the CA's private key").addOption(soPinEnv)
+  .action(client(async (g, o) => (await attestVerbs()).provision(o, g)));
+
+program.command("pair").description("pair this host with the device: press its BOOT button within 30 s")
+  .option("--port <path>", "the device's serial port itself, without an agent")
+  .action(async (_o, cmd: Command) => (await import("./pair.js")).pairing(optionMap(cmd), false));
+program.command("unpair").description("remove this host from the device's paired hosts and forget the device")
+  .option("--port <path>", "the device's serial port itself, without an agent")
+  .action(async (_o, cmd: Command) => (await import("./pair.js")).pairing(optionMap(cmd), true));
+
+program.command("sim").description("start a simulated device and an agent for it (prints `ready module=… socket=… pty=…`)")
+  .option("--state <dir>", "the simulator's state directory (default: $XDG_STATE_HOME/wim-sim)")
+  .option("--no-agent", "start no agent: only the simulator and its PTY")
+  .option("--user-pin <pin>", "a new state's user PIN (a throwaway test token: default 123456)")
+  .option("--so-pin <pin>", "a new state's SO PIN (default 12345678)")
+  .option("--label <label>", "a new state's token label (default WIM)")
+  .option("--ble", "the simulator's radio model listens on STATE/ble.sock")
+  .option("--pair", "the agent pairs at start (the simulated hand presses the button)")
+  .option("--link <path>", "make PATH a symbolic link to the simulator's PTY (for `wim agent`'s watch mode)")
+  .option("--background", "keep running when the starting process goes away")
+  .action(async (_o, cmd: Command) => (await import("./sim.js")).sim(optionMap(cmd)));
+
+program.command("agent").description("serve PKCS#11 applications for the devices on the serial ports (watch mode), one port, or Bluetooth LE")
+  .option("--device <path>", "only the device on this serial port (default: watch every serial port for WIM devices; docs/agent.md)")
+  .option("--watch <globs>", "also watch these ports (GLOB[:GLOB…]; default $WIM_WATCH)")
+  .option("--allow-unpaired", "in watch mode, also attach devices not paired with this host")
+  .option("--ble [address]", "the device over Bluetooth LE (the first one advertising the WIM service unless ADDRESS)")
+  .option("--background", "keep running when the starting process goes away")
+  .action(async (_o, cmd: Command) => (await import("./agent.js")).agent(optionMap(cmd)));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (!(e instanceof CommanderError)) throw e;
+  const ok = e.code === "commander.helpDisplayed" || e.code === "commander.version";
+  process.exit(ok ? EXIT.OK : EXIT.USAGE);
 }

@@ -22,6 +22,7 @@ cat <<EOT
 
 The token "WIM" is running (demo PINs: user 123456, SO 12345678; state in $state).
 Try:
+  npx wim info
   pkcs11-tool --module $module -L
   pkcs11-tool --module $module --login --pin 123456 --keypairgen --key-type EC:prime256v1 --id 01 --label demo
   pkcs11-tool --module $module --login --pin 123456 --list-objects

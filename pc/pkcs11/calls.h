@@ -83,6 +83,7 @@
   X(0xFFFC, unpair, "", "") \
   X(0xFFFB, WIM_GetIdentityCertificate, "", "B") \
   X(0xFFFA, WIM_SetIdentityCertificate, "ub", "") \
+  X(0xFFF9, WIM_GetTokenStatus, "u", "UUUUUUUUBB") \
   X(0xFFF5, WIM_WaitForSlotEvent, "uuu", "UU")
 
 #endif

@@ -243,6 +243,19 @@ static void test_fill(void)
 	}
 	CHECK_RC(rc, WIM_E_FULL);
 	CHECK(n >= 9); /* three sectors' worth, one kept spare */
+	/* wim_store_space: every record costs 32 + its length padded to 16 (1040 here) of three sectors'
+	 * room; records do not span sectors, so a 1000-byte one is refused with up to a sector's tail free,
+	 * while a small one still fits and takes exactly its cost */
+	uint32_t free_bytes = 0, total = 0, free_after = 0;
+	CHECK_RC(wim_store_space(&st, &free_bytes, &total), WIM_OK);
+	CHECK(total == 3 * (fl.f.sector_size - 32 - 48));
+	CHECK(free_bytes + (uint32_t)n * 1040 == total);
+	CHECK_RC(wim_store_put(&st, 999, WIM_KIND_PUBLIC, vbuf, 100), WIM_OK);
+	CHECK_RC(wim_store_space(&st, &free_after, &total), WIM_OK);
+	CHECK(free_after == free_bytes - 144);
+	CHECK_RC(wim_store_remove(&st, 999), WIM_OK);
+	CHECK_RC(wim_store_space(&st, &free_after, &total), WIM_OK);
+	CHECK(free_after == free_bytes);
 	CHECK_RC(wim_store_mount(&st, &fl.f), WIM_OK);
 	int ok = 1;
 	for (int i = 0; i < n; i++) {
@@ -253,6 +266,8 @@ static void test_fill(void)
 	CHECK(ok);
 	CHECK_RC(wim_store_remove(&st, 100), WIM_OK);
 	CHECK_RC(wim_store_remove(&st, 101), WIM_OK);
+	CHECK_RC(wim_store_space(&st, &free_after, &total), WIM_OK);
+	CHECK(free_after == free_bytes + 2 * 1040); /* a removal gives its record's room back */
 	value(vbuf, 7, 0, 0, 1000);
 	CHECK_RC(wim_store_put(&st, 7, WIM_KIND_PUBLIC, vbuf, 1000), WIM_OK);
 	CHECK_RC(wim_store_mount(&st, &fl.f), WIM_OK);
@@ -268,6 +283,8 @@ static void test_fill(void)
 		ok &= wim_store_put(&st, i, (uint8_t)(i & 1), (const uint8_t *)"abcd", 4) == WIM_OK;
 	CHECK(ok);
 	CHECK_RC(wim_store_put(&st, 9999, WIM_KIND_PUBLIC, (const uint8_t *)"x", 1), WIM_E_FULL);
+	CHECK_RC(wim_store_space(&st, &free_bytes, &total), WIM_OK);
+	CHECK(free_bytes == 0); /* bytes are left, but the index is full */
 	CHECK_RC(wim_store_put(&st, 4, WIM_KIND_PUBLIC, (const uint8_t *)"efgh", 4), WIM_OK);
 	CHECK_RC(wim_store_mount(&st, &fl.f), WIM_OK);
 	CHECK(st.count == WIM_STORE_MAX_RECORDS);

@@ -5,7 +5,7 @@
  * arguments the agent decoded and writes a reply made from the call's reply items in the table. For
  * every function the module forwards, what the C caller passed must be what the agent decoded, and
  * what the caller sees must be the reply the agent wrote. The agent's own requests go the same way
- * through the command line's clients (pc/cli/rpc.ts, pc/cli/agent-client.ts) and the table's encoder.
+ * through the command line's client (pc/cli/rpc.ts) and the table's encoder.
  * Run: npx mocha test/pc/rpc-loopback.test.ts
  */
 import assert from "node:assert/strict";
@@ -21,7 +21,6 @@ import { type Connection, listenConnections } from "../../pc/agent/server.js";
 import type { RpcAttribute, RpcMechanism, RpcOutput, RpcQuery } from "../../pc/agent/wire.js";
 import { Reader, Writer } from "../../pc/agent/wire.js";
 import { AgentClient as CliClient } from "../../pc/cli/rpc.js";
-import { AgentClient as PairClient } from "../../pc/cli/agent-client.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const MODULE = path.join(ROOT, "build/libwim-pkcs11.so");
@@ -341,7 +340,7 @@ describe("RPC loopback: the real module against the agent's real server, no devi
     }
   });
 
-  it("the command line's clients send what the table says (pc/cli/rpc.ts, pc/cli/agent-client.ts)", async () => {
+  it("the command line's client sends what the table says (pc/cli/rpc.ts)", async () => {
     recorder.take();
     const cli = await CliClient.connect(socket);
     try {
@@ -371,11 +370,11 @@ describe("RPC loopback: the real module against the agent's real server, no devi
     } finally {
       cli.close();
     }
-    const pair = await PairClient.connect(socket);
+    const pair = await CliClient.connect(socket);
     try {
-      assert.equal((await pair.call("pair", "laptop")).rv, CKR.OK);
-      assert.equal((await pair.call("pair-status")).rv, CKR.OK);
-      assert.equal((await pair.call("unpair")).rv, CKR.OK);
+      assert.equal((await pair.request("pair", "laptop")).rv, CKR.OK);
+      assert.equal((await pair.request("pair-status")).rv, CKR.OK);
+      assert.equal((await pair.request("unpair")).rv, CKR.OK);
       assert.deepEqual(recorder.take().map((s) => `${s.call.name} ${s.args}`), ["pair b:6c6170746f70", "pair-status ", "unpair "]);
     } finally {
       pair.close();

@@ -87,6 +87,7 @@ describe("pairing (simulator)", function () {
       line("+PKCSCH", [1]), "AT+PKCSCH=1;+PKCSSIGN=1,16,4161,\"AAAA\"", line("+PKCSCHO"), line("+PKCSINIT", [SO_PIN, "evil"]),
       line("+PKCSDATA", [0, new Uint8Array(3)]), line("+PKCSUNPAIRALL", [1]), line("+PKCSUNPAIR"),
       line("+PKCSSETPIN", [1, USER_PIN, "999999"]), line("+PKCSRAND", [1, 8]),
+      line("+PKCSSTAT?"),
     ];
     for (const l of refused) assert.match(await host.clear(l), /^\r\n\+CME ERROR: 3\r\n$/, l);
     for (const l of ["AT", "ATI", "AT+GMI", "AT+GMM", "AT+GMR", "AT+GSN", "AT+GCAP", "AT+PKCSVER=1", "AT+CMEE?", "ATS3?", "AT+PKCSHS?", "AT+PKCSPAIRC"]) {

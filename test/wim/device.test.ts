@@ -50,13 +50,32 @@ describe("WIM security manager on the simulator", function () {
     assert.ok(session > 0);
   });
 
-  it("counts failed logins down and resets the counter on success", async () => {
+  it("counts failed logins down and resets the counter on success (flags and AT+PKCSSTAT?)", async () => {
+    const [[left0, max, soLeft, soMax]] = await at("+PKCSSTAT");
+    assert.deepEqual([left0, max, soLeft, soMax], [3, 3, 15, 15]);
     assert.equal(await rv(at("+PKCSLOGIN", [session, CKU.USER, "1111"])), CKR.PIN_INCORRECT);
     const [[, flags]] = await at("+PKCSTOKEN");
     assert.ok((flags as number) & CKF.USER_PIN_COUNT_LOW);
+    assert.deepEqual((await at("+PKCSSTAT"))[0].slice(0, 4), [2, 3, 15, 15]);
     assert.equal(await rv(at("+PKCSLOGIN", [session, CKU.USER, "2468"])), CKR.OK);
     const [[, after]] = await at("+PKCSTOKEN");
     assert.equal((after as number) & CKF.USER_PIN_COUNT_LOW, 0);
+    assert.deepEqual((await at("+PKCSSTAT"))[0].slice(0, 4), [3, 3, 15, 15]);
+  });
+
+  it("reports the key store's room: a new object takes its record's cost", async () => {
+    const [[, , , , free0, total]] = (await at("+PKCSSTAT")) as number[][];
+    assert.ok(total > 0 && free0 > 0 && free0 <= total, `${free0} of ${total}`);
+    const value = new Uint8Array(100).fill(7);
+    const t = encodeTemplate([{ type: CKA.CLASS, value: ulongValue(CKO.DATA) }, { type: CKA.TOKEN, value: boolValue(true) },
+      { type: CKA.VALUE, value }]);
+    const [[h]] = (await at("+PKCSCREATE", [session, t])) as number[][];
+    const [[, , , , free1, total1]] = (await at("+PKCSSTAT")) as number[][];
+    assert.equal(total1, total);
+    assert.ok(free1 < free0 - 100, `${free0} → ${free1}`);
+    await at("+PKCSDESTROY", [session, h]);
+    const free2 = (await at("+PKCSSTAT"))[0][4] as number;
+    assert.ok(free2 > free1 + 100, `a destroyed object gives its room back: ${free1} → ${free2}`); // less the handle counter's record
   });
 
   it("generates a P-256 key whose ECDSA signatures verify on Node", async () => {

@@ -876,6 +876,18 @@ int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap
 	return read_rec(st, i, 0, out, *len);
 }
 
+int wim_store_space(wim_store *st, uint32_t *free_bytes, uint32_t *total)
+{
+	if (!st || !free_bytes || !total)
+		return WIM_E_ARG;
+	if (!st->mounted)
+		return WIM_E_FLASH;
+	uint32_t cap = (st->nsectors - 1) * (sec_cap(st) - RESERVE), used = live_bytes(st);
+	*total = cap;
+	*free_bytes = used >= cap || st->count >= WIM_STORE_MAX_RECORDS ? 0 : cap - used;
+	return WIM_OK;
+}
+
 int wim_store_ids(wim_store *st, uint32_t *ids, uint32_t cap, uint32_t *count)
 {
 	if (!st || !count || (cap && !ids))

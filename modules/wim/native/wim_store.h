@@ -87,6 +87,13 @@ int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap
 int wim_store_read_secret_at(wim_store *st, uint32_t id, uint32_t offset, uint8_t *out, uint32_t len,
 		uint32_t *total);
 
+/* The store's room, as make_room counts it: *total bytes hold records (every sector but the spare one,
+ * less each sector's reserve); *free of them are not taken by live records (each record costs its
+ * payload padded to 16 bytes plus 32 bytes of header and commit block). No record fits in less than
+ * that cost; records do not span sectors, so a large one may be refused with up to a sector's tail
+ * still free. *free is 0 when the index is full (WIM_STORE_MAX_RECORDS). */
+int wim_store_space(wim_store *st, uint32_t *free_bytes, uint32_t *total);
+
 /* Opens a transaction after making room for `reserve` bytes of payload (the sum of the records' lengths;
  * the store adds its own headers) in the head sector, compacting if needed: WIM_E_FULL if the store
  * cannot, WIM_E_ARG if a transaction is open. reserve 0, or more than fits, reserves a whole sector. */

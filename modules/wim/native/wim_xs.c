@@ -246,6 +246,20 @@ void xs_wim_store_abort(xsMachine *the)
 	wim_store_abort(open_store(the));
 }
 
+/* storeSpace(): [free, total] bytes of the store (wim_store_space): what AT+PKCSSTAT? reports. */
+void xs_wim_store_space(xsMachine *the)
+{
+	uint32_t free_bytes = 0, total = 0;
+	int v;
+	check(the, wim_store_space(open_store(the), &free_bytes, &total));
+	v = xsmcVars(1);
+	xsmcSetNewArray(xsResult, 2);
+	xsmcSetNumber(xsVar(v), (xsNumberValue)free_bytes);
+	xsmcSetIndex(xsResult, 0, xsVar(v));
+	xsmcSetNumber(xsVar(v), (xsNumberValue)total);
+	xsmcSetIndex(xsResult, 1, xsVar(v));
+}
+
 void xs_wim_store_ids(xsMachine *the)
 {
 	wim_store *st = open_store(the);
