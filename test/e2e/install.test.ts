@@ -118,8 +118,15 @@ describe("make install (user level): the module found without setup", function (
 
   it("the installed wim runs from the install", async () => {
     const r = await asUser(wim, ["--help"]);
-    assert.match(r.stdout + r.stderr, /wim agent/, show(r));
-    assert.ok(r.code === 0 || r.code === 2, show(r)); // 2: the usage of the CLI before its rewrite
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /^\s+agent\b/m, show(r));
+    assert.match(r.stdout, /^\s+keys\b/m, show(r));
+    const v = await asUser(wim, ["--version"]);
+    assert.equal(v.code, 0, show(v));
+    assert.equal(v.stdout.trim(), JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version, show(v));
+    const info = await asUser(wim, ["info", "--socket", path.join(home, "no-agent.sock")]);
+    assert.equal(info.code, 1, show(info)); // the lazily loaded verbs are in the install too
+    assert.match(info.stderr, /no agent/, show(info));
     assert.ok(!readFileSync(wim, "utf8").includes(ROOT), "the launcher does not point into the worktree");
     // the installed tree, not the worktree: `wim sim` names the module of its own tree
     sim = spawn(...userArgv(wim, ["sim", "--state", path.join(home, "state")]), { cwd: home, stdio: ["ignore", "pipe", "pipe"] });
