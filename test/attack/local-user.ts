@@ -8,16 +8,23 @@ import { createInterface } from "node:readline";
 /** The account's name; made once, kept (it has no home and no login shell). */
 export const ATTACKER = "wimattacker";
 
-/** The attacker's uid and gid, making the account if needed; undefined unless running as root. */
-export function attackerIds(): { uid: number; gid: number } | undefined {
-  if (process.getuid!() !== 0) return undefined;
-  const id = (flag: string) => Number(execFileSync("id", [flag, ATTACKER], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+/**
+ * The uid and gid of a throwaway system account (no home, no login shell), made with useradd the
+ * first time; kept. Only root can make one.
+ */
+export function systemAccount(name: string): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync("id", [flag, name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
   try {
     return { uid: id("-u"), gid: id("-g") };
   } catch {
-    execFileSync("useradd", ["-M", "-r", "-s", "/usr/sbin/nologin", ATTACKER], { stdio: "ignore" });
+    execFileSync("useradd", ["-M", "-r", "-s", "/usr/sbin/nologin", name], { stdio: "ignore" });
     return { uid: id("-u"), gid: id("-g") };
   }
+}
+
+/** The attacker's uid and gid, making the account if needed; undefined unless running as root. */
+export function attackerIds(): { uid: number; gid: number } | undefined {
+  return process.getuid!() === 0 ? systemAccount(ATTACKER) : undefined;
 }
 
 /** A listener run by another uid: counts what each path receives. */

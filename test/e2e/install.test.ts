@@ -16,6 +16,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { ROOT, tempDir } from "./harness.js";
 import { exec, have, show } from "./clients.js";
+import { systemAccount } from "../attack/local-user.js";
 
 const PROXY = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
 const MULTIARCH = execFileSync("gcc", ["-print-multiarch"], { encoding: "utf8" }).trim();
@@ -24,13 +25,7 @@ const ACCOUNT = "wimuser";
 /** The uid/gid the user part runs as: a throwaway account as root, else this process's. */
 function userIds(): { uid: number; gid: number } {
   if (process.getuid!() !== 0) return { uid: process.getuid!(), gid: process.getgid!() };
-  const id = (flag: string) => Number(execFileSync("id", [flag, ACCOUNT], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
-  try {
-    return { uid: id("-u"), gid: id("-g") };
-  } catch {
-    execFileSync("useradd", ["-M", "-r", "-s", "/usr/sbin/nologin", ACCOUNT], { stdio: "ignore" });
-    return { uid: id("-u"), gid: id("-g") };
-  }
+  return systemAccount(ACCOUNT);
 }
 
 /** Every path under `dir` (relative, sorted); none if it does not exist. */
