@@ -145,7 +145,9 @@ NATIVE_RV_CC ?= riscv64-unknown-elf-gcc
 NATIVE_RV_SIZE ?= riscv64-unknown-elf-size
 NATIVE_RV_QEMU ?= qemu-system-riscv32
 NATIVE_TEXT_BUDGET ?= 10240
-NATIVE_STORE_TEXT_BUDGET ?= 7168
+# The key store's line was 7,168 until issue 14 added wim_store_space (AT+PKCSSTAT?, the free space that
+# `wim info` shows): 7,192 bytes with wim_crc32.o; 64 bytes more of budget, documented in docs/store.md.
+NATIVE_STORE_TEXT_BUDGET ?= 7232
 NATIVE_EC_TEXT_BUDGET ?= 7168
 NATIVE_ED_TEXT_BUDGET ?= 8192
 NATIVE_SHA1_TEXT_BUDGET ?= 1024

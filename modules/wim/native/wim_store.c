@@ -572,12 +572,15 @@ static uint32_t live_bytes(wim_store *st)
 	return n;
 }
 
+/* The bytes records may take: every sector but the spare one, less each sector's reserve. */
+static uint32_t capacity(wim_store *st) { return (st->nsectors - 1) * (sec_cap(st) - RESERVE); }
+
 /* Makes room for `need` bytes at the head: a new head sector while two are free, else compaction. */
 static int make_room(wim_store *st, uint32_t need)
 {
 	if (need + RESERVE > sec_cap(st))
 		return WIM_E_ARG;
-	if (live_bytes(st) + need > (st->nsectors - 1) * (sec_cap(st) - RESERVE))
+	if (live_bytes(st) + need > capacity(st))
 		return WIM_E_FULL;
 	for (uint32_t tries = 0; tries < 2 * st->nsectors + 2; tries++) {
 		if (head_room(st) >= need + RESERVE)
@@ -878,11 +881,9 @@ int wim_store_read_secret(wim_store *st, uint32_t id, uint8_t *out, uint32_t cap
 
 int wim_store_space(wim_store *st, uint32_t *free_bytes, uint32_t *total)
 {
-	if (!st || !free_bytes || !total)
-		return WIM_E_ARG;
-	if (!st->mounted)
+	if (!st || !st->mounted)
 		return WIM_E_FLASH;
-	uint32_t cap = (st->nsectors - 1) * (sec_cap(st) - RESERVE), used = live_bytes(st);
+	uint32_t cap = capacity(st), used = live_bytes(st);
 	*total = cap;
 	*free_bytes = used >= cap || st->count >= WIM_STORE_MAX_RECORDS ? 0 : cap - used;
 	return WIM_OK;
