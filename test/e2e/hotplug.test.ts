@@ -183,6 +183,31 @@ describe("hot-plug: a watching agent, two devices, unplug and replug under a run
     for (const id of slotOf.values()) await keyAndSign(socket, id, dir);
   });
 
+  it("the wim command line with two tokens: info lists both, a verb without a choice refuses and lists them, --serial and --slot pick one", async () => {
+    const wim = (...args: string[]) => run(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "--socket", socket, ...args], socket);
+    const info = await wim("info", "--json");
+    assert.equal(info.code, 0, info.stderr);
+    const listed = JSON.parse(info.stdout).slots as { slot: number; token: { serial: string } | null }[];
+    assert.deepEqual(listed.filter((s) => s.token).map((s) => [s.slot, s.token!.serial]).sort(),
+      serials.map((s) => [slotOf.get(s), s]).sort());
+    const unchosen = await wim("keys", "list");
+    assert.equal(unchosen.code, 2, unchosen.stdout + unchosen.stderr);
+    assert.match(unchosen.stderr, /2 tokens: choose one with --serial/);
+    for (const s of serials) assert.match(unchosen.stderr, new RegExp(s));
+    // the key made on each token above, found through the token named by serial or by slot
+    for (const [i, s] of serials.entries()) {
+      const chosen = await wim(...(i === 0 ? ["--serial", s] : ["--slot", String(slotOf.get(s))]), "keys", "list", "--json");
+      assert.equal(chosen.code, 0, chosen.stderr);
+      assert.match(chosen.stdout, /"hotplug"/, chosen.stdout);
+      const other = await wim("--serial", s, "pin", "retries", "--json");
+      assert.equal(other.code, 0, other.stderr);
+      assert.equal(JSON.parse(other.stdout).serial, s);
+    }
+    const nobody = await wim("--serial", "NO-SUCH-SERIAL", "keys", "list");
+    assert.notEqual(nobody.code, 0);
+    assert.match(nobody.stderr, /NO-SUCH-SERIAL/);
+  });
+
   it("an unplugged device: its sessions fail with CKR_DEVICE_REMOVED, its slot has no token, the event is reported; the other signs on", async () => {
     app = App.start(appExe, socket);
     const b = slotOf.get(serialOf(states[1]))!, a = slotOf.get(serialOf(states[0]))!;
