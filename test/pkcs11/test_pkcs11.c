@@ -490,17 +490,16 @@ static void test_slot_events(void)
 {
   CK_SLOT_ID slot;
   int asked = fake_requests();
-  fake_expect(AGENT_WIM_WaitForSlotEvent, "", 8 /* CKR_NO_EVENT */, NULL);
-  RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
+  EXPECT(AGENT_WIM_WaitForSlotEvent, "u:0 u:* u:0", 8 /* CKR_NO_EVENT */, NULL,
+         f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
   reply_items ev = { .n = 0 };
   ri_u64(&ev, 5);
   ri_u64(&ev, 1);
-  fake_expect(AGENT_WIM_WaitForSlotEvent, "", CKR_OK, &ev);
   slot = 0;
-  RV(f->C_WaitForSlotEvent(0, &slot, NULL), CKR_OK);
+  EXPECT(AGENT_WIM_WaitForSlotEvent, "u:0 u:* u:1", CKR_OK, &ev, f->C_WaitForSlotEvent(0, &slot, NULL), CKR_OK);
   CHECK(slot == 5, "the event's slot, got %lu", (unsigned long)slot);
-  fake_expect(AGENT_WIM_WaitForSlotEvent, "", 8, NULL);
-  RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
+  /* the next wait asks for events after the one reported */
+  EXPECT(AGENT_WIM_WaitForSlotEvent, "u:1 u:* u:0", 8, NULL, f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_NO_EVENT);
   CHECK(fake_requests() == asked + 3, "one request per C_WaitForSlotEvent");
   CHECK(fake_protocol_errors() == 0, "well-formed requests");
 }
