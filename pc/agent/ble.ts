@@ -71,6 +71,10 @@ export class BleCentral {
   private closed = false;
   /** The device this central connects to: the option's, else the first one found (kept for reconnects). */
   address: string | undefined;
+  /** This client holds a discovery session for the watcher ({@link startDiscovery}): connect() leaves it running. */
+  private discovering = false;
+  /** When each device object was last seen advertising (added, or its RSSI refreshed by discovery), by path. */
+  private readonly seen = new Map<string, number>();
 
   private constructor(private readonly bus: dbus.MessageBus, private readonly options: BleOptions) {
     this.address = options.address?.toUpperCase();
@@ -145,12 +149,13 @@ export class BleCentral {
       const props = this.props(m.path, m.body[0] as string);
       if (!props) return;
       const changed = unwrap(m.body[1] as Variants);
+      if (m.body[0] === DEVICE && "RSSI" in changed) this.seen.set(m.path, Date.now());
       Object.assign(props, changed);
       for (const name of m.body[2] as string[]) delete props[name];
       if ("Value" in changed) for (const s of this.streams) s.valueChanged(m.path, changed.Value as Uint8Array);
     } else if (m.interface === "org.freedesktop.DBus" && m.member === "NameOwnerChanged" && m.body[0] === BLUEZ) {
       this.objects.clear(); // bluetoothd stopped (or restarted): every connection through it is gone
-      if (m.body[2]) void this.reload().catch(() => undefined);
+      if (m.body[2]) void this.reload().then(() => (this.discovering ? this.startDiscovery() : undefined)).catch(() => undefined);
     } else {
       return;
     }
@@ -161,6 +166,7 @@ export class BleCentral {
     let o = this.objects.get(path);
     if (!o) this.objects.set(path, (o = new Map()));
     for (const [name, props] of Object.entries(ifaces)) o.set(name, unwrap(props));
+    if (DEVICE in ifaces) this.seen.set(path, Date.now());
   }
 
   private changed(): void {
@@ -213,27 +219,60 @@ export class BleCentral {
   }
 
   /** The device to connect: by address, else the first one on `adapter` that offers the WIM service. */
-  private findDevice(adapter: string): string | undefined {
+  private findDevice(adapter: string, address = this.address): string | undefined {
     const devices = this.having(DEVICE).filter((p) => this.props(p, DEVICE)!.Adapter === adapter);
-    const address = this.address;
     if (address) return devices.find((p) => sameAddress(this.props(p, DEVICE)!.Address, address));
     const offering = devices.filter((p) => hasUuid(this.props(p, DEVICE)!.UUIDs, WIM_SERVICE_UUID));
     return offering.find((p) => this.props(p, DEVICE)!.Connected === true) ?? offering.sort()[0];
   }
 
-  /** Discovers until the device appears (LE only, filtered on the service UUID), then stops. */
-  private async discover(adapter: string, ms: number): Promise<string> {
+  /** Discovers until the device appears (LE only, filtered on the service UUID), then stops (unless the watcher discovers). */
+  private async discover(adapter: string, ms: number, address = this.address): Promise<string> {
+    const held = this.discovering;
+    if (!held) await this.startSession(adapter);
+    try {
+      return await this.waitFor(() => this.findDevice(adapter, address), ms,
+        address ? `no device ${address} advertised` : `no device advertised the WIM service ${WIM_SERVICE_UUID}`);
+    } finally {
+      if (!held) await this.call(adapter, ADAPTER, "StopDiscovery").catch(() => undefined);
+    }
+  }
+
+  /** This client's discovery session: LE only, filtered on the WIM service UUID (BlueZ merges the clients' filters). */
+  private async startSession(adapter: string): Promise<void> {
     const filter = { UUIDs: new dbus.Variant("as", [WIM_SERVICE_UUID]), Transport: new dbus.Variant("s", "le") };
     await this.call(adapter, ADAPTER, "SetDiscoveryFilter", "a{sv}", [filter]);
     await this.call(adapter, ADAPTER, "StartDiscovery").catch((e: Error) => {
-      if (!/InProgress/.test(e.message)) throw e; // already discovering (another client): fine
+      if (!/InProgress/.test(e.message)) throw e; // this client already discovers: fine
     });
+  }
+
+  /**
+   * Watch mode (pc/agent/ble-watch.ts): discovers until the central closes, and again after
+   * bluetoothd restarts. BlueZ keeps discovering while any client asks it to.
+   */
+  async startDiscovery(): Promise<void> {
+    this.discovering = true;
+    await this.startSession(this.adapter());
+  }
+
+  /** The devices on the adapter that advertise the WIM service (empty without a usable adapter). */
+  wimDevices(): { address: string; name: string; connected: boolean; seen: number }[] {
+    let adapter: string;
     try {
-      return await this.waitFor(() => this.findDevice(adapter), ms,
-        this.address ? `no device ${this.address} advertised` : `no device advertised the WIM service ${WIM_SERVICE_UUID}`);
-    } finally {
-      await this.call(adapter, ADAPTER, "StopDiscovery").catch(() => undefined);
+      adapter = this.adapter();
+    } catch {
+      return [];
     }
+    return this.having(DEVICE).map((p) => ({ p, d: this.props(p, DEVICE)! }))
+      .filter(({ d }) => d.Adapter === adapter && hasUuid(d.UUIDs, WIM_SERVICE_UUID) && typeof d.Address === "string")
+      .map(({ p, d }) => ({ address: String(d.Address).toUpperCase(), name: String(d.Name ?? d.Alias ?? ""), connected: d.Connected === true, seen: this.seen.get(p) ?? 0 }));
+  }
+
+  /** Calls `fn` after every change of BlueZ's objects; returns a function that stops it. */
+  onChange(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
   }
 
   /** The WIM service's RX and TX characteristics under `device`, once BlueZ lists them. */
@@ -256,27 +295,29 @@ export class BleCentral {
    * Finds the device (discovering it if BlueZ does not know it), connects, waits for its services
    * and subscribes to TX. The stream closes when the device disconnects.
    */
-  async connect(): Promise<BleStream> {
+  async connect(to?: string): Promise<BleStream> {
     const ms = this.options.timeoutMs ?? 30_000;
     const adapter = this.adapter();
-    const device = this.findDevice(adapter) ?? (await this.discover(adapter, ms));
+    const wanted = to?.toUpperCase() ?? this.address;
+    const device = this.findDevice(adapter, wanted) ?? (await this.discover(adapter, ms, wanted));
     const info = this.props(device, DEVICE)!;
-    this.address = String(info.Address).toUpperCase();
+    const address = String(info.Address).toUpperCase();
+    if (!to) this.address = address; // `--ble`: the first device found is kept for reconnects
     const name = String(info.Name ?? info.Alias ?? "");
     if (info.Connected !== true) {
-      this.say(`connecting to ${name || "?"} (${this.address})`);
-      await withTimeout(this.call(device, DEVICE, "Connect"), ms, `Connect to ${this.address}`).catch((e: Error) => {
+      this.say(`connecting to ${name || "?"} (${address})`);
+      await withTimeout(this.call(device, DEVICE, "Connect"), ms, `Connect to ${address}`).catch((e: Error) => {
         // another client (bluetoothctl) connected it first, or is connecting it: wait for it below
         if (!/\.(AlreadyConnected|InProgress):/.test(e.message)) throw e;
       });
     }
     await this.waitFor(() => {
       const d = this.props(device, DEVICE);
-      if (!d) throw new BleError(`${this.address} went away while connecting`);
+      if (!d) throw new BleError(`${address} went away while connecting`);
       return d.Connected === true && d.ServicesResolved === true ? true : undefined;
-    }, ms, `${this.address}'s services were not resolved`);
-    const chars = await this.waitFor(() => this.characteristics(device), 5_000, `${this.address} has no WIM serial service (${WIM_SERVICE_UUID}) with RX and TX`);
-    const stream = new GattStream(this, device, chars.rx, chars.tx, this.address, name);
+    }, ms, `${address}'s services were not resolved`);
+    const chars = await this.waitFor(() => this.characteristics(device), 5_000, `${address} has no WIM serial service (${WIM_SERVICE_UUID}) with RX and TX`);
+    const stream = new GattStream(this, device, chars.rx, chars.tx, address, name);
     this.streams.add(stream);
     const watch = () => stream.check();
     this.watchers.add(watch);
@@ -291,8 +332,8 @@ export class BleCentral {
       throw e;
     }
     stream.check();
-    if (stream.isClosed) throw new BleError(`${this.address} disconnected while subscribing`);
-    this.say(`connected to ${name || "?"} (${this.address}), MTU ${stream.mtu()}`);
+    if (stream.isClosed) throw new BleError(`${address} disconnected while subscribing`);
+    this.say(`connected to ${name || "?"} (${address}), MTU ${stream.mtu()}`);
     this.said = ""; // the next connection's messages are news again
     return stream;
   }

@@ -10,7 +10,7 @@
  * others can read it (the same checks as the agent's socket directory, paths.ts). Files are written to a
  * temporary name with mode 0600 (umask 077 around the open: no window) and renamed into place.
  */
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { myUid } from "./paths.js";
@@ -152,6 +152,16 @@ export class HostKeys {
       paired: String(saved.paired ?? ""),
       link: String(saved.link ?? ""),
     };
+  }
+
+  /** The serials of the paired devices (the BLE watcher matches advertised names against them). */
+  pairedSerials(): string[] {
+    const dir = path.join(this.dir, "devices");
+    if (!this.privateDir(this.dir, false) || !this.privateDir(dir, false)) return [];
+    return readdirSync(dir).filter((f) => f.endsWith(".json")).flatMap((f) => {
+      const saved = this.readPrivate(path.join(dir, f)) as { serial?: unknown } | undefined;
+      return typeof saved?.serial === "string" ? [saved.serial] : [];
+    });
   }
 
   /** Saves a device's channel key (after pairing). */

@@ -31,6 +31,11 @@ export interface Slot {
   device: Device | undefined;
   /** The link it is (or was last) attached on: "serial /dev/ttyACM0", "BLE AA:BB:…". */
   link: string;
+  /**
+   * Set while the device is attached over a link that gives way to a serial port (BLE): detaches it
+   * and lets its link go, so that the serial link can take the slot (docs/agent.md).
+   */
+  release?: () => void;
 }
 
 /** A slot's token came or went. */
@@ -79,7 +84,7 @@ export class Registry {
    * Gives an attached device (its identity read: Device.attach) its slot: the serial's slot if the
    * agent has seen it, else a new one. A second device with the serial of one attached is refused.
    */
-  attach(device: Device, link: string): Slot {
+  attach(device: Device, link: string, release?: () => void): Slot {
     const serial = device.identity.serial;
     if (!serial) throw new Error("the device reported no serial number");
     let slot = this.bySerial.get(serial);
@@ -94,6 +99,7 @@ export class Registry {
     slot.device = device;
     slot.identity = device.identity;
     slot.link = link;
+    slot.release = release;
     this.event(slot, true);
     return slot;
   }
@@ -104,6 +110,7 @@ export class Registry {
     const slot = [...this.slots.values()].find((s) => s.device === device);
     if (!slot) return;
     slot.device = undefined;
+    slot.release = undefined;
     this.event(slot, false);
   }
 

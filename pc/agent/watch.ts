@@ -70,7 +70,7 @@ function signature(file: string): string | undefined {
  * A probe's view of a stream: the identification lines it reads, then the stream as it was for the
  * Device (the bytes after the probe go to the Device's listeners only).
  */
-class ProbedStream implements ByteStream {
+export class ProbedStream implements ByteStream {
   private listeners: ((b: Uint8Array) => void)[] = [];
   private lines: string[] = [];
   private partial = "";
@@ -240,7 +240,9 @@ export class Watcher {
       if (!paired && !this.options.allowUnpaired) {
         throw new Error(`${file}: WIM ${serial} is not paired with this host: left alone (run \`wim pair --port ${file}\`, or start the agent with --allow-unpaired)`);
       }
-      if (this.registry.bySerialNumber(serial)?.device) throw new Error(`${file}: a device with serial ${serial} is already attached`);
+      // the same device over BLE gives way to the serial port (docs/agent.md), once this port proved it
+      const held = this.registry.bySerialNumber(serial);
+      if (held?.device && !held.release) throw new Error(`${file}: a device with serial ${serial} is already attached`);
       probed.handOver();
       const device = Device.over(probed, { ...this.options.secure, linkKind: "serial" }, this.options.linkOptions);
       await device.attach();
@@ -248,6 +250,12 @@ export class Watcher {
       // a paired device that refused this host's key is attached (its slot says why) only where unpaired
       // ones are: in watch mode an impostor could answer so too
       if (paired && !device.channelOpen && !(this.options.allowUnpaired && device.refusal)) throw new Error(`${file}: WIM ${serial} did not open the secure link${device.refusal ? `: ${device.refusal}` : ""}`);
+      const over = this.registry.bySerialNumber(serial);
+      if (over?.device && over.device !== device) {
+        if (!over.release) throw new Error(`${file}: a device with serial ${serial} is already attached`);
+        log(`${serial} is on ${file} too: the serial link takes its slot from ${over.link}`);
+        over.release();
+      }
       const slot = this.registry.attach(device, `serial ${file}`);
       this.attached.set(real, device);
       raw.onClose(() => {

@@ -1,7 +1,8 @@
 /**
- * `wim agent [--device PATH | --watch GLOB[:GLOB…]] [--allow-unpaired] [--socket PATH] [--background]`:
+ * `wim agent [--device PATH | --watch GLOB[:GLOB…]] [--ble-watch] [--allow-unpaired] [--socket PATH] [--background]`:
  * serves PKCS#11 modules for the device on a serial port, or (no --device) for every WIM found on the
- * serial ports and on --watch / $WIM_WATCH (pc/agent/watch.ts; docs/agent.md).
+ * serial ports and on --watch / $WIM_WATCH (pc/agent/watch.ts; docs/agent.md), and with --ble-watch
+ * for every WIM advertising over Bluetooth LE through BlueZ too (pc/agent/ble-watch.ts).
  * `wim agent --ble [ADDRESS] [--socket PATH] [--background]`: the same for a device over Bluetooth LE
  * through BlueZ (pc/agent/ble.ts; docs/ble-pc.md): the device at ADDRESS, else the first
  * one advertising the WIM service; reconnects. Agents refuse a socket that another agent serves or that
@@ -10,6 +11,7 @@
  */
 import { BleCentral } from "../agent/ble.js";
 import { attachBle } from "../agent/ble-slot.js";
+import { BleWatcher } from "../agent/ble-watch.js";
 import { HostKeys } from "../agent/hostkeys.js";
 import { defaultSocketPath } from "../agent/paths.js";
 import { listenAgent } from "../agent/server.js";
@@ -22,14 +24,19 @@ import { stopWith } from "./lifetime.js";
 export async function agent(o: Options): Promise<void> {
   if (o.has("--ble")) return agentBle(o);
   const dev = o.get("--device") as string | undefined;
+  const bleWatch = o.has("--ble-watch");
+  if (dev && bleWatch) usage("wim agent: --device and --ble-watch exclude each other");
   const socket = (o.get("--socket") as string) ?? defaultSocketPath();
   await claimSocket(socket).catch((e) => fail(e.message));
-  stopWith(() => process.exit(0), o.has("--background"));
-  const log = (t: string) => console.error(`wim: ${t}`), registry = new Registry();
+  const log = (t: string) => console.error(`wim: ${t}`), registry = new Registry(), keys = new HostKeys();
+  // BLE watch mode: its devices are disconnected on the way out (they advertise again for the next agent)
+  const ble = bleWatch ? new BleWatcher(registry, { secure: { keys, log }, allowUnpaired: o.has("--allow-unpaired"), log }) : undefined;
+  stopWith(() => void (ble?.stop() ?? Promise.resolve()).catch(() => undefined).finally(() => process.exit(0)), o.has("--background"));
   await watchPorts(registry, { device: dev, watch: ((o.get("--watch") as string) ?? "").split(":").filter(Boolean), allowUnpaired: o.has("--allow-unpaired"),
-    secure: { keys: new HostKeys(), log } }).catch((e) => fail(`device did not answer: ${e.message}`));
+    secure: { keys, log } }).catch((e) => fail(`device did not answer: ${e.message}`));
+  ble?.start();
   await listenAgent(registry, socket).catch((e) => fail(e.message));
-  console.log(`ready module=${MODULE} socket=${socket} ${dev ? `device=${dev}` : "watch"}`);
+  console.log(`ready module=${MODULE} socket=${socket} ${dev ? `device=${dev}` : bleWatch ? "watch ble" : "watch"}`);
 }
 
 /**

@@ -4,7 +4,7 @@
  *   token verbs (clients of the running agent; --socket, --slot, --serial choose it and the token):
  *     info, pin change|unblock|retries, keys list|generate|delete|export-public, certs list|import|export,
  *     reset, attest, provision, pair, unpair
- *   long-running: sim (simulator + agent, sim.ts), agent (agent.ts: watch mode, --device, --ble)
+ *   long-running: sim (simulator + agent, sim.ts), agent (agent.ts: watch mode, --device, --ble, --ble-watch)
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -154,6 +154,7 @@ program.command("agent").description("serve PKCS#11 applications for the devices
   .option("--watch <globs>", "also watch these ports (GLOB[:GLOB…]; default $WIM_WATCH)")
   .option("--allow-unpaired", "in watch mode, also attach devices not paired with this host")
   .option("--ble [address]", "the device over Bluetooth LE (the first one advertising the WIM service unless ADDRESS)")
+  .option("--ble-watch", "in watch mode, also every paired WIM advertising over Bluetooth LE (BlueZ; docs/ble-pc.md)")
   .option("--background", "keep running when the starting process goes away")
   .action(async (_o, cmd: Command) => (await import("./agent.js")).agent(optionMap(cmd)));
 

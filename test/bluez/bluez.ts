@@ -3,8 +3,9 @@
  * BlueZ's API the agent uses (docs/ble-pc.md says what it models and where it guesses), bridged to
  * the simulator's radio model (docs/ble.md):
  *
- *   Adapter1 StartDiscovery      → SCAN, repeated while discovering; each ADVERTISEMENT makes or
- *                                  refreshes a Device1 (filtered as SetDiscoveryFilter asked)
+ *   Adapter1 StartDiscovery      → SCAN of every radio in range, repeated while any client
+ *                                  discovers; each connectable ADVERTISEMENT makes or refreshes a
+ *                                  Device1 (filtered by the clients' SetDiscoveryFilter, merged)
  *   Device1 Connect              → CONNECT, EXCHANGE_MTU 517 (BlueZ's default), then the GATT
  *                                  objects (GattService1, two GattCharacteristic1 with MTU) and
  *                                  ServicesResolved
@@ -13,6 +14,9 @@
  *   NOTIFY                       → TX Value PropertiesChanged
  *   DISCONNECTED, socket closed  → ServicesResolved and Connected false, GATT objects removed
  *   Device1 Disconnect           → DISCONNECT
+ *
+ * Several peripherals may be in range: one radio-model socket each (one simulator each), each
+ * device its own Device1 and its own connection, as bluetoothd keeps one ACL link per LE device.
  */
 import { createHash } from "node:crypto";
 import dbus from "dbus-next";
@@ -63,41 +67,63 @@ export interface BluezStats {
   mtu: number;
 }
 
-/** The test BlueZ on one bus, with one adapter (hci0) and the radio model at `radioPath`. */
+/** A client's discovery filter (SetDiscoveryFilter), as BlueZ keeps one per D-Bus client. */
+interface Filter {
+  uuids: string[];
+  transport: string;
+}
+
+/**
+ * One peripheral in range: the radio model at `path` (a simulator's STATE/ble.sock), the device
+ * object its advertisements made, and its connection.
+ */
+class Peripheral {
+  radio: RadioLink | undefined;
+  opening: Promise<RadioLink> | undefined;
+  scanning = false;
+  /** Its Device1 path (from its advertised name), once it advertised. */
+  device: string | undefined;
+  connected = false;
+  connecting = false;
+  notifyClients = new Set<string>();
+  /** Connections made to it (for tests). */
+  connects = 0;
+  constructor(readonly path: string) {}
+}
+
+/** The test BlueZ on one bus, with one adapter (hci0) and the radio models at `radioPaths` in range. */
 export class TestBluez {
   readonly adapter = "/org/bluez/hci0";
   readonly stats: BluezStats = { writes: [], notifications: 0, connects: 0, mtu: 0 };
   /** The MTU this central offers in the exchange at the next Connect (BlueZ's 517; tests vary it, ≥ 23). */
   centralMtu = BLUEZ_MTU;
   private readonly server: ObjectServer;
-  private radio: RadioLink | undefined;
-  private opening: Promise<RadioLink> | undefined;
+  private readonly peripherals: Peripheral[];
+  /** Device1 path → the peripheral that last advertised its address. */
+  private readonly owners = new Map<string, Peripheral>();
   private scanTimer: ReturnType<typeof setInterval> | undefined;
-  private scanning = false;
-  private filter: { uuids: string[]; transport: string } = { uuids: [], transport: "auto" };
-  /** The device object the radio's advertisement made, and its GATT objects when connected. */
-  private device: string | undefined;
-  private connected = false;
-  private connecting = false;
-  private notifyClients = new Set<string>();
+  /** Discovery sessions by D-Bus client (unique name), and the filters clients set. */
+  private readonly sessions = new Set<string>();
+  private readonly filters = new Map<string, Filter>();
   private stopped = false;
 
-  private constructor(private readonly bus: dbus.MessageBus, private readonly radioPath: string) {
+  private constructor(private readonly bus: dbus.MessageBus, radioPaths: string[]) {
+    this.peripherals = radioPaths.map((p) => new Peripheral(p));
     this.server = new ObjectServer(bus);
     this.server.add("/org/bluez", { "org.bluez.AgentManager1": { props: {}, methods: {} } });
     this.server.add(this.adapter, { [ADAPTER]: this.adapterIface() });
   }
 
-  /** Connects to the bus at `busAddress`, owns org.bluez and serves hci0 bridged to the radio at `radioPath`. */
-  static async start(busAddress: string, radioPath: string): Promise<TestBluez> {
+  /** Connects to the bus at `busAddress`, owns org.bluez and serves hci0 bridged to the radio(s) at `radioPaths`. */
+  static async start(busAddress: string, radioPaths: string | string[]): Promise<TestBluez> {
     const bus = dbus.sessionBus({ busAddress });
     await new Promise<void>((resolve, reject) => {
       bus.once("connect", resolve);
       bus.once("error", reject);
     });
     bus.on("error", () => undefined);
-    const bluez = new TestBluez(bus, radioPath);
-    // a client that leaves the bus loses its notify session, as in bluetoothd
+    const bluez = new TestBluez(bus, typeof radioPaths === "string" ? [radioPaths] : radioPaths);
+    // a client that leaves the bus loses its notify and discovery sessions, as in bluetoothd
     await bus.call(new dbus.Message({ destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
       member: "AddMatch", signature: "s", body: ["type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'"] }));
     bus.on("message", (m: dbus.Message) => {
@@ -108,42 +134,56 @@ export class TestBluez {
     return bluez;
   }
 
-  /** Sets a fault of the radio model (docs/ble.md: 0 clears, 1 delays, 2 buffer, 3 cuts after n notifications). */
-  async fault(kind: number, value: number): Promise<void> {
-    const radio = await this.openRadio();
+  /** The peripheral of a radio socket (the first one by default). */
+  private peripheral(radioPath?: string): Peripheral {
+    const p = radioPath === undefined ? this.peripherals[0] : this.peripherals.find((q) => q.path === radioPath);
+    if (!p) throw new Error(`no radio ${radioPath} in range`);
+    return p;
+  }
+
+  /** Connections made to the peripheral at `radioPath` so far. */
+  connectsTo(radioPath: string): number {
+    return this.peripheral(radioPath).connects;
+  }
+
+  /** Sets a fault of a radio model (docs/ble.md: 0 clears, 1 delays, 2 buffer, 3 cuts after n notifications). */
+  async fault(kind: number, value: number, radioPath?: string): Promise<void> {
+    const radio = await this.openRadio(this.peripheral(radioPath));
     const p = Buffer.alloc(5);
     p[0] = kind;
     p.writeUInt32LE(value, 1);
     await radio.request(RADIO.FAULT, p);
   }
 
-  /** Ends the connection from the PC's side, as another client's Device1.Disconnect (or `bluetoothctl disconnect`) would. */
-  async disconnectDevice(): Promise<void> {
-    await this.disconnect();
+  /** Ends a connection from the PC's side, as another client's Device1.Disconnect (or `bluetoothctl disconnect`) would. */
+  async disconnectDevice(radioPath?: string): Promise<void> {
+    await this.disconnect(this.peripheral(radioPath));
   }
 
-  /** Leaves the bus and the radio. */
+  /** Leaves the bus and the radios. */
   stop(): void {
     this.stopped = true;
     if (this.scanTimer) clearInterval(this.scanTimer);
-    if (this.radio) this.radio.onClose = this.radio.onDisconnected = this.radio.onNotify = () => {};
-    this.radio?.close();
+    for (const p of this.peripherals) {
+      if (p.radio) p.radio.onClose = p.radio.onDisconnected = p.radio.onNotify = () => {};
+      p.radio?.close();
+    }
     this.bus.disconnect();
   }
 
-  private openRadio(): Promise<RadioLink> {
-    if (this.radio && !this.radio.isClosed) return Promise.resolve(this.radio);
+  private openRadio(p: Peripheral): Promise<RadioLink> {
+    if (p.radio && !p.radio.isClosed) return Promise.resolve(p.radio);
     if (this.stopped) return Promise.reject(new Error("stopped"));
-    this.opening ??= RadioLink.open(this.radioPath).then((r) => {
-      this.radio = r;
-      r.onNotify = (b) => this.notified(b);
-      r.onDisconnected = () => this.disconnected();
-      r.onClose = () => this.disconnected();
+    p.opening ??= RadioLink.open(p.path).then((r) => {
+      p.radio = r;
+      r.onNotify = (b) => this.notified(p, b);
+      r.onDisconnected = () => this.disconnected(p);
+      r.onClose = () => this.disconnected(p);
       return r;
     }).finally(() => {
-      this.opening = undefined;
+      p.opening = undefined;
     });
-    return this.opening;
+    return p.opening;
   }
 
   private adapterIface(): Iface {
@@ -162,65 +202,93 @@ export class TestBluez {
         Roles: { sig: "as", value: ["central"] },
       },
       methods: {
-        SetDiscoveryFilter: (m) => this.setFilter(m.body[0] as Record<string, dbus.Variant>),
+        SetDiscoveryFilter: (m) => this.setFilter(m.sender, m.body[0] as Record<string, dbus.Variant>),
         GetDiscoveryFilters: () => ({ signature: "as", body: [["UUIDs", "RSSI", "Pathloss", "Transport", "DuplicateData", "Discoverable", "Pattern"]] }),
-        StartDiscovery: () => this.startDiscovery(),
-        StopDiscovery: () => this.stopDiscovery(),
+        StartDiscovery: (m) => this.startDiscovery(m.sender),
+        StopDiscovery: (m) => this.stopDiscovery(m.sender),
         RemoveDevice: (m) => this.removeDevice(m.body[0] as string),
       },
     };
   }
 
-  private setFilter(f: Record<string, dbus.Variant>): void {
+  /** A client's filter (an empty dictionary clears it), as bluetoothd keeps one per client. */
+  private setFilter(sender: string, f: Record<string, dbus.Variant>): void {
     const known = ["UUIDs", "RSSI", "Pathloss", "Transport", "DuplicateData", "Discoverable", "Pattern"];
     for (const k of Object.keys(f)) if (!known.includes(k)) throw fault("InvalidArguments", `unknown filter ${k}`);
     const transport = (f.Transport?.value as string | undefined) ?? "auto";
     if (!["auto", "bredr", "le"].includes(transport)) throw fault("InvalidArguments", `bad Transport ${transport}`);
-    this.filter = { uuids: ((f.UUIDs?.value as string[] | undefined) ?? []).map((u) => u.toLowerCase()), transport };
+    if (Object.keys(f).length === 0) this.filters.delete(sender);
+    else this.filters.set(sender, { uuids: ((f.UUIDs?.value as string[] | undefined) ?? []).map((u) => u.toLowerCase()), transport });
   }
 
-  private startDiscovery(): void {
+  /**
+   * Whether the merged filter of the discovering clients lets an LE advertisement of `uuid` through
+   * (bluetoothd merges them: a client without a UUID filter sees every device).
+   */
+  private passes(uuid: string): boolean {
+    const fs = [...this.sessions].map((s) => this.filters.get(s) ?? { uuids: [], transport: "auto" });
+    if (fs.every((f) => f.transport === "bredr")) return false;
+    return fs.some((f) => f.transport !== "bredr" && (f.uuids.length === 0 || f.uuids.includes(uuid)));
+  }
+
+  /** A discovery session for the client; the adapter discovers while any client has one. */
+  private startDiscovery(sender: string): void {
     if (this.server.get(this.adapter, ADAPTER, "Powered") !== true) throw fault("NotReady", "Resource Not Ready");
-    if (this.scanTimer) throw fault("InProgress", "Operation already in progress");
+    if (this.sessions.has(sender)) throw fault("InProgress", "Operation already in progress");
+    this.sessions.add(sender);
+    if (this.scanTimer) return;
     this.server.set(this.adapter, ADAPTER, { Discovering: true });
-    this.scanTimer = setInterval(() => void this.scan(), SCAN_INTERVAL_MS);
-    void this.scan();
+    this.scanTimer = setInterval(() => this.scanAll(), SCAN_INTERVAL_MS);
+    this.scanAll();
   }
 
-  private stopDiscovery(): void {
-    if (!this.scanTimer) throw fault("Failed", "No discovery started");
+  private stopDiscovery(sender: string): void {
+    if (!this.sessions.delete(sender)) throw fault("Failed", "No discovery started");
+    this.filters.delete(sender); // bluetoothd drops a client's filter with its session
+    if (this.sessions.size > 0 || !this.scanTimer) return;
     clearInterval(this.scanTimer);
     this.scanTimer = undefined;
     this.server.set(this.adapter, ADAPTER, { Discovering: false });
   }
 
-  /** One SCAN: the advertisement makes (or refreshes) the device object. */
-  private async scan(): Promise<void> {
-    if (this.scanning || this.stopped) return;
-    this.scanning = true;
+  private scanAll(): void {
+    for (const p of this.peripherals) void this.scan(p);
+  }
+
+  /** One SCAN of one radio: a connectable advertisement makes (or refreshes) the device object. */
+  private async scan(p: Peripheral): Promise<void> {
+    if (p.scanning || this.stopped) return;
+    p.scanning = true;
     try {
-      const radio = await this.openRadio();
+      const radio = await this.openRadio(p);
       const ad = await radio.request(RADIO.SCAN);
       if (ad.type !== RADIO.ADVERTISEMENT || !this.scanTimer) return;
-      if (this.filter.transport === "bredr") return;
-      if (this.filter.uuids.length && !this.filter.uuids.includes(WIM_SERVICE_UUID)) return;
-      const name = ad.payload.subarray(1).toString("utf8");
-      this.advertised(name);
+      if (ad.payload[0] !== 1) return; // not advertising (connected to a central, or not started): nothing on the air
+      if (!this.passes(WIM_SERVICE_UUID)) return;
+      this.advertised(p, ad.payload.subarray(1).toString("utf8"));
     } catch {
       // no radio listening (the simulator is not running): nothing advertises
     } finally {
-      this.scanning = false;
+      p.scanning = false;
     }
   }
 
-  private advertised(name: string): void {
+  private advertised(p: Peripheral, name: string): void {
     const address = addressFor(name);
     const path = `${this.adapter}/dev_${address.replace(/:/g, "_")}`;
+    const owner = this.owners.get(path);
+    if (owner && owner !== p) {
+      // another radio advertising the same address (a device replaced, or an impostor): while the
+      // first one is not connected, the address is this one's
+      if (owner.connected || owner.connecting) return;
+      owner.device = undefined;
+    }
+    this.owners.set(path, p);
+    p.device = path;
     if (this.server.has(path)) {
       this.server.set(path, DEVICE, { RSSI: -50 - Math.floor(Math.random() * 8) });
       return;
     }
-    this.device = path;
     this.server.add(path, {
       [DEVICE]: {
         props: {
@@ -240,8 +308,8 @@ export class TestBluez {
           ServicesResolved: { sig: "b", value: false },
         },
         methods: {
-          Connect: () => this.connect(),
-          Disconnect: () => this.disconnect(),
+          Connect: () => this.connect(this.ownerOf(path)),
+          Disconnect: () => this.disconnect(this.ownerOf(path)),
           Pair: () => {
             throw fault("NotSupported", "the test BlueZ does not pair (issue 13)");
           },
@@ -253,78 +321,87 @@ export class TestBluez {
     });
   }
 
+  private ownerOf(path: string): Peripheral {
+    const p = this.owners.get(path);
+    if (!p) throw fault("DoesNotExist", "Does Not Exist");
+    return p;
+  }
+
   private removeDevice(path: string): void {
-    if (!this.server.has(path) || path !== this.device) throw fault("DoesNotExist", "Does Not Exist");
-    if (this.connected) void this.disconnect().catch(() => undefined);
+    const p = this.owners.get(path);
+    if (!this.server.has(path) || !p) throw fault("DoesNotExist", "Does Not Exist");
+    if (p.connected) void this.disconnect(p).catch(() => undefined);
     this.server.remove(path);
-    this.device = undefined;
+    this.owners.delete(path);
+    p.device = undefined;
   }
 
   /** GATT object paths under the device (BlueZ names them by attribute handle). */
-  private gatt(): { service: string; rx: string; tx: string } {
-    const service = `${this.device}/service0010`;
+  private gatt(p: Peripheral): { service: string; rx: string; tx: string } {
+    const service = `${p.device}/service0010`;
     return { service, rx: `${service}/char0011`, tx: `${service}/char0013` };
   }
 
-  private async connect(): Promise<void> {
-    if (this.connected) return;
-    if (this.connecting) throw fault("InProgress", "In Progress");
-    this.connecting = true;
+  private async connect(p: Peripheral): Promise<void> {
+    if (p.connected) return;
+    if (p.connecting) throw fault("InProgress", "In Progress");
+    p.connecting = true;
     try {
       let radio: RadioLink;
       try {
-        radio = await this.openRadio();
+        radio = await this.openRadio(p);
       } catch {
         throw fault("Failed", "le-connection-abort-by-local");
       }
       const c = await radio.request(RADIO.CONNECT);
       if (c.type !== RADIO.CONNECTED) throw fault("Failed", "le-connection-abort-by-local");
-      this.connected = true;
+      p.connected = true;
+      p.connects++;
       this.stats.connects++;
-      this.server.set(this.device!, DEVICE, { Connected: true });
+      this.server.set(p.device!, DEVICE, { Connected: true });
       const q = Buffer.alloc(2);
       q.writeUInt16LE(Math.max(23, this.centralMtu));
       const m = await radio.request(RADIO.EXCHANGE_MTU, q);
       if (m.type !== RADIO.MTU) throw fault("Failed", "MTU exchange failed");
       const mtu = m.payload.readUInt16LE(0);
       this.stats.mtu = mtu;
-      if (!this.connected) throw fault("Failed", "le-connection-abort-by-remote");
-      this.addGatt(mtu);
-      this.server.set(this.device!, DEVICE, { ServicesResolved: true });
+      if (!p.connected) throw fault("Failed", "le-connection-abort-by-remote");
+      this.addGatt(p, mtu);
+      this.server.set(p.device!, DEVICE, { ServicesResolved: true });
     } catch (e) {
-      if (this.connected) this.disconnected();
+      if (p.connected) this.disconnected(p);
       if (e instanceof DBusFault) throw e;
       throw fault("Failed", "le-connection-abort-by-remote");
     } finally {
-      this.connecting = false;
+      p.connecting = false;
     }
   }
 
-  private async disconnect(): Promise<void> {
-    if (!this.connected || !this.radio) throw fault("NotConnected", "Not Connected");
-    await this.radio.request(RADIO.DISCONNECT).catch(() => undefined);
-    this.disconnected();
+  private async disconnect(p: Peripheral): Promise<void> {
+    if (!p.connected || !p.radio) throw fault("NotConnected", "Not Connected");
+    await p.radio.request(RADIO.DISCONNECT).catch(() => undefined);
+    this.disconnected(p);
   }
 
   /** The link is down: what BlueZ says when a connection ends. */
-  private disconnected(): void {
-    if (!this.connected || this.stopped) return;
-    this.connected = false;
-    this.notifyClients.clear();
-    const device = this.device!;
+  private disconnected(p: Peripheral): void {
+    if (!p.connected || this.stopped) return;
+    p.connected = false;
+    p.notifyClients.clear();
+    const device = p.device!;
     this.server.set(device, DEVICE, { ServicesResolved: false });
     this.server.set(device, DEVICE, { Connected: false });
-    const g = this.gatt();
-    for (const p of [g.tx, g.rx, g.service]) this.server.remove(p);
+    const g = this.gatt(p);
+    for (const path of [g.tx, g.rx, g.service]) this.server.remove(path);
   }
 
-  private addGatt(mtu: number): void {
-    const g = this.gatt();
+  private addGatt(p: Peripheral, mtu: number): void {
+    const g = this.gatt(p);
     this.server.add(g.service, {
       [GATT_SERVICE]: {
         props: {
           UUID: { sig: "s", value: WIM_SERVICE_UUID },
-          Device: { sig: "o", value: this.device },
+          Device: { sig: "o", value: p.device },
           Primary: { sig: "b", value: true },
           Includes: { sig: "ao", value: [] },
           Handle: { sig: "q", value: 0x10 },
@@ -347,7 +424,7 @@ export class TestBluez {
         },
         methods: {
           ReadValue: readNotPermitted,
-          WriteValue: (m) => this.write(m.body[0] as Buffer, m.body[1] as Record<string, dbus.Variant>),
+          WriteValue: (m) => this.write(p, m.body[0] as Buffer, m.body[1] as Record<string, dbus.Variant>),
           StartNotify: () => {
             throw fault("NotSupported", "Operation is not supported");
           },
@@ -373,47 +450,51 @@ export class TestBluez {
           WriteValue: () => {
             throw fault("NotPermitted", "Write not permitted");
           },
-          StartNotify: (m) => this.subscribe(m.sender, true),
-          StopNotify: (m) => this.subscribe(m.sender, false),
+          StartNotify: (m) => this.subscribe(p, m.sender, true),
+          StopNotify: (m) => this.subscribe(p, m.sender, false),
         },
       },
     });
   }
 
-  private async write(value: Buffer, options: Record<string, dbus.Variant>): Promise<void> {
-    if (!this.connected || !this.radio) throw fault("Failed", "Not connected");
+  private async write(p: Peripheral, value: Buffer, options: Record<string, dbus.Variant>): Promise<void> {
+    if (!p.connected || !p.radio) throw fault("Failed", "Not connected");
     const type = (options?.type?.value as string | undefined) ?? "request";
     if (!["request", "command", "reliable"].includes(type)) throw fault("InvalidArguments", `bad write type ${type}`);
     if (options?.offset?.value) throw fault("InvalidOffset", "the radio model writes at offset 0 only");
     this.stats.writes.push(value.length);
-    const r = await this.radio.request(RADIO.WRITE, value).catch(() => undefined);
+    const r = await p.radio.request(RADIO.WRITE, value).catch(() => undefined);
     if (!r) throw fault("Failed", "Not connected");
     const e = writeError(r.payload[0]);
     if (e) throw e;
   }
 
-  private async subscribe(sender: string, on: boolean): Promise<void> {
-    if (!this.connected || !this.radio) throw fault("Failed", "Not connected");
-    if (on && this.notifyClients.has(sender)) throw fault("InProgress", "In Progress");
-    if (!on && !this.notifyClients.has(sender)) throw fault("Failed", "No notify session started");
-    const first = on && this.notifyClients.size === 0;
-    if (on) this.notifyClients.add(sender);
-    else this.notifyClients.delete(sender);
-    const last = !on && this.notifyClients.size === 0;
+  private async subscribe(p: Peripheral, sender: string, on: boolean): Promise<void> {
+    if (!p.connected || !p.radio) throw fault("Failed", "Not connected");
+    if (on && p.notifyClients.has(sender)) throw fault("InProgress", "In Progress");
+    if (!on && !p.notifyClients.has(sender)) throw fault("Failed", "No notify session started");
+    const first = on && p.notifyClients.size === 0;
+    if (on) p.notifyClients.add(sender);
+    else p.notifyClients.delete(sender);
+    const last = !on && p.notifyClients.size === 0;
     if (!first && !last) return;
-    const r = await this.radio.request(RADIO.SUBSCRIBE, Buffer.from([on ? 1 : 0])).catch(() => undefined);
+    const r = await p.radio.request(RADIO.SUBSCRIBE, Buffer.from([on ? 1 : 0])).catch(() => undefined);
     if (!r || r.type !== RADIO.SUBSCRIBED) throw fault("Failed", "Not connected");
-    if (this.connected) this.server.set(this.gatt().tx, GATT_CHARACTERISTIC, { Notifying: on });
+    if (p.connected) this.server.set(this.gatt(p).tx, GATT_CHARACTERISTIC, { Notifying: on });
   }
 
-  /** A D-Bus client went away: its notify session ends (the last one unsubscribes). */
+  /** A D-Bus client went away: its notify sessions end (the last one unsubscribes), and its discovery session. */
   private clientLeft(name: string): void {
-    if (this.notifyClients.has(name) && this.connected) void this.subscribe(name, false).catch(() => undefined);
+    for (const p of this.peripherals) {
+      if (p.notifyClients.has(name) && p.connected) void this.subscribe(p, name, false).catch(() => undefined);
+    }
+    if (this.sessions.has(name)) this.stopDiscovery(name);
+    this.filters.delete(name);
   }
 
-  private notified(bytes: Buffer): void {
-    if (!this.connected || this.notifyClients.size === 0) return;
+  private notified(p: Peripheral, bytes: Buffer): void {
+    if (!p.connected || p.notifyClients.size === 0) return;
     this.stats.notifications++;
-    this.server.set(this.gatt().tx, GATT_CHARACTERISTIC, { Value: bytes });
+    this.server.set(this.gatt(p).tx, GATT_CHARACTERISTIC, { Value: bytes });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The test BlueZ for end-to-end tests: a private dbus-daemon with the test BlueZ on it, bridged to
- * a radio model's socket (the simulator's WIM_SIM_BLE, or the radio stub).
+ * radio models' sockets (the simulators' WIM_SIM_BLE, or the radio stub): one per device in range.
  */
 import { TestBluez } from "./bluez.js";
 import { startBus } from "./daemon.js";
@@ -14,8 +14,8 @@ export interface BluezHandle {
   stop(): Promise<void>;
 }
 
-/** Starts a private bus and the test BlueZ on it, bridged to the radio model at `radioSocket`. */
-export async function startBluez(radioSocket: string): Promise<BluezHandle> {
+/** Starts a private bus and the test BlueZ on it, bridged to the radio model(s) at `radioSocket` (one per device in range). */
+export async function startBluez(radioSocket: string | string[]): Promise<BluezHandle> {
   const bus = await startBus();
   try {
     const bluez = await TestBluez.start(bus.address, radioSocket);

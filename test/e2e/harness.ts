@@ -106,11 +106,11 @@ async function startSimOverBle(state: string, extra: string[]): Promise<SimToken
   }
 }
 
-/** Starts `wim sim` on `state` and resolves once it printed its ready line. */
-function startSimPty(state: string, extra: string[] = []): Promise<SimToken> {
+/** Starts `wim sim` on `state` and resolves once it printed its ready line; `hostDir`: its agent's host keys (--pair). */
+function startSimPty(state: string, extra: string[] = [], hostDir?: string): Promise<SimToken> {
   const socket = path.join(state, "agent.sock");
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "sim", "--state", state, "--socket", socket, ...extra], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WIM_STATE_DIR: process.env.WIM_STATE_DIR ?? hostStateDir(state) },
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WIM_STATE_DIR: hostDir ?? process.env.WIM_STATE_DIR ?? hostStateDir(state) },
   });
   const output: string[] = [];
   return new Promise((resolve, reject) => {
@@ -190,7 +190,10 @@ export function startBleAgent(busAddress: string, socket: string, address?: stri
   });
 }
 
-/** Starts `wim sim --ble` (plus `extra`): the simulator with its radio model (a simulator without one fails). */
-export async function startSimBle(state: string, extra: string[] = []): Promise<SimToken> {
-  return startSimPty(state, ["--ble", ...extra]);
+/**
+ * Starts `wim sim --ble` (plus `extra`): the simulator with its radio model (a simulator without one
+ * fails); with --pair, paired with the host keys in `hostDir` (default: the state's own).
+ */
+export async function startSimBle(state: string, extra: string[] = [], hostDir?: string): Promise<SimToken> {
+  return startSimPty(state, ["--ble", ...extra], hostDir);
 }

@@ -1,0 +1,221 @@
+/**
+ * Watch mode over Bluetooth LE (docs/agent.md, docs/ble-pc.md): `wim agent --ble-watch` on the test
+ * BlueZ with several simulators in range (`wim sim --ble`, one radio-model socket each):
+ * - two devices paired with this host: two slots whose IDs are their serials' hashes, a signature on each;
+ * - an unpaired device advertising is not connected and gets no slot;
+ * - one simulator killed: the other signs on; after the grace period its slot has no token;
+ * - an impostor advertising that device's name and serial without its key: the handshake fails, no slot
+ *   (docs/security.md);
+ * - the device restarted: the same slot, its token back, a new pkcs11-tool signs;
+ * - with --allow-unpaired the unpaired device is attached too;
+ * - `--ble-watch` with no bus to reach: the agent serves anyway and says so once.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { HostKeys } from "../../pc/agent/hostkeys.js";
+import { addressFor } from "../bluez/bluez.js";
+import { type BluezHandle, startBluez } from "../bluez/harness.js";
+import { ROOT, type SimToken, p11, startSimBle, tempDir } from "./harness.js";
+
+const PIN = "123456";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The slot ID docs/agent.md promises for a serial: SHA-256's first four bytes, top bit cleared. */
+const expectedSlot = (serial: string) => createHash("sha256").update(serial).digest().readUInt32BE(0) & 0x7fffffff;
+/** The serial a simulator's state directory holds (sim/identity.c). */
+const serialOf = (state: string) => readFileSync(path.join(state, "flash.bin.id"), "latin1").trim();
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000, log?: () => string): Promise<T> {
+  for (const end = Date.now() + ms; ; await sleep(100)) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${log ? `\n${log()}` : ""}`);
+  }
+}
+
+/** The slots pkcs11-tool -L lists with a token: ID → serial. */
+async function tokens(socket: string): Promise<Map<number, string>> {
+  const r = await p11(socket, "-L");
+  const out = new Map<number, string>();
+  for (const block of r.stdout.split(/^Slot /m).slice(1)) {
+    const id = /^\d+ \(0x([0-9a-f]+)\)/.exec(block);
+    const serial = /serial num\s*:\s*(\S+)/.exec(block);
+    if (id && serial) out.set(parseInt(id[1], 16), serial[1]);
+  }
+  return out;
+}
+
+/** The slots with a token (pkcs11-tool -T: C_GetSlotList(tokenPresent)), by ID. */
+async function present(socket: string): Promise<number[]> {
+  const r = await p11(socket, "-T");
+  return [...r.stdout.matchAll(/^Slot \d+ \(0x([0-9a-f]+)\)/gm)].map((m) => parseInt(m[1], 16)).sort();
+}
+
+/** One ECDSA signature with key 42 in `slot` through pkcs11-tool (made first with `generate`). */
+async function sign(socket: string, slot: number, dir: string, generate = false): Promise<void> {
+  const s = ["--slot", String(slot), "--login", "--pin", PIN];
+  if (generate) {
+    const gen = await p11(socket, ...s, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "42", "--label", "blewatch");
+    assert.equal(gen.code, 0, gen.stderr);
+  }
+  const data = path.join(dir, `data-${slot}`), sig = path.join(dir, `sig-${slot}`);
+  writeFileSync(data, Buffer.alloc(32, 7));
+  writeFileSync(sig, "");
+  const r = await p11(socket, ...s, "--sign", "-m", "ECDSA", "--id", "42", "-i", data, "-o", sig);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(sig).length, 64);
+}
+
+/** A running `wim agent --ble-watch`; its standard error with the time of each line. */
+interface Agent {
+  socket: string;
+  log: { at: number; line: string }[];
+  text(): string;
+  stop(): Promise<void>;
+}
+
+function startAgent(socket: string, hostDir: string, busAddress: string, extra: string[] = []): Promise<Agent> {
+  const env: NodeJS.ProcessEnv = { ...process.env, WIM_STATE_DIR: hostDir, DBUS_SYSTEM_BUS_ADDRESS: busAddress };
+  delete env.WIM_WATCH;
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "pc/cli/wim.mjs"), "agent", "--ble-watch", "--socket", socket, ...extra], {
+    stdio: ["ignore", "pipe", "pipe"], env,
+  });
+  const log: Agent["log"] = [];
+  const text = () => log.map((l) => l.line).join("\n");
+  createInterface({ input: child.stderr! }).on("line", (line) => log.push({ at: Date.now(), line }));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (/^ready module=\S+ socket=\S+ watch ble$/.test(line)) resolve({
+        socket, log, text,
+        stop: () => new Promise<void>((done) => {
+          if (child.exitCode !== null) return done();
+          child.once("exit", () => done());
+          child.kill("SIGTERM");
+        }),
+      });
+    });
+    child.once("exit", (code) => reject(new Error(`wim agent --ble-watch exited with ${code}:\n${text()}`)));
+  });
+}
+
+describe("BLE watch mode: wim agent --ble-watch, several devices in radio range of the test BlueZ", function () {
+  this.timeout(180_000);
+  const dir = tempDir("blewatch");
+  const host = path.join(dir, "host"); // this host's keys: both paired devices are paired with it
+  const [a, b, u, imp] = ["a", "b", "u", "imp"].map((n) => tempDir(`blewatch-${n}`));
+  const radio = (state: string) => path.join(state, "ble.sock"); // `wim sim --ble`'s radio socket
+  const sims = new Map<string, SimToken>();
+  let bz: BluezHandle | undefined;
+  let agent: Agent | undefined;
+  let nobus: Agent | undefined;
+  let nobusStarted = 0;
+  let agentReady = 0;
+
+  before(async () => {
+    new HostKeys(host).hostKey(); // made once, before two simulators pair with it at the same time
+    await Promise.all([
+      ...[a, b].map(async (s) => sims.set(s, await startSimBle(s, ["--no-agent", "--pair"], host))),
+      (async () => sims.set(u, await startSimBle(u, ["--no-agent"], path.join(dir, "other-host"))))(),
+    ]);
+    // the test BlueZ hears every radio: the impostor's comes later (nothing listens there yet)
+    bz = await startBluez([a, b, u, imp].map(radio));
+    agent = await startAgent(path.join(dir, "agent.sock"), host, bz.busAddress);
+    agentReady = Date.now();
+    nobusStarted = Date.now();
+    nobus = await startAgent(path.join(dir, "nobus.sock"), host, `unix:path=${path.join(dir, "no-such-bus")}`);
+  });
+  after(async () => {
+    await agent?.stop();
+    await nobus?.stop();
+    await bz?.stop();
+    for (const s of sims.values()) await s.stop();
+  });
+
+  it("attaches both paired devices, each in its serial's slot, and signs on each", async () => {
+    const found = await until("two tokens", async () => {
+      const t = await tokens(agent!.socket);
+      return t.size === 2 ? t : undefined;
+    }, 30_000, () => agent!.text());
+    assert.deepEqual([...found.values()].sort(), [serialOf(a), serialOf(b)].sort());
+    for (const [id, serial] of found) assert.equal(id, expectedSlot(serial), `slot ID of ${serial}`);
+    const attached = agent!.log.filter((l) => /^wim: attached \S+ on BLE [0-9A-F:]{17} as slot 0x[0-9a-f]+ \(secure link\)$/.test(l.line));
+    assert.equal(attached.length, 2, agent!.text());
+    console.log(`      both slots ${Math.max(...attached.map((l) => l.at)) - agentReady} ms after the agent was ready`);
+    for (const s of [a, b]) await sign(agent!.socket, expectedSlot(serialOf(s)), dir, true);
+  });
+
+  it("an unpaired device advertising is not connected and gets no slot", async () => {
+    const name = `WIM-${serialOf(u)}`;
+    assert.match(agent!.text(), new RegExp(`BLE ${addressFor(name)} \\(${name}\\): not paired with this host: left alone`));
+    assert.equal(bz!.bluez.connectsTo(radio(u)), 0, "never connected");
+    assert.equal([...(await tokens(agent!.socket)).values()].includes(serialOf(u)), false);
+  });
+
+  it("a device that goes away: the other signs on; after the grace period its slot has no token", async () => {
+    const slotB = expectedSlot(serialOf(b)), slotA = expectedSlot(serialOf(a));
+    const gone = Date.now();
+    await sims.get(b)!.stop();
+    sims.delete(b);
+    await sign(agent!.socket, slotA, dir);
+    assert.ok((await present(agent!.socket)).includes(slotB), "within the grace period the slot keeps its token");
+    await until("b's slot without its token", async () => ((await present(agent!.socket)).includes(slotB) ? undefined : true), 30_000, () => agent!.text());
+    const waited = Date.now() - gone;
+    assert.ok(waited >= 9_500, `detached after ${waited} ms: before the grace period`);
+    assert.match(agent!.text(), /away for 10000 ms: its slot shows no token/);
+    const listed = await p11(agent!.socket, "-L");
+    assert.match(listed.stdout, new RegExp(`\\(0x${slotB.toString(16)}\\)`), "the slot stays listed");
+    assert.deepEqual([...(await tokens(agent!.socket)).keys()], [slotA]);
+    await sign(agent!.socket, slotA, dir);
+  });
+
+  it("an impostor advertising the paired device's name and serial without its key fails the handshake: no slot", async () => {
+    const serial = serialOf(b);
+    mkdirSync(imp, { recursive: true });
+    copyFileSync(path.join(b, "flash.bin.id"), path.join(imp, "flash.bin.id")); // its serial, a fresh device key
+    const seen = agent!.log.length;
+    sims.set(imp, await startSimBle(imp, ["--no-agent"], path.join(dir, "impostor-host")));
+    await until("the agent's refusal", () => agent!.log.slice(seen).some((l) => l.line.includes(serial) && /secure link|handshake/.test(l.line)) || undefined,
+      30_000, () => agent!.text());
+    assert.ok(bz!.bluez.connectsTo(radio(imp)) >= 1, "the agent connected to it");
+    assert.equal((await tokens(agent!.socket)).has(expectedSlot(serial)), false, "no token in the device's slot");
+    await sims.get(imp)!.stop();
+    sims.delete(imp);
+  });
+
+  it("the device back: the same slot has its token again and a new pkcs11-tool signs", async () => {
+    const serial = serialOf(b), slotB = expectedSlot(serial);
+    const seen = agent!.log.length;
+    const sim = await startSimBle(b, ["--no-agent"], host);
+    const advertising = Date.now(); // its radio socket is up: it advertises from now
+    sims.set(b, sim);
+    const line = await until("b attached again", () => agent!.log.slice(seen).find((l) => l.line.startsWith(`wim: attached ${serial} on BLE`)), 30_000, () => agent!.text());
+    assert.match(line.line, new RegExp(`as slot 0x${slotB.toString(16)} \\(secure link\\)$`));
+    console.log(`      back in its slot ${line.at - advertising} ms after it advertised again`);
+    assert.equal((await tokens(agent!.socket)).get(slotB), serial);
+    await sign(agent!.socket, slotB, dir);
+  });
+
+  it("with --allow-unpaired the unpaired device is attached too (in clear)", async () => {
+    await agent!.stop();
+    agent = await startAgent(path.join(dir, "agent2.sock"), host, bz!.busAddress, ["--allow-unpaired"]);
+    const t = await until("three tokens", async () => {
+      const t = await tokens(agent!.socket);
+      return t.size === 3 ? t : undefined;
+    }, 30_000, () => agent!.text());
+    assert.equal(t.get(expectedSlot(serialOf(u))), serialOf(u));
+    assert.match(agent!.text(), new RegExp(`attached ${serialOf(u)} on BLE \\S+ as slot 0x[0-9a-f]+ \\(clear\\)`));
+  });
+
+  it("--ble-watch with no bus to reach: the agent serves, and says so once", async () => {
+    const wait = 6_000 - (Date.now() - nobusStarted); // past the first retry
+    if (wait > 0) await sleep(wait);
+    const said = nobus!.log.filter((l) => /Bluetooth LE: /.test(l.line));
+    assert.equal(said.length, 1, nobus!.text());
+    assert.match(said[0].line, /trying again every 5 s/);
+    const r = await p11(nobus!.socket, "-L"); // the agent answers: no device (not the module's no-agent slot)
+    assert.match(r.stdout + r.stderr, /No slots/, r.stdout + r.stderr);
+  });
+});
