@@ -182,7 +182,7 @@ export class BleWatcher {
         this.tried.delete(d.address);
       }, (e: Error) => {
         const prev = this.tried.get(d.address);
-        const pause = Math.min(MAX_RETRY_MS, prev ? prev.pause * 2 : RETRY_MS);
+        const pause = Math.min(MAX_RETRY_MS, prev?.pause ? prev.pause * 2 : RETRY_MS);
         this.remember(d.address, e.message, pause, started);
       }).finally(() => {
         this.probing.delete(d.address);
@@ -272,7 +272,7 @@ export class BleWatcher {
       if (!stream.lost) return this.drop(h); // closed here
       h.lost = true;
       this.log(`${h.serial} (BLE ${h.address}) disconnected; its slot waits ${this.detachAfter()} ms for it`);
-      this.tried.set(h.address, { retryAt: Date.now() + 1_000, after: Date.now(), pause: RETRY_MS });
+      this.tried.set(h.address, { retryAt: Date.now(), after: Date.now(), pause: 0 }); // again once it advertises
       h.away = setTimeout(() => {
         if (!h.lost) return;
         this.drop(h, `${h.serial} (BLE ${h.address}) away for ${this.detachAfter()} ms: its slot shows no token until it is back`);

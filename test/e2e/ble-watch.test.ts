@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { HostKeys } from "../../pc/agent/hostkeys.js";
@@ -122,12 +122,14 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     ]);
     // the test BlueZ hears every radio: the impostor's comes later (nothing listens there yet)
     bz = await startBluez([a, b, u, imp].map(radio));
-    agent = await startAgent(path.join(dir, "agent.sock"), host, bz.busAddress);
+    // serial ports too: a directory of PTY links, empty until the test links one
+    agent = await startAgent(path.join(dir, "agent.sock"), host, bz.busAddress, ["--watch", path.join(dir, "wim-*")]);
     agentReady = Date.now();
     nobusStarted = Date.now();
     nobus = await startAgent(path.join(dir, "nobus.sock"), host, `unix:path=${path.join(dir, "no-such-bus")}`);
   });
   after(async () => {
+    if (process.env.DEBUG_BLEWATCH) console.log(agent?.log.map((l) => `${l.at} ${l.line}`).join("\n"));
     await agent?.stop();
     await nobus?.stop();
     await bz?.stop();
@@ -152,6 +154,35 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     assert.match(agent!.text(), new RegExp(`BLE ${addressFor(name)} \\(${name}\\): not paired with this host: left alone`));
     assert.equal(bz!.bluez.connectsTo(radio(u)), 0, "never connected");
     assert.equal([...(await tokens(agent!.socket)).values()].includes(serialOf(u)), false);
+  });
+
+  it("a link cut and made again within the grace period: the slot keeps its token, and signs on", async () => {
+    const slotA = expectedSlot(serialOf(a));
+    const seen = agent!.log.length, events = agent!.log.filter((l) => /attached|away/.test(l.line)).length;
+    const connects = bz!.bluez.connectsTo(radio(a));
+    await bz!.bluez.disconnectDevice(radio(a)); // as `bluetoothctl disconnect` would
+    await until("the reconnect", () => agent!.log.slice(seen).some((l) => l.line.startsWith(`wim: ${serialOf(a)} reconnected on BLE`)) || undefined, 15_000, () => agent!.text());
+    assert.equal(bz!.bluez.connectsTo(radio(a)), connects + 1);
+    assert.ok((await present(agent!.socket)).includes(slotA));
+    await sign(agent!.socket, slotA, dir);
+    assert.equal(agent!.log.filter((l) => /attached|away/.test(l.line)).length, events, "neither detached nor attached again");
+  });
+
+  it("the same device on a serial port and over BLE: one slot, and the serial link takes it", async () => {
+    const serial = serialOf(a), slotA = expectedSlot(serial);
+    const connects = bz!.bluez.connectsTo(radio(a));
+    symlinkSync(sims.get(a)!.pty, path.join(dir, "wim-a")); // plugged in: its PTY appears among the watched ports
+    await until("the serial link", () => agent!.log.some((l) => l.line.includes(`${serial} is on ${path.join(dir, "wim-a")} too: the serial link takes its slot from BLE`)) || undefined,
+      15_000, () => agent!.text());
+    const listed = await until("slot a on the serial port", async () => {
+      const r = await p11(agent!.socket, "-L");
+      // the description (64 characters at most) names the link: "(serial /tmp/…"
+      return new RegExp(`\\(0x${slotA.toString(16)}\\): [^\\n]*\\(serial /`).test(r.stdout) ? r : undefined;
+    }, 15_000, () => agent!.text());
+    assert.equal((await tokens(agent!.socket)).get(slotA), serial, listed.stdout);
+    await sign(agent!.socket, slotA, dir);
+    await sleep(1_500); // it advertises again once let go over BLE: the agent leaves it to the port
+    assert.equal(bz!.bluez.connectsTo(radio(a)), connects, "not connected over BLE again while on the port");
   });
 
   it("a device that goes away: the other signs on; after the grace period its slot has no token", async () => {
