@@ -65,6 +65,8 @@ export interface BluezStats {
   connects: number;
   /** The MTU agreed on the last connection. */
   mtu: number;
+  /** The most peripherals connected or connecting at once. */
+  maxConnected: number;
 }
 
 /** A client's discovery filter (SetDiscoveryFilter), as BlueZ keeps one per D-Bus client. */
@@ -94,7 +96,7 @@ class Peripheral {
 /** The test BlueZ on one bus, with one adapter (hci0) and the radio models at `radioPaths` in range. */
 export class TestBluez {
   readonly adapter = "/org/bluez/hci0";
-  readonly stats: BluezStats = { writes: [], notifications: 0, connects: 0, mtu: 0 };
+  readonly stats: BluezStats = { writes: [], notifications: 0, connects: 0, mtu: 0, maxConnected: 0 };
   /** The MTU this central offers in the exchange at the next Connect (BlueZ's 517; tests vary it, ≥ 23). */
   centralMtu = BLUEZ_MTU;
   private readonly server: ObjectServer;
@@ -346,6 +348,8 @@ export class TestBluez {
     if (p.connected) return;
     if (p.connecting) throw fault("InProgress", "In Progress");
     p.connecting = true;
+    const busy = this.peripherals.filter((q) => q.connected || q.connecting).length;
+    this.stats.maxConnected = Math.max(this.stats.maxConnected, busy);
     try {
       let radio: RadioLink;
       try {
