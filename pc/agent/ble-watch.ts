@@ -33,6 +33,8 @@ const MAX_RETRY_MS = 60_000;
 const CONNECT_MS = 10_000;
 /** How often the watcher looks again without a change from BlueZ (a pause ended). */
 const TICK_MS = 1_000;
+/** How often an advertiser whose name names no paired device is looked at again (pairing may have happened since). */
+const NAME_RECHECK_MS = 5_000;
 /** How often a missing BlueZ or adapter is looked for again (said once). */
 const BLUEZ_RETRY_MS = 5_000;
 /** Addresses remembered (failed probes, notices given); the oldest is forgotten beyond this. */
@@ -166,7 +168,12 @@ export class BleWatcher {
       // a cheap first filter: a name naming no paired serial is not connected at all
       const serial = this.pairedSerial(d.name);
       if (!serial && !this.options.allowUnpaired) {
-        this.remember(d.address, `BLE ${d.address} (${d.name || "no name"}): not paired with this host: left alone (pair it over its cable with \`wim pair --port PATH\`, or start the agent with --allow-unpaired)`, MAX_RETRY_MS);
+        this.remember(d.address, `BLE ${d.address} (${d.name || "no name"}): not paired with this host: left alone (pair it over its cable with \`wim pair --port PATH\`, or start the agent with --allow-unpaired)`, NAME_RECHECK_MS);
+        continue;
+      }
+      // connected by another BlueZ client (bluetoothctl, another agent): its link is not ours to write on
+      if (d.connected && !mine) {
+        this.remember(d.address, `BLE ${d.address} (${d.name}): connected by another program: left alone (\`bluetoothctl disconnect ${d.address}\` to let this agent have it)`, NAME_RECHECK_MS);
         continue;
       }
       const slot = serial ? this.registry.bySerialNumber(serial) : undefined;
