@@ -86,6 +86,8 @@ export class BleWatcher {
   private readonly held = new Map<string, Held>(); // by serial
   private readonly probing = new Set<string>(); // addresses
   private readonly tried = new Map<string, Tried>();
+  /** Probes under way (stop waits for them to let their connections go). */
+  private readonly inflight = new Set<Promise<void>>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private soon: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
@@ -133,17 +135,21 @@ export class BleWatcher {
     }
   }
 
-  /** Disconnects every device and leaves BlueZ. */
+  /**
+   * Disconnects every device (waiting up to 2 s for probes under way, then for BlueZ's answers: a
+   * device left connected would not advertise for the next agent) and leaves BlueZ.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.soon) clearTimeout(this.soon);
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 2_000))]);
+    await this.central?.shutdown();
     for (const h of this.held.values()) {
       if (h.away) clearTimeout(h.away);
       this.registry.detach(h.device);
     }
     this.held.clear();
-    await this.central?.shutdown();
   }
 
   private passSoon(): void {
@@ -171,9 +177,10 @@ export class BleWatcher {
         this.remember(d.address, `BLE ${d.address} (${d.name || "no name"}): not paired with this host: left alone (pair it over its cable with \`wim pair --port PATH\`, or start the agent with --allow-unpaired)`, NAME_RECHECK_MS);
         continue;
       }
-      // connected by another BlueZ client (bluetoothctl, another agent): its link is not ours to write on
-      if (d.connected && !mine) {
-        this.remember(d.address, `BLE ${d.address} (${d.name}): connected by another program: left alone (\`bluetoothctl disconnect ${d.address}\` to let this agent have it)`, NAME_RECHECK_MS);
+      // in use by another BlueZ client (another agent, bluetoothctl's gatt menu): BlueZ would share the link
+      // and both would write on it. A connection nobody listens on (left by an agent that died) is taken.
+      if (d.inUse && !mine) {
+        this.remember(d.address, `BLE ${d.address} (${d.name}): in use by another program: left alone (\`bluetoothctl disconnect ${d.address}\` to let this agent have it)`, NAME_RECHECK_MS);
         continue;
       }
       const slot = serial ? this.registry.bySerialNumber(serial) : undefined;
@@ -185,13 +192,16 @@ export class BleWatcher {
       }
       this.probing.add(d.address);
       const started = Date.now();
-      void this.probe(d.address, d.name).then(() => {
+      const probe = this.probe(d.address, d.name);
+      this.inflight.add(probe);
+      void probe.then(() => {
         this.tried.delete(d.address);
       }, (e: Error) => {
         const prev = this.tried.get(d.address);
         const pause = Math.min(MAX_RETRY_MS, prev?.pause ? prev.pause * 2 : RETRY_MS);
         this.remember(d.address, e.message, pause, started);
       }).finally(() => {
+        this.inflight.delete(probe);
         this.probing.delete(d.address);
         this.passSoon();
       });
@@ -227,6 +237,7 @@ export class BleWatcher {
     const central = this.central!;
     const stream = await central.connect(address);
     try {
+      if (this.stopped) throw new Error(`BLE ${address}: the agent is stopping`);
       const probed = new ProbedStream(stream);
       const serial = await identify(probed, PROBE_TIMEOUT_MS);
       if (!serial) throw new Error(`BLE ${address} (${name}): not a WIM (no +PKCS in its identification)`);
@@ -266,7 +277,7 @@ export class BleWatcher {
       this.follow(h);
       this.log(`attached ${serial} on BLE ${address} as slot 0x${s.id.toString(16)}${device.channelOpen ? " (secure link)" : " (clear)"}`);
     } catch (e) {
-      stream.close();
+      await stream.release(); // disconnected before the next probe may start: the bound holds on the air too
       throw e;
     }
   }

@@ -256,8 +256,11 @@ export class BleCentral {
     await this.startSession(this.adapter());
   }
 
-  /** The devices on the adapter that advertise the WIM service (empty without a usable adapter). */
-  wimDevices(): { address: string; name: string; connected: boolean; seen: number }[] {
+  /**
+   * The devices on the adapter that advertise the WIM service (empty without a usable adapter);
+   * `inUse`: connected with a client subscribed to TX (this one or another: BlueZ shares both).
+   */
+  wimDevices(): { address: string; name: string; connected: boolean; inUse: boolean; seen: number }[] {
     let adapter: string;
     try {
       adapter = this.adapter();
@@ -266,7 +269,11 @@ export class BleCentral {
     }
     return this.having(DEVICE).map((p) => ({ p, d: this.props(p, DEVICE)! }))
       .filter(({ d }) => d.Adapter === adapter && hasUuid(d.UUIDs, WIM_SERVICE_UUID) && typeof d.Address === "string")
-      .map(({ p, d }) => ({ address: String(d.Address).toUpperCase(), name: String(d.Name ?? d.Alias ?? ""), connected: d.Connected === true, seen: this.seen.get(p) ?? 0 }));
+      .map(({ p, d }) => {
+        const tx = d.Connected === true ? this.characteristics(p)?.tx : undefined;
+        const inUse = tx !== undefined && this.props(tx, GATT_CHARACTERISTIC)?.Notifying === true;
+        return { address: String(d.Address).toUpperCase(), name: String(d.Name ?? d.Alias ?? ""), connected: d.Connected === true, inUse, seen: this.seen.get(p) ?? 0 };
+      });
   }
 
   /** Calls `fn` after every change of BlueZ's objects; returns a function that stops it. */
@@ -371,6 +378,8 @@ export interface BleStream extends ByteStream {
   readonly name: string;
   /** True once the stream closed because the link went down (not because it was closed here). */
   readonly lost: boolean;
+  /** Closes the stream; resolves when BlueZ answered StopNotify and Disconnect (or after 1 s). */
+  release(): Promise<void>;
 }
 
 /** Rejects after `ms` if `p` has not settled. */
@@ -462,14 +471,19 @@ class GattStream implements BleStream {
     void this.release();
   }
 
-  /** Closes the stream; resolves when BlueZ answered StopNotify and Disconnect (or after 1 s). */
-  async release(): Promise<void> {
-    if (this.closed) return;
+  private releasing: Promise<void> | undefined;
+
+  /** Closes the stream; resolves when BlueZ answered StopNotify and Disconnect (or after 1 s each). */
+  release(): Promise<void> {
+    if (this.releasing) return this.releasing; // under way (close() started it): the same wait
+    if (this.closed) return Promise.resolve(); // the link went down by itself: nothing to let go
     this.gone();
-    if (this.central.isClosed) return;
+    if (this.central.isClosed) return Promise.resolve();
     const quiet = (p: Promise<unknown>) => withTimeout(p, 1_000, "release").catch(() => undefined);
-    await quiet(this.central.call(this.tx, GATT_CHARACTERISTIC, "StopNotify"));
-    await quiet(this.central.call(this.device, DEVICE, "Disconnect"));
+    return (this.releasing = (async () => {
+      await quiet(this.central.call(this.tx, GATT_CHARACTERISTIC, "StopNotify"));
+      await quiet(this.central.call(this.device, DEVICE, "Disconnect"));
+    })());
   }
 
   private gone(lost = false): void {

@@ -4,13 +4,16 @@
  * pc/agent/ble-watch.ts through the test BlueZ. Without --allow-unpaired none is connected (no name
  * names a paired device) but the one claiming a paired device's serial; with it, every one is probed,
  * never more than MAX_BLE_PROBES at once, each once and again only after a pause, and none gets a slot.
+ * A device another BlueZ client is using is not written to.
  */
 import assert from "node:assert/strict";
 import path from "node:path";
+import { BleCentral } from "../../pc/agent/ble.js";
 import { MAX_BLE_PROBES, RETRY_MS, BleWatcher } from "../../pc/agent/ble-watch.js";
 import { HostKeys } from "../../pc/agent/hostkeys.js";
 import { Registry } from "../../pc/agent/registry.js";
 import { tempDir } from "../e2e/harness.js";
+import { addressFor } from "./bluez.js";
 import { type BluezHandle, startBluez } from "./harness.js";
 import { RadioStub } from "./radio-stub.js";
 
@@ -70,5 +73,20 @@ describe("BLE watch mode against a flood of advertisers (radio stubs)", function
     }
     assert.deepEqual(registry.list(), []);
     assert.equal(log.filter((l) => /not a WIM/.test(l)).length, 12, "each said once");
+  });
+
+  it("a device another BlueZ client is using (connected, subscribed) is left alone: no line written on its link", async () => {
+    const other = await BleCentral.open({ busAddress: bz.busAddress, timeoutMs: 5_000 });
+    try {
+      const stream = await other.connect(addressFor(stubs[5].name));
+      for (const s of stubs) s.lines.length = 0;
+      const { log } = await watch(true, 1_500);
+      assert.deepEqual(stubs[5].lines, [], "nothing written to the other client's device");
+      assert.ok(stubs[6].lines.includes("AT+GCAP"), "the others probed");
+      assert.match(log.join("\n"), new RegExp(`BLE ${addressFor(stubs[5].name)} \\(${stubs[5].name}\\): in use by another program: left alone`));
+      await stream.release();
+    } finally {
+      other.close();
+    }
   });
 });
