@@ -164,6 +164,7 @@ export class BleWatcher {
   private pass(): void {
     const central = this.central;
     if (!central || central.isClosed || this.stopped) return;
+    central.keepDiscovering();
     const now = Date.now();
     for (const d of central.wimDevices()) {
       if (this.probing.has(d.address)) continue;

@@ -153,6 +153,7 @@ export class BleCentral {
       Object.assign(props, changed);
       for (const name of m.body[2] as string[]) delete props[name];
       if ("Value" in changed) for (const s of this.streams) s.valueChanged(m.path, changed.Value as Uint8Array);
+      if (Object.keys(changed).every((k) => k === "Value") && (m.body[2] as string[]).length === 0) return this.changed(true);
     } else if (m.interface === "org.freedesktop.DBus" && m.member === "NameOwnerChanged" && m.body[0] === BLUEZ) {
       this.objects.clear(); // bluetoothd stopped (or restarted): every connection through it is gone
       if (m.body[2]) void this.reload().then(() => (this.discovering ? this.startDiscovery() : undefined)).catch(() => undefined);
@@ -169,7 +170,8 @@ export class BleCentral {
     if (DEVICE in ifaces) this.seen.set(path, Date.now());
   }
 
-  private changed(): void {
+  private changed(dataOnly = false): void {
+    if (!dataOnly) for (const w of [...this.objectWatchers]) w();
     for (const w of [...this.watchers]) w();
   }
 
@@ -253,7 +255,27 @@ export class BleCentral {
    */
   async startDiscovery(): Promise<void> {
     this.discovering = true;
+    this.sessionAt = Date.now();
     await this.startSession(this.adapter());
+  }
+
+  private sessionAt = 0;
+
+  /**
+   * Starts the watcher's discovery session again if the adapter stopped discovering (powered off and
+   * on, rfkill: bluetoothd drops the sessions), at most every 5 s; errors wait for the next try.
+   */
+  keepDiscovering(): void {
+    if (!this.discovering || this.closed || Date.now() - this.sessionAt < 5_000) return;
+    let adapter: string;
+    try {
+      adapter = this.adapter();
+    } catch {
+      return; // no powered adapter: nothing to discover with
+    }
+    if (this.props(adapter, ADAPTER)?.Discovering === true) return;
+    this.sessionAt = Date.now();
+    void this.startSession(adapter).catch(() => undefined);
   }
 
   /**
@@ -276,10 +298,16 @@ export class BleCentral {
       });
   }
 
-  /** Calls `fn` after every change of BlueZ's objects; returns a function that stops it. */
+  /** Called after a change of the mirror other than a characteristic's Value (a notification's data). */
+  private readonly objectWatchers = new Set<() => void>();
+
+  /**
+   * Calls `fn` after every change of BlueZ's objects but notifications (which come by the hundred while
+   * devices talk), and when the bus goes away; returns a function that stops it.
+   */
   onChange(fn: () => void): () => void {
-    this.watchers.add(fn);
-    return () => this.watchers.delete(fn);
+    this.objectWatchers.add(fn);
+    return () => this.objectWatchers.delete(fn);
   }
 
   /** The WIM service's RX and TX characteristics under `device`, once BlueZ lists them. */

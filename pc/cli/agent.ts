@@ -46,6 +46,7 @@ export async function agent(o: Options): Promise<void> {
  */
 async function agentBle(o: Options): Promise<void> {
   if (o.has("--device")) usage("wim agent: --device and --ble exclude each other");
+  if (o.has("--ble-watch")) usage("wim agent: --ble (one device) and --ble-watch (every device) exclude each other");
   const address = o.get("--ble");
   const socket = (o.get("--socket") as string) ?? defaultSocketPath();
   await claimSocket(socket).catch((e) => fail(e.message));
