@@ -93,10 +93,15 @@ export class BleCentral {
     const conn = (bus as unknown as { _connection?: { stream?: NodeJS.EventEmitter } })._connection;
     conn?.stream?.on("close", () => central.lost());
     const match = (rule: string) => central.dbusCall("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule]);
-    await match(`type='signal',sender='${BLUEZ}',interface='${OBJECT_MANAGER}'`);
-    await match(`type='signal',sender='${BLUEZ}',interface='${PROPERTIES}',member='PropertiesChanged'`);
-    await match(`type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BLUEZ}'`);
-    await central.reload();
+    try {
+      await match(`type='signal',sender='${BLUEZ}',interface='${OBJECT_MANAGER}'`);
+      await match(`type='signal',sender='${BLUEZ}',interface='${PROPERTIES}',member='PropertiesChanged'`);
+      await match(`type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BLUEZ}'`);
+      await central.reload();
+    } catch (e) {
+      central.close(); // no BlueZ there: the connection is not kept (a watcher tries again later)
+      throw e;
+    }
     return central;
   }
 

@@ -3,12 +3,15 @@
  * BlueZ with several simulators in range (`wim sim --ble`, one radio-model socket each):
  * - two devices paired with this host: two slots whose IDs are their serials' hashes, a signature on each;
  * - an unpaired device advertising is not connected and gets no slot;
+ * - a link cut and made again within the grace period keeps the slot's token;
+ * - the same device on a serial port (its PTY linked into a watched directory): the port takes its slot;
  * - one simulator killed: the other signs on; after the grace period its slot has no token;
  * - an impostor advertising that device's name and serial without its key: the handshake fails, no slot
  *   (docs/security.md);
  * - the device restarted: the same slot, its token back, a new pkcs11-tool signs;
  * - with --allow-unpaired the unpaired device is attached too;
- * - `--ble-watch` with no bus to reach: the agent serves anyway and says so once.
+ * - `--ble-watch` with no bus to reach: the agent serves anyway and says so once; with a bus but no
+ *   BlueZ on it yet, the same, and it finds the devices once BlueZ starts.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -18,6 +21,8 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { HostKeys } from "../../pc/agent/hostkeys.js";
 import { addressFor } from "../bluez/bluez.js";
+import { TestBluez } from "../bluez/bluez.js";
+import { type PrivateBus, startBus } from "../bluez/daemon.js";
 import { type BluezHandle, startBluez } from "../bluez/harness.js";
 import { ROOT, type SimToken, p11, startSimBle, tempDir } from "./harness.js";
 
@@ -112,6 +117,9 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
   let agent: Agent | undefined;
   let nobus: Agent | undefined;
   let nobusStarted = 0;
+  let bus2: PrivateBus | undefined; // a bus on which BlueZ starts late
+  let late: Agent | undefined;
+  let lateBluez: TestBluez | undefined;
   let agentReady = 0;
 
   before(async () => {
@@ -127,11 +135,16 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     agentReady = Date.now();
     nobusStarted = Date.now();
     nobus = await startAgent(path.join(dir, "nobus.sock"), host, `unix:path=${path.join(dir, "no-such-bus")}`);
+    bus2 = await startBus();
+    late = await startAgent(path.join(dir, "late.sock"), host, bus2.address);
   });
   after(async () => {
     if (process.env.DEBUG_BLEWATCH) console.log(agent?.log.map((l) => `${l.at} ${l.line}`).join("\n"));
     await agent?.stop();
     await nobus?.stop();
+    await late?.stop();
+    lateBluez?.stop();
+    await bus2?.stop();
     await bz?.stop();
     for (const s of sims.values()) await s.stop();
   });
@@ -248,5 +261,20 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     assert.match(said[0].line, /trying again every 5 s/);
     const r = await p11(nobus!.socket, "-L"); // the agent answers: no device (not the module's no-agent slot)
     assert.match(r.stdout + r.stderr, /No slots/, r.stdout + r.stderr);
+  });
+
+  it("with a bus but no BlueZ yet: the agent serves and says so once; once BlueZ starts it finds the devices", async () => {
+    const said = late!.log.filter((l) => /Bluetooth LE: /.test(l.line));
+    assert.equal(said.length, 1, late!.text());
+    assert.match(said[0].line, /BlueZ \(org\.bluez\) does not answer on this bus/);
+    await agent!.stop(); // the devices advertise again for the other agent
+    lateBluez = await TestBluez.start(bus2!.address, [a, b].map(radio));
+    const started = Date.now();
+    const t = await until("both tokens through the late BlueZ", async () => {
+      const t = await tokens(late!.socket);
+      return t.size === 2 ? t : undefined;
+    }, 15_000, () => late!.text());
+    assert.deepEqual([...t.values()].sort(), [serialOf(a), serialOf(b)].sort());
+    console.log(`      found ${Date.now() - started} ms after BlueZ started (it looks every 5 s)`);
   });
 });
