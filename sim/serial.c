@@ -6,7 +6,8 @@
  * the line: writes never block on the PTY, and every open of the slave (seen with inotify on its
  * inode) first flushes what is waiting in it, so a client only ever reads what was written after
  * it opened. (inotify merges identical consecutive events, so the count of clients kept from the
- * open/close events is only a hint: it decides how long a write waits for a full PTY to drain.)
+ * open/close events is only a hint; a full PTY with no client counted is checked against /proc
+ * before its bytes are dropped, and a client's full PTY is waited on for up to 2 s.)
  *
  * JavaScript:
  *   sim_serial_write(data: ArrayBuffer | Uint8Array)        writes every byte (or drops them all)
@@ -22,6 +23,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <dirent.h>
 
 #include "xsmc.h"
 #include "host.h"
@@ -179,8 +182,49 @@ void sim_serial_service(xsMachine *machine, const struct pollfd *fds, int count)
 	}
 }
 
+/* Whether a process other than this one has the slave open: a look through /proc/<pid>/fd, made only
+ * when the PTY is full and the open/close count says nobody is there. The count can be wrong low:
+ * inotify merges identical consecutive events, and a client that opens the slave twice in a row (Node's
+ * TTY handle reopens the path it was given, then closes the first descriptor: OPEN, OPEN, CLOSE) is
+ * counted as gone while it reads. Processes of other users are not visible to it, as they cannot be a
+ * client of this user's PTY either unless its mode allows. */
+static int slave_open_elsewhere(void)
+{
+	struct stat own;
+	if (slave_fd < 0 || fstat(slave_fd, &own) != 0)
+		return 0;
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 1; /* cannot tell: assume the client is there, as without inotify */
+	int found = 0;
+	pid_t self = getpid();
+	struct dirent *p;
+	while (!found && (p = readdir(proc))) {
+		char *end;
+		long pid = strtol(p->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+		DIR *fds = opendir(dir);
+		if (!fds)
+			continue;
+		struct dirent *f;
+		while (!found && (f = readdir(fds))) {
+			struct stat st;
+			if (f->d_name[0] != '.' && fstatat(dirfd(fds), f->d_name, &st, 0) == 0 && S_ISCHR(st.st_mode) &&
+			    st.st_rdev == own.st_rdev)
+				found = 1;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
 /* Writes all of bytes, waiting up to timeout_ms for the client to read when the PTY is full; then
- * drops the rest (and says so if a client seemed to be there). */
+ * drops the rest (and says so if a client seemed to be there). With no client counted, a full PTY
+ * is checked once more against /proc before its bytes are dropped. */
 static void write_all(const uint8_t *bytes, size_t length, int timeout_ms)
 {
 	while (length > 0) {
@@ -194,6 +238,8 @@ static void write_all(const uint8_t *bytes, size_t length, int timeout_ms)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
 			struct pollfd pfd = { master_fd, POLLOUT, 0 };
+			if (timeout_ms == 0 && slave_open_elsewhere())
+				timeout_ms = SIM_SERIAL_WRITE_TIMEOUT_MS;
 			if (timeout_ms > 0 && poll(&pfd, 1, timeout_ms) > 0)
 				continue;
 			if (timeout_ms > 0)

@@ -21,6 +21,7 @@ export async function attachBle(registry: Registry, central: BleCentral, stream:
   let away: ReturnType<typeof setTimeout> | undefined;
   const watch = (s: BleStream) => s.onClose(() => {
     if (!s.lost || away) return;
+    device.awaitRelink(); // calls meanwhile wait for the reconnect (or the detach below)
     away = setTimeout(() => {
       log?.(`${s.address} away for ${detachAfterMs} ms: its slot shows no token until it is back`);
       registry.detach(device);

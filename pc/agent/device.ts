@@ -130,7 +130,9 @@ export class Device {
     this.epoch++;
     this.current = 0;
     this.ready = false;
-    return this.exclusive(() => this.prepare());
+    const prepared = this.exclusive(() => this.prepare());
+    this.endWait(false); // the commands that waited queue behind the preparation
+    return prepared;
   }
 
   /** A new stream to the same device (a BLE reconnect), wrapped as the first one was. */
@@ -144,6 +146,36 @@ export class Device {
   detach(): void {
     this.gone = true;
     this.link.close();
+    this.endWait(true);
+  }
+
+  /** Set while a lost link is expected back (a BLE reconnect): commands wait for it instead of failing. */
+  private comeback: { promise: Promise<void>; settle: (gone: boolean) => void } | undefined;
+
+  /**
+   * The link dropped and the device is expected back on a new one (relinkStream), or else detached:
+   * until then commands wait rather than answer CKR_DEVICE_ERROR (an application calling right after
+   * a BLE reconnect began). The command that was in flight has already failed.
+   */
+  awaitRelink(): void {
+    if (this.comeback || this.gone) return;
+    let settle!: (gone: boolean) => void;
+    const promise = new Promise<void>((resolve, reject) => {
+      settle = (gone) => (gone ? reject(new PkcsError(CKR.DEVICE_REMOVED)) : resolve());
+    });
+    promise.catch(() => undefined);
+    this.comeback = { promise, settle };
+  }
+
+  /** Resolves once no relink is awaited (at once when none is); rejects if the device was detached instead. */
+  settled(): Promise<void> {
+    return this.comeback?.promise ?? Promise.resolve();
+  }
+
+  private endWait(gone: boolean): void {
+    const c = this.comeback;
+    this.comeback = undefined;
+    c?.settle(gone);
   }
 
   /** Prepares the link and reads the identity and mechanisms. */
@@ -302,6 +334,8 @@ export class Device {
    * becomes CKR_DEVICE_ERROR.
    */
   run(name: string, values: readonly Value[] = [], channel = 0): Promise<Value[][]> {
+    const back = this.comeback?.promise;
+    if (back) return back.then(() => this.run(name, values, channel));
     return this.exclusive(async () => {
       const spec = cmd(name);
       try {

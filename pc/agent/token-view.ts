@@ -54,6 +54,7 @@ export class TokenView {
 
   /** Runs a command on this application's channel. */
   async run(name: string, values: Parameters<Device["run"]>[1] = []) {
+    await this.device.settled(); // a reconnect under way: what this view knows is checked after it
     this.sync();
     if (this.ch === undefined) this.ch = await this.device.openChannel();
     return this.device.run(name, values, this.ch);

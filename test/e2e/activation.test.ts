@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { MODULE, ROOT, type SimToken, hostStateDir, startSim, tempDir } from "./harness.js";
 import { exec, have, show } from "./clients.js";
@@ -124,6 +124,44 @@ describe("socket activation: the agent started by the module's first connection"
     assert.match(r.stdout, /WIM: agent hung up \(journalctl --user -u wim-agent\)|WIM: no agent listening/, show(r));
     assert.equal(await exited(agent.child), 1);
     assert.match(agent.output(), new RegExp(`refusing the socket systemd passed \\(fd 3\\): it is bound at ${socket}, but modules look for ${path.join(dir, "elsewhere.sock")}`));
+  });
+});
+
+describe("the shipped service's own command: activated, it watches and serves a paired device plugged in later", function () {
+  this.timeout(120_000);
+  let sim: SimToken | undefined;
+  let agent: Activated | undefined;
+
+  after(async () => {
+    await agent?.stop();
+    await sim?.stop();
+  });
+
+  it("wim-agent.service's ExecStart under systemd-socket-activate: no token, then the paired device's token when its port appears", async function () {
+    if (!existsSync(ACTIVATE)) this.skip();
+    // the command the unit runs (pc/systemd/wim-agent.service), with the installed wim's path left out
+    const unit = readFileSync(path.join(ROOT, "pc/systemd/wim-agent.service"), "utf8");
+    const exec = /^ExecStart=@BINDIR@\/wim(( \S+)*)$/m.exec(unit);
+    assert.ok(exec, "ExecStart runs the installed wim");
+    const args = exec[1].trim().split(" ");
+    assert.deepEqual(args, ["agent"], "watch mode: no port named, only paired devices");
+    const state = tempDir("activation-watch");
+    const dir = path.join(state, "run");
+    mkdirSync(dir, { mode: 0o700 });
+    const link = path.join(state, "wim-port");
+    const socket = path.join(dir, "wim-agent.sock");
+    agent = await activate(socket, { XDG_RUNTIME_DIR: dir, WIM_STATE_DIR: hostStateDir(state), WIM_WATCH: link }, args.slice(1));
+    const before = await listSlots(dir);
+    assert.match(agent.output(), /Execing/, "the first application started the agent");
+    assert.match(before.stdout + before.stderr, /No slots/, show(before)); // an agent with no device yet: no slot
+    // plugged in: a simulator paired with this host (its keys in WIM_STATE_DIR) whose port appears at the link
+    sim = await startSim(state, ["--no-agent", "--pair", "--link", link]);
+    let r = before;
+    for (const end = Date.now() + 20_000; !/token label\s+: WIM/.test(r.stdout) && Date.now() < end; await new Promise((d) => setTimeout(d, 200))) {
+      r = await listSlots(dir);
+    }
+    assert.match(r.stdout, /token label\s+: WIM/, show(r) + agent.output());
+    assert.match(agent.output(), / attached .* \(secure link\)$/m, agent.output());
   });
 });
 

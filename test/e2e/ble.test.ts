@@ -93,6 +93,15 @@ describe("AT+PKCS over BLE: wim agent --ble through the test BlueZ to the simula
       await bz!.bluez.fault(FAULT.CUT_AFTER_NOTIFICATIONS, 1);
       const cut = await client.call(new Req("C_Sign").u64(h).bytes(Buffer.concat([SHA256_DIGEST_INFO, hash])).output(256));
       assert.equal(cut.rv, CKR.DEVICE_ERROR);
+      // another application calling at once, during the reconnect, waits for it instead of failing
+      const other = await RpcClient.connect(agent!.socket);
+      try {
+        ok(await other.call(new Req("hello")));
+        const h2 = ok(await other.call(new Req("C_OpenSession").u64(await firstSlot(other)).u64(CKF.SERIAL_SESSION))).u64();
+        ok(await other.call(new Req("C_CloseSession").u64(h2)));
+      } finally {
+        other.close();
+      }
       for (let i = 0; i < 200 && bz!.bluez.stats.connects === connects; i++) await new Promise((r) => setTimeout(r, 50));
       assert.ok(bz!.bluez.stats.connects > connects, `the agent did not reconnect:\n${agent!.log.join("\n")}`);
       assert.match(agent!.log.join("\n"), /disconnected; reconnecting/);

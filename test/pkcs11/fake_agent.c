@@ -79,6 +79,7 @@ static struct {
   int drop;
   /* what happened */
   int served, matched, requests, hellos, eofs, protocol_errors, echo, echo_errors;
+  uint64_t hello_version; /* 0: the protocol's, 1 */
 } fake = { .lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
 
 /* ── reply items ─────────────────────────────────────────────────────────────────────── */
@@ -274,7 +275,7 @@ static int serve(int i)
       fake.protocol_errors++;
     fake.greeted[i] = 1;
     uint8_t version[8];
-    le(version, 1, 8);
+    le(version, fake.hello_version ? fake.hello_version : 1, 8);
     send_reply(fd, 0, version, 8);
   } else {
     char got[4096] = "";
@@ -423,6 +424,13 @@ GETTER(fake_hellos(void), fake.hellos)
 GETTER(fake_eofs(void), fake.eofs)
 GETTER(fake_protocol_errors(void), fake.protocol_errors)
 GETTER(fake_echo_errors(void), fake.echo_errors)
+
+void fake_set_hello_version(uint64_t version)
+{
+  pthread_mutex_lock(&fake.lock);
+  fake.hello_version = version;
+  pthread_mutex_unlock(&fake.lock);
+}
 
 void fake_set_echo(int on)
 {

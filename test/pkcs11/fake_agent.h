@@ -39,6 +39,8 @@ int fake_eofs(void);            /* connections the module closed */
 int fake_protocol_errors(void); /* malformed requests, or a request before hello */
 
 /* Echo mode for the thread test: C_GetSessionInfo(h) is answered with slot h, state h+1. */
+/* The protocol version hello answers (0: the module's, 1). */
+void fake_set_hello_version(uint64_t version);
 void fake_set_echo(int on);
 int fake_echo_errors(void);
 

@@ -465,6 +465,14 @@ static void test_unreachable(void)
     CHECK(n == 0, "no agent at the fallback path");
   }
   CHECK(fake_requests() == 0 && fake_hellos() == 0, "nothing reached the fake agent");
+
+  /* An agent of another protocol version: greeted, never asked anything, and the slot says so. */
+  fake_set_hello_version(2);
+  setenv("WIM_AGENT_SOCKET", agent_path, 1);
+  check_offline_slot("WIM: agent speaks another protocol (update wim)");
+  CHECK(fake_hellos() > 0 && fake_requests() == 0, "hello only (%d hellos, %d requests)", fake_hellos(), fake_requests());
+  fake_set_hello_version(0);
+  setenv("WIM_AGENT_SOCKET", missing_path, 1);
 }
 
 /* $XDG_RUNTIME_DIR/wim-agent.sock (the fake listens there). */
@@ -472,13 +480,14 @@ static void test_xdg_path(void)
 {
   reply_items r = { .n = 0 };
   CK_ULONG n = 0;
+  int hellos = fake_hellos();
   unsetenv("WIM_AGENT_SOCKET");
   setenv("XDG_RUNTIME_DIR", tmpdir, 1);
   ri_u64(&r, 2);
   ri_u32(&r, 0);
   EXPECT(4, "u:1 h:0:0", CKR_OK, &r, f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
   CHECK(n == 2, "slot count from the agent: %lu", n);
-  CHECK(fake_hellos() == 1, "hello first, once (%d)", fake_hellos());
+  CHECK(fake_hellos() == hellos + 1, "hello first, once (%d)", fake_hellos() - hellos);
   CHECK(fake_protocol_errors() == 0, "well-formed requests");
   setenv("WIM_AGENT_SOCKET", agent_path, 1);
   unsetenv("XDG_RUNTIME_DIR");

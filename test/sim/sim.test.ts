@@ -57,6 +57,11 @@ function open(pty: string) {
     },
     /** Forgets what arrived so far. */
     drain: () => void (received = Buffer.alloc(0)),
+    /** Stops reading for `ms` (the PTY fills up meanwhile), then reads on. */
+    pause: (ms: number) => {
+      stream.pause();
+      setTimeout(() => stream.resume(), ms);
+    },
     close: () => stream.destroy(),
   };
 }
@@ -81,6 +86,9 @@ describe("wim-sim", function () {
     for (const until = Date.now() + 5000; !/deliberate exception/.test(sim.stderr()) && Date.now() < until; ) await settle(10);
     assert.match(sim.stderr(), /deliberate exception/);
     const big = Buffer.from(Uint8Array.from({ length: 20000 }, (_, i) => i & 0xff));
+    // the client stops reading for 0.5 s: the full PTY must hold the device's writes (up to 2 s), not
+    // drop them. Node's TTY handle opens the PTY twice, which inotify may count as no client at all.
+    port.pause(500);
     port.write(big);
     // a liveness wait, not a speed check: a loaded CI machine echoed 19,455 of the bytes in 5 s once
     const echoed = await port.expect(big.length, 30_000);
