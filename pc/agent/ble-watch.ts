@@ -290,6 +290,7 @@ export class BleWatcher {
       if (h.stream !== stream || !this.held.has(h.serial) || this.stopped) return;
       if (!stream.lost) return this.drop(h); // closed here
       h.lost = true;
+      h.device.awaitRelink(); // calls meanwhile wait for the reconnect (or the detach), as with --ble
       this.log(`${h.serial} (BLE ${h.address}) disconnected; its slot waits ${this.detachAfter()} ms for it`);
       this.tried.set(h.address, { retryAt: Date.now(), after: Date.now(), pause: 0 }); // again once it advertises
       h.away = setTimeout(() => {
