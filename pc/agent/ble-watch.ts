@@ -39,6 +39,8 @@ const NAME_RECHECK_MS = 5_000;
 const BLUEZ_RETRY_MS = 5_000;
 /** Addresses remembered (failed probes, notices given); the oldest is forgotten beyond this. */
 const MAX_REMEMBERED = 1_024;
+/** Notices about devices left alone, at most per minute (an advertiser rotating addresses gets one line each). */
+const MAX_NOTICES_PER_MINUTE = 32;
 /** The name a WIM advertises: `WIM-` and its serial, cut at 29 bytes (docs/ble.md). */
 const NAME_PREFIX = "WIM-";
 const NAME_MAX = 29;
@@ -109,7 +111,9 @@ export class BleWatcher {
   private async open(): Promise<void> {
     while (!this.stopped) {
       try {
-        const central = await BleCentral.open({ busAddress: this.options.busAddress, timeoutMs: CONNECT_MS, log: (t) => this.log(t) });
+        // the central's progress lines (connecting, connected) are not passed on: one per attempt, and an
+        // advertiser decides how many attempts there are; the watcher says what came of each device
+        const central = await BleCentral.open({ busAddress: this.options.busAddress, timeoutMs: CONNECT_MS });
         if (this.stopped) return central.close();
         await central.startDiscovery().catch((e) => {
           central.close();
@@ -224,7 +228,7 @@ export class BleWatcher {
   /** Notes a failure (said once per address and reason) and when to try the address again. */
   private remember(address: string, why: string, pause: number, after = Date.now()): void {
     const t = this.tried.get(address);
-    if (t?.told !== why) this.log(why);
+    if (t?.told !== why) this.notice(why);
     this.tried.delete(address);
     this.tried.set(address, { retryAt: Date.now() + pause, after, pause, told: why });
     if (this.tried.size > MAX_REMEMBERED) this.tried.delete(this.tried.keys().next().value!);
@@ -281,6 +285,18 @@ export class BleWatcher {
       await stream.release(); // disconnected before the next probe may start: the bound holds on the air too
       throw e;
     }
+  }
+
+  private notices: number[] = [];
+
+  /** Logs a notice about a device left alone, at most MAX_NOTICES_PER_MINUTE (then says they pause). */
+  private notice(text: string): void {
+    const now = Date.now();
+    this.notices = this.notices.filter((t) => now - t < 60_000);
+    if (this.notices.length < MAX_NOTICES_PER_MINUTE) this.log(text);
+    else if (this.notices.length === MAX_NOTICES_PER_MINUTE) this.log(`more BLE devices left alone: notices paused for a minute`);
+    else return;
+    this.notices.push(now);
   }
 
   /** Watches a held device's stream: lost → the grace period, then detached. */
