@@ -12,7 +12,7 @@
 NATIVE_TABLE := modules/wim/native/natives.table
 NATIVE_TABLE_OUT := sim/natives_table.h hosts/esp32/native.js hosts/esp32/native.d.ts modules/wim/native_table.ts
 
-$(NATIVE_TABLE_OUT) &: $(NATIVE_TABLE) tools/gen-natives.mjs
+$(NATIVE_TABLE_OUT) &: $(NATIVE_TABLE) tools/gen-natives.mjs tools/table.mjs
 	node tools/gen-natives.mjs
 
 .PHONY: natives esp32-host-check

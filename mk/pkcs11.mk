@@ -13,7 +13,7 @@ PKCS11_LOOPBACK := build/test-rpc-loopback
 # pc/rpc/calls.table changes; test/pc/rpc-schema.test.ts fails if a committed copy is stale.
 RPC_TABLE      := pc/rpc/calls.table
 RPC_TABLE_OUT  := pc/pkcs11/calls.h pc/agent/calls.ts
-$(RPC_TABLE_OUT) &: $(RPC_TABLE) tools/gen-rpc.mjs
+$(RPC_TABLE_OUT) &: $(RPC_TABLE) tools/gen-rpc.mjs tools/table.mjs
 	node tools/gen-rpc.mjs
 .PHONY: rpc-table
 rpc-table:

@@ -12,6 +12,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { eachRow } from "./table.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const TABLE = "modules/wim/native/natives.table";
@@ -41,13 +42,7 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function parseTable(text) {
   const rows = [];
   const seen = new Map();
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) return;
-    const where = `${TABLE}:${i + 1}`;
-    const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/.exec(line);
-    if (!m) throw new Error(`${where}: expected 5 columns: scope name C arguments result [doc]`);
-    const [, scope, name, c, argText, result, doc] = m;
+  eachRow(text, TABLE, "scope name C arguments result [doc]", ([scope, name, c, argText, result, doc], where, line) => {
     if (!SCOPES.includes(scope)) throw new Error(`${where}: scope must be one of ${SCOPES.join(", ")}`);
     if (scope === "sim" ? name !== "-" : !IDENT.test(name)) throw new Error(`${where}: bad name ${name}`);
     if (!IDENT.test(c)) throw new Error(`${where}: bad C name ${c}`);
@@ -64,9 +59,9 @@ export function parseTable(text) {
     for (const key of [`c:${c}`, scope !== "sim" && `js:${scope === "crypto" ? "crypto" : "esp32"}:${name}`]) {
       if (!key) continue;
       if (seen.has(key)) throw new Error(`${where}: ${key.split(":").pop()} already listed at line ${seen.get(key)}`);
-      seen.set(key, i + 1);
+      seen.set(key, line);
     }
-    rows.push({ scope, name, c, args, result, doc: doc.trim(), line: i + 1 });
+    rows.push({ scope, name, c, args, result, doc, line });
   });
   return rows;
 }

@@ -11,6 +11,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { eachRow } from "./table.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const TABLE = "pc/rpc/calls.table";
@@ -37,13 +38,7 @@ export function parseTable(text) {
   const rows = [];
   const numbers = new Map();
   const names = new Map();
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) return;
-    const where = `${TABLE}:${i + 1}`;
-    const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/.exec(line);
-    if (!m) throw new Error(`${where}: expected 5 columns: number scope name request reply [doc]`);
-    const [, num, scope, name, reqText, repText, doc] = m;
+  eachRow(text, TABLE, "number scope name request reply [doc]", ([num, scope, name, reqText, repText, doc], where, line) => {
     if (!/^(0x[0-9A-Fa-f]+|[0-9]+)$/.test(num)) throw new Error(`${where}: bad number ${num}`);
     const number = Number(num);
     if (!SCOPES.includes(scope)) throw new Error(`${where}: scope must be one of ${SCOPES.join(", ")}`);
@@ -56,10 +51,10 @@ export function parseTable(text) {
     if (scope === "local" && (request.length || reply.length)) throw new Error(`${where}: a local function has no items`);
     for (const [n, key, seen] of [[num, number, numbers], [name, name, names]]) {
       if (seen.has(key)) throw new Error(`${where}: ${n} already listed at line ${seen.get(key)}`);
-      seen.set(key, i + 1);
+      seen.set(key, line);
     }
     checkItems({ request, reply }, where);
-    rows.push({ number, scope, name, request, reply, doc: doc.trim(), line: i + 1 });
+    rows.push({ number, scope, name, request, reply, doc, line });
   });
   const pkcs11 = rows.filter((r) => r.scope !== "agent");
   pkcs11.forEach((r, i) => {
