@@ -15,8 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { HostKeys } from "../../pc/agent/hostkeys.js";
@@ -25,53 +24,14 @@ import { TestBluez } from "../bluez/bluez.js";
 import { type PrivateBus, startBus } from "../bluez/daemon.js";
 import { type BluezHandle, startBluez } from "../bluez/harness.js";
 import { ROOT, type SimToken, p11, startSimBle, tempDir } from "./harness.js";
+import { expectedSlot, serialOf, signInSlot, sleep, tokens, until } from "./slots.js";
 
-const PIN = "123456";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The slot ID docs/agent.md promises for a serial: SHA-256's first four bytes, top bit cleared. */
-const expectedSlot = (serial: string) => createHash("sha256").update(serial).digest().readUInt32BE(0) & 0x7fffffff;
-/** The serial a simulator's state directory holds (sim/identity.c). */
-const serialOf = (state: string) => readFileSync(path.join(state, "flash.bin.id"), "latin1").trim();
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000, log?: () => string): Promise<T> {
-  for (const end = Date.now() + ms; ; await sleep(100)) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${log ? `\n${log()}` : ""}`);
-  }
-}
-
-/** The slots pkcs11-tool -L lists with a token: ID → serial. */
-async function tokens(socket: string): Promise<Map<number, string>> {
-  const r = await p11(socket, "-L");
-  const out = new Map<number, string>();
-  for (const block of r.stdout.split(/^Slot /m).slice(1)) {
-    const id = /^\d+ \(0x([0-9a-f]+)\)/.exec(block);
-    const serial = /serial num\s*:\s*(\S+)/.exec(block);
-    if (id && serial) out.set(parseInt(id[1], 16), serial[1]);
-  }
-  return out;
-}
 
 /** The slots with a token (pkcs11-tool -T: C_GetSlotList(tokenPresent)), by ID. */
 async function present(socket: string): Promise<number[]> {
   const r = await p11(socket, "-T");
   return [...r.stdout.matchAll(/^Slot \d+ \(0x([0-9a-f]+)\)/gm)].map((m) => parseInt(m[1], 16)).sort();
-}
-
-/** One ECDSA signature with key 42 in `slot` through pkcs11-tool (made first with `generate`). */
-async function sign(socket: string, slot: number, dir: string, generate = false): Promise<void> {
-  const s = ["--slot", String(slot), "--login", "--pin", PIN];
-  if (generate) {
-    const gen = await p11(socket, ...s, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "42", "--label", "blewatch");
-    assert.equal(gen.code, 0, gen.stderr);
-  }
-  const data = path.join(dir, `data-${slot}`), sig = path.join(dir, `sig-${slot}`);
-  writeFileSync(data, Buffer.alloc(32, 7));
-  writeFileSync(sig, "");
-  const r = await p11(socket, ...s, "--sign", "-m", "ECDSA", "--id", "42", "-i", data, "-o", sig);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(readFileSync(sig).length, 64);
 }
 
 /** A running `wim agent --ble-watch`; its standard error with the time of each line. */
@@ -159,7 +119,7 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     const attached = agent!.log.filter((l) => /^wim: attached \S+ on BLE [0-9A-F:]{17} as slot 0x[0-9a-f]+ \(secure link\)$/.test(l.line));
     assert.equal(attached.length, 2, agent!.text());
     console.log(`      both slots ${Math.max(...attached.map((l) => l.at)) - agentReady} ms after the agent was ready`);
-    for (const s of [a, b]) await sign(agent!.socket, expectedSlot(serialOf(s)), dir, true);
+    for (const s of [a, b]) await signInSlot(agent!.socket, expectedSlot(serialOf(s)), dir, "blewatch");
   });
 
   it("an unpaired device advertising is not connected and gets no slot", async () => {
@@ -177,7 +137,7 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     await until("the reconnect", () => agent!.log.slice(seen).some((l) => l.line.startsWith(`wim: ${serialOf(a)} reconnected on BLE`)) || undefined, 15_000, () => agent!.text());
     assert.equal(bz!.bluez.connectsTo(radio(a)), connects + 1);
     assert.ok((await present(agent!.socket)).includes(slotA));
-    await sign(agent!.socket, slotA, dir);
+    await signInSlot(agent!.socket, slotA, dir);
     assert.equal(agent!.log.filter((l) => /attached|away/.test(l.line)).length, events, "neither detached nor attached again");
   });
 
@@ -193,7 +153,7 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
       return new RegExp(`\\(0x${slotA.toString(16)}\\): [^\\n]*\\(serial /`).test(r.stdout) ? r : undefined;
     }, 15_000, () => agent!.text());
     assert.equal((await tokens(agent!.socket)).get(slotA), serial, listed.stdout);
-    await sign(agent!.socket, slotA, dir);
+    await signInSlot(agent!.socket, slotA, dir);
     await sleep(1_500); // it advertises again once let go over BLE: the agent leaves it to the port
     assert.equal(bz!.bluez.connectsTo(radio(a)), connects, "not connected over BLE again while on the port");
   });
@@ -203,7 +163,7 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     const gone = Date.now();
     await sims.get(b)!.stop();
     sims.delete(b);
-    await sign(agent!.socket, slotA, dir);
+    await signInSlot(agent!.socket, slotA, dir);
     assert.ok((await present(agent!.socket)).includes(slotB), "within the grace period the slot keeps its token");
     await until("b's slot without its token", async () => ((await present(agent!.socket)).includes(slotB) ? undefined : true), 30_000, () => agent!.text());
     const waited = Date.now() - gone;
@@ -212,7 +172,7 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     const listed = await p11(agent!.socket, "-L");
     assert.match(listed.stdout, new RegExp(`\\(0x${slotB.toString(16)}\\)`), "the slot stays listed");
     assert.deepEqual([...(await tokens(agent!.socket)).keys()], [slotA]);
-    await sign(agent!.socket, slotA, dir);
+    await signInSlot(agent!.socket, slotA, dir);
   });
 
   it("an impostor advertising the paired device's name and serial without its key fails the handshake: no slot", async () => {
@@ -239,7 +199,7 @@ describe("BLE watch mode: wim agent --ble-watch, several devices in radio range 
     assert.match(line.line, new RegExp(`as slot 0x${slotB.toString(16)} \\(secure link\\)$`));
     console.log(`      back in its slot ${line.at - advertising} ms after it advertised again`);
     assert.equal((await tokens(agent!.socket)).get(slotB), serial);
-    await sign(agent!.socket, slotB, dir);
+    await signInSlot(agent!.socket, slotB, dir);
   });
 
   it("with --allow-unpaired the unpaired device is attached too (in clear)", async () => {

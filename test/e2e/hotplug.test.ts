@@ -13,27 +13,15 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { lstatSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { MODULE, ROOT, type SimToken, p11, run, startSim, tempDir } from "./harness.js";
+import { expectedSlot, serialOf, signInSlot, sleep, tokens, until } from "./slots.js";
 
 const PIN = "123456";
 const CKR_OK = "0x0", NO_EVENT = "0x8", DEVICE_REMOVED = "0x32", SESSION_HANDLE_INVALID = "0xb3", TOKEN_NOT_PRESENT = "0xe0";
 
-/** The slot ID docs/agent.md promises for a serial: SHA-256's first four bytes, top bit cleared. */
-const expectedSlot = (serial: string) => createHash("sha256").update(serial).digest().readUInt32BE(0) & 0x7fffffff;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  for (const end = Date.now() + ms; ; await sleep(100)) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-  }
-}
 
 function compile(name: string): Promise<string> {
   const exe = path.join(tempDir(`hotplug-${name}`), name);
@@ -116,30 +104,6 @@ class App {
   }
 }
 
-/** The slots pkcs11-tool -L lists with a token: ID → serial. */
-async function tokens(socket: string): Promise<Map<number, string>> {
-  const r = await p11(socket, "-L");
-  const out = new Map<number, string>();
-  for (const block of r.stdout.split(/^Slot /m).slice(1)) {
-    const id = /^\d+ \(0x([0-9a-f]+)\)/.exec(block);
-    const serial = /serial num\s*:\s*(\S+)/.exec(block);
-    if (id && serial) out.set(parseInt(id[1], 16), serial[1]);
-  }
-  return out;
-}
-
-/** An EC key on the token in `slot` and one signature with it through pkcs11-tool. */
-async function keyAndSign(socket: string, slot: number, dir: string): Promise<void> {
-  const s = ["--slot", String(slot), "--login", "--pin", PIN];
-  const gen = await p11(socket, ...s, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "42", "--label", "hotplug");
-  assert.equal(gen.code, 0, gen.stderr);
-  const data = path.join(dir, `data-${slot}`), sig = path.join(dir, `sig-${slot}`);
-  writeFileSync(data, Buffer.alloc(32, 7));
-  const r = await p11(socket, ...s, "--sign", "-m", "ECDSA", "--id", "42", "-i", data, "-o", sig);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(readFileSync(sig).length, 64);
-}
-
 describe("hot-plug: a watching agent, two devices, unplug and replug under a running application", function () {
   this.timeout(240_000);
   const dir = tempDir("hotplug");
@@ -180,7 +144,7 @@ describe("hot-plug: a watching agent, two devices, unplug and replug under a run
     const p11tool = await run("p11tool", ["--provider", MODULE, "--list-tokens"], socket);
     assert.equal(p11tool.code, 0, p11tool.stderr);
     for (const s of serials) assert.match(p11tool.stdout, new RegExp(`serial=${s}`), p11tool.stdout);
-    for (const id of slotOf.values()) await keyAndSign(socket, id, dir);
+    for (const id of slotOf.values()) await signInSlot(socket, id, dir, "hotplug");
   });
 
   it("the wim command line with two tokens: info lists both, a verb without a choice refuses and lists them, --serial and --slot pick one", async () => {
@@ -257,11 +221,6 @@ describe("hot-plug: a watching agent, two devices, unplug and replug under a run
   });
 });
 
-/** The serial the simulator of a state directory reports (FLASH.id, written at its first start: sim/identity.c). */
-function serialOf(state: string): string {
-  return readFileSync(path.join(state, "flash.bin.id"), "latin1").trim();
-}
-
 describe("watch mode and pairing: a paired device reattaches through the secure link; a port posing as a WIM gets nothing", function () {
   this.timeout(240_000);
   const dir = tempDir("hotplug-paired");
@@ -306,13 +265,13 @@ describe("watch mode and pairing: a paired device reattaches through the secure 
     slot = expectedSlot(serial);
     await until("the paired token", async () => ((await tokens(socket)).get(slot) === serial ? true : undefined));
     assert.equal(attachedLines(), 1, agent!.log.map((l) => l.line).join("\n"));
-    await keyAndSign(socket, slot, dir);
+    await signInSlot(socket, slot, dir, "hotplug");
     await sim!.stop();
     await until("the slot without its token", async () => ((await tokens(socket)).has(slot) ? undefined : true));
     sim = await startSim(state, ["--no-agent", "--link", link]);
     await until("the token back", async () => ((await tokens(socket)).get(slot) === serial ? true : undefined));
     assert.equal(attachedLines(), 2, "reattached through a new handshake");
-    await keyAndSign(socket, slot, dir);
+    await signInSlot(socket, slot, dir, "hotplug");
   });
 
   it("a port posing as the paired device (its serial, no device key) fails the handshake: no token, no PIN sent", async () => {
