@@ -188,8 +188,10 @@ static void poly_blocks(poly *p, const uint8_t *m, size_t blocks, uint32_t hibit
 	p->h[0] = h0, p->h[1] = h1, p->h[2] = h2, p->h[3] = h3, p->h[4] = h4;
 }
 
-/* Absorbs len bytes, the last partial block padded with zeros and with 2^(8·len) added (section 2.5). */
-static void poly_update(poly *p, const uint8_t *m, size_t len)
+/* Absorbs len bytes. The last partial block is padded with zeros, and then either has 2^(8·len) added
+ * (Poly1305 itself, section 2.5) or, `padded`, counts as a full block (the AEAD's padding to a multiple
+ * of 16, section 2.8). `padded` and len are public. */
+static void poly_update(poly *p, const uint8_t *m, size_t len, int padded)
 {
 	uint8_t last[16];
 	size_t full = len / 16, rest = len % 16;
@@ -197,22 +199,9 @@ static void poly_update(poly *p, const uint8_t *m, size_t len)
 	if (rest) {
 		memset(last, 0, sizeof(last));
 		memcpy(last, m + 16 * full, rest);
-		last[rest] = 1;
-		poly_blocks(p, last, 1, 0);
-		wipe(last, sizeof(last));
-	}
-}
-
-/* Absorbs len bytes then zeros up to a multiple of 16 (the AEAD's padding, section 2.8). */
-static void poly_update_padded(poly *p, const uint8_t *m, size_t len)
-{
-	uint8_t last[16];
-	size_t full = len / 16, rest = len % 16;
-	poly_blocks(p, m, full, 1);
-	if (rest) {
-		memset(last, 0, sizeof(last));
-		memcpy(last, m + 16 * full, rest);
-		poly_blocks(p, last, 1, 1);
+		if (!padded)
+			last[rest] = 1;
+		poly_blocks(p, last, 1, padded);
 		wipe(last, sizeof(last));
 	}
 }
@@ -261,7 +250,7 @@ void wim_poly1305(const uint8_t key[32], const uint8_t *msg, size_t len, uint8_t
 {
 	poly p;
 	poly_init(&p, key);
-	poly_update(&p, msg, len);
+	poly_update(&p, msg, len, 0);
 	poly_final(&p, tag);
 }
 
@@ -285,8 +274,8 @@ static void aead_tag(poly *p, const uint8_t *ad, size_t ad_len, const uint8_t *c
 		uint8_t tag[16])
 {
 	uint8_t lens[16];
-	poly_update_padded(p, ad, ad_len);
-	poly_update_padded(p, ct, ct_len);
+	poly_update(p, ad, ad_len, 1);
+	poly_update(p, ct, ct_len, 1);
 	st32(lens, (uint32_t)ad_len);
 	st32(lens + 4, (uint32_t)((uint64_t)ad_len >> 32));
 	st32(lens + 8, (uint32_t)ct_len);
